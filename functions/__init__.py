@@ -1,0 +1,1 @@
+"""Cloud Function entry points: thin, one use-case call each."""

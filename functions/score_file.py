@@ -1,0 +1,29 @@
+"""Batch scorer: triggered by a file finalized in the inbox bucket."""
+
+from __future__ import annotations
+
+import logging
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from shared.events import storage_object
+from shared.runtime import instance_config, run_event_handler
+from shared.structured_log import log_labels
+
+_log = logging.getLogger(__name__)
+
+
+@functions_framework.cloud_event
+def score_file(cloud_event: CloudEvent) -> None:
+    config = instance_config("score_file")
+
+    def handle() -> None:
+        obj = storage_object(cloud_event.get_attributes(), cloud_event.get_data())
+        with log_labels(event_id=obj.event_id, source=obj.key):
+            if obj.bucket != config.inbox_bucket or not obj.is_incoming:
+                _log.info("ignored %s: not under gs://%s/incoming/", obj.uri, config.inbox_bucket)
+                return
+            _log.info("received %s (%d bytes)", obj.key, obj.size)
+
+    run_event_handler("score_file", handle)

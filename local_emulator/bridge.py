@@ -1,0 +1,170 @@
+"""The local Eventarc: storage notifications in, `finalized` CloudEvents out to the batch function.
+
+fake-gcs-server publishes an OBJECT_FINALIZE notification to Pub/Sub for every object written.
+For each one in the inbox bucket under `incoming/`, this bridge POSTs the binary-mode CloudEvent
+that Eventarc sends — `ce-*` headers, the object's JSON resource as the body — and treats any
+non-2xx answer as Eventarc does: it tries again with exponential backoff. After the policy's last
+attempt the event is appended to the dead-letter file (the cloud's dead-letter topic) and
+acknowledged. A notification is acknowledged only after that, so if the bridge itself dies the
+event is delivered again: at least once, as in the cloud.
+
+Run as `python -m local_emulator.bridge --state-dir DIR` (the stack starts it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from local_emulator.components import worker_status_file
+from local_emulator.settings import BridgePolicy, StackSettings
+from local_emulator.worker import WorkerStatus, run_until_signalled
+from shared import clients
+from shared.events import INCOMING_PREFIX, STORAGE_FINALIZED
+from shared.structured_log import configure_logging, log_labels
+
+_log = logging.getLogger("local_emulator.bridge")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One CloudEvent to deliver: its HTTP headers and body."""
+
+    event_id: str
+    subject: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def to_cloud_event(message_id: str, attributes: dict[str, str], data: bytes) -> Delivery | None:
+    """The Eventarc CloudEvent for a storage notification, or None if it is not for us."""
+    if attributes.get("eventType") != "OBJECT_FINALIZE":
+        return None
+    bucket, name = attributes.get("bucketId", ""), attributes.get("objectId", "")
+    event_time = attributes.get("eventTime") or datetime.now(UTC).isoformat()
+    headers = {
+        "ce-specversion": "1.0",
+        # The notification's id is kept across redeliveries, as Eventarc keeps the event's id.
+        "ce-id": message_id,
+        "ce-type": STORAGE_FINALIZED,
+        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+        "ce-subject": f"objects/{name}",
+        "ce-time": event_time,
+        "Content-Type": "application/json",
+    }
+    return Delivery(message_id, f"objects/{name}", headers, data)
+
+
+def wanted(attributes: dict[str, str], inbox_bucket: str) -> bool:
+    name = attributes.get("objectId", "")
+    return attributes.get("bucketId") == inbox_bucket and name.startswith(INCOMING_PREFIX)
+
+
+def post(url: str, delivery: Delivery, timeout_s: float) -> tuple[int | None, str]:
+    """POST once; returns (HTTP status or None when no answer, a short description)."""
+    request = urllib.request.Request(url, data=delivery.body, headers=delivery.headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, "ok"
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(300).decode("utf-8", "replace")
+    except (OSError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def deliver_with_retries(
+    url: str,
+    delivery: Delivery,
+    policy: BridgePolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, int, str]:
+    """Deliver until a 2xx or the last attempt; returns (delivered, attempts, last outcome)."""
+    outcome = ""
+    for attempt in range(1, policy.max_attempts + 1):
+        code, outcome = post(url, delivery, policy.request_timeout_s)
+        if code is not None and 200 <= code < 300:
+            return True, attempt, outcome
+        outcome = f"HTTP {code}: {outcome}" if code is not None else outcome
+        _log.warning("delivery of %s failed (attempt %d): %s", delivery.subject, attempt, outcome)
+        if attempt < policy.max_attempts:
+            sleep(policy.backoff(attempt))
+    return False, policy.max_attempts, outcome
+
+
+class Bridge:
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+        self.target = settings.url("score_file") + "/"
+        self.status = WorkerStatus(worker_status_file(settings, "bridge"))
+        self._dead_letter_lock = threading.Lock()
+
+    def handle(self, message: Any) -> None:
+        attributes = dict(message.attributes)
+        delivery = to_cloud_event(message.message_id, attributes, bytes(message.data))
+        if delivery is None or not wanted(attributes, self.settings.inbox_bucket):
+            message.ack()
+            return
+        with log_labels(event_id=delivery.event_id):
+            ok, attempts, outcome = deliver_with_retries(self.target, delivery, self.settings.bridge)
+            if ok:
+                self.status.add(delivered=1, retries=attempts - 1)
+            else:
+                self._dead_letter(delivery, attempts, outcome)
+                self.status.add(dead_lettered=1, retries=attempts - 1)
+            message.ack()
+
+    def _dead_letter(self, delivery: Delivery, attempts: int, outcome: str) -> None:
+        record = {
+            "event_id": delivery.event_id,
+            "subject": delivery.subject,
+            "attempts": attempts,
+            "last_error": outcome,
+            "dead_lettered_at": datetime.now(UTC).isoformat(),
+            "headers": delivery.headers,
+            "data": json.loads(delivery.body or b"null"),
+        }
+        with self._dead_letter_lock, self.settings.dead_letter_file.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+        _log.error("dead-lettered %s after %d attempts: %s", delivery.subject, attempts, outcome)
+
+    def run(self, stop: threading.Event) -> None:
+        from google.cloud import pubsub_v1
+        from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
+
+        subscriber = clients.subscriber_client(self.settings.endpoints())
+        path = subscriber.subscription_path(self.settings.project, self.settings.bridge_subscription)
+        # Eventarc delivers concurrently (many function instances); so does the bridge.
+        future = subscriber.subscribe(
+            path,
+            self.handle,
+            flow_control=pubsub_v1.types.FlowControl(max_messages=16),
+            scheduler=ThreadScheduler(ThreadPoolExecutor(16, thread_name_prefix="deliver")),
+        )
+        self.status.ready()
+        stop.wait()
+        future.cancel()
+        future.result(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--state-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    configure_logging("bridge")
+    settings = StackSettings.load(args.state_dir)
+    run_until_signalled(Bridge(settings).run)
+
+
+if __name__ == "__main__":
+    main()

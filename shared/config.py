@@ -1,0 +1,186 @@
+"""Configuration: every `CLOUDSCORE_*` environment variable, declared once, read in one place.
+
+Functions read `FunctionConfig.from_env()` once per instance; Terraform sets the same names on the
+deployed functions and the local stack sets them on its function processes, both from
+`function_environment()`. Emulator endpoints use the client libraries' own variables
+(`STORAGE_EMULATOR_HOST`, `PUBSUB_EMULATOR_HOST`) plus `BIGQUERY_EMULATOR_HOST`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Final
+
+from shared.errors import ConfigError
+
+PREFIX: Final = "CLOUDSCORE_"
+
+# Endpoint variables of the emulators, read by `shared.clients`.
+STORAGE_EMULATOR_HOST: Final = "STORAGE_EMULATOR_HOST"
+PUBSUB_EMULATOR_HOST: Final = "PUBSUB_EMULATOR_HOST"
+BIGQUERY_EMULATOR_HOST: Final = "BIGQUERY_EMULATOR_HOST"
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, what it holds, its default and how to check it."""
+
+    name: str
+    help: str
+    default: str | None  # None: required
+    pattern: str | None = None
+    expected: str = ""  # the expected form, said in the error when the pattern does not match
+    scope: str = "function"  # "function": set on every function; "stack": deployment and local tools
+
+    def parse(self, env: Mapping[str, str]) -> str:
+        raw = env.get(self.name)
+        if raw is None or raw.strip() == "":
+            if self.default is None:
+                raise ConfigError(self.name, f"is not set; expected {self.expected or self.help}")
+            return self.default
+        value = raw.strip()
+        if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+            raise ConfigError(self.name, f"expected {self.expected}, found {raw!r}")
+        return value
+
+
+_BUCKET = r"[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]"
+_BUCKET_FORM = "a bucket name (3-63 of a-z 0-9 - _ ., starting and ending with a letter or digit)"
+
+VARIABLES: Final[tuple[Variable, ...]] = (
+    Variable(
+        "CLOUDSCORE_PROJECT",
+        "Google Cloud project id that holds the buckets, dataset and topics",
+        None,
+        r"[a-z][a-z0-9-]{4,28}[a-z0-9]",
+        "a project id (6-30 of a-z 0-9 -, starting with a letter)",
+    ),
+    Variable(
+        "CLOUDSCORE_REGION",
+        "region of the functions and the dataset",
+        "us-central1",
+        r"[a-z]+-[a-z]+[0-9]+|US|EU",
+        "a region such as us-central1 (or the multi-region US / EU)",
+    ),
+    Variable(
+        "CLOUDSCORE_INBOX_BUCKET",
+        "bucket whose incoming/ prefix receives the files to score",
+        None,
+        _BUCKET,
+        _BUCKET_FORM,
+    ),
+    Variable(
+        "CLOUDSCORE_MODELS_BUCKET",
+        "bucket of the model registry",
+        None,
+        _BUCKET,
+        _BUCKET_FORM,
+    ),
+    Variable(
+        "CLOUDSCORE_DATASET",
+        "BigQuery dataset of predictions, rejected rows, runs and audit tables",
+        None,
+        r"[A-Za-z0-9_]{1,1024}",
+        "a dataset id (letters, digits and underscores)",
+    ),
+    Variable(
+        "CLOUDSCORE_MODEL_NAME",
+        "name of the model in the registry",
+        None,
+        r"[a-z][a-z0-9_-]{0,62}",
+        "a model name (1-63 of a-z 0-9 _ -, starting with a letter)",
+    ),
+    Variable(
+        "CLOUDSCORE_LOG_LEVEL",
+        "lowest severity written to the log",
+        "INFO",
+        r"DEBUG|INFO|WARNING|ERROR",
+        "one of DEBUG, INFO, WARNING, ERROR",
+    ),
+    Variable(
+        "CLOUDSCORE_RETRAIN_TOPIC",
+        "Pub/Sub topic the scheduler publishes to and the retrain function is triggered by",
+        "cloudscore-retrain",
+        r"[A-Za-z][A-Za-z0-9._~%+-]{2,254}",
+        "a topic name (3-255 characters, starting with a letter)",
+        scope="stack",
+    ),
+    Variable(
+        "CLOUDSCORE_RETRAIN_SCHEDULE",
+        "cron expression (5 fields, UTC) of the scheduled retrain check",
+        "0 3 * * *",
+        r"(\S+\s+){4}\S+",
+        "a 5-field cron expression such as '0 3 * * *'",
+        scope="stack",
+    ),
+)
+
+_BY_NAME: Final = {v.name: v for v in VARIABLES}
+
+
+def declared_names() -> frozenset[str]:
+    return frozenset(_BY_NAME)
+
+
+def warn_unknown(env: Mapping[str, str], extra_known: frozenset[str] = frozenset()) -> list[str]:
+    """Log and return `CLOUDSCORE_*` names that nothing reads (a typo silently ignored otherwise)."""
+    known = declared_names() | extra_known
+    unknown = sorted(n for n in env if n.startswith(PREFIX) and n not in known)
+    for name in unknown:
+        _log.warning("unknown setting %s is ignored; known: %s", name, ", ".join(sorted(known)))
+    return unknown
+
+
+def _read(env: Mapping[str, str], name: str) -> str:
+    return _BY_NAME[name].parse(env)
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What every function needs to know, validated at start."""
+
+    project: str
+    region: str
+    inbox_bucket: str
+    models_bucket: str
+    dataset: str
+    model_name: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FunctionConfig:
+        source = os.environ if env is None else env
+        warn_unknown(source, _LOCAL_NAMES)
+        return cls(**{f.name: _read(source, PREFIX + f.name.upper()) for f in fields(cls)})
+
+    def to_env(self) -> dict[str, str]:
+        """The exact `CLOUDSCORE_*` variables a deployed function gets (Terraform sets these)."""
+        return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Settings of the deployment around the functions: topics and schedules."""
+
+    retrain_topic: str
+    retrain_schedule: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
+        source = os.environ if env is None else env
+        return cls(**{f.name: _read(source, PREFIX + f.name.upper()) for f in fields(cls)})
+
+
+# Names read by the local stack only (local_emulator.settings); listed here so they are not
+# reported as unknown.
+_LOCAL_NAMES: Final = frozenset(
+    {"CLOUDSCORE_LOCAL_DIR", "CLOUDSCORE_LOCAL_PORT_BASE", "CLOUDSCORE_PREDICT_URL"}
+)
+
+FUNCTION_VARIABLES: Final = tuple(v.name for v in VARIABLES if v.scope == "function")

@@ -1,0 +1,36 @@
+"""What a function instance sets up once: its validated configuration and its logging."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from shared.config import FunctionConfig
+from shared.errors import CloudscoreError
+from shared.structured_log import configure_logging
+
+
+@functools.cache
+def instance_config(component: str) -> FunctionConfig:
+    """Read and validate the configuration on first use (not at import, so `import` is cheap
+    and a test can set the environment first); a bad setting fails every call with its name."""
+    configure_logging(component)
+    config = FunctionConfig.from_env()
+    configure_logging(component, config.log_level)
+    return config
+
+
+def run_event_handler(component: str, handler: Callable[[], None]) -> None:
+    """Run the work of an event function with the platform's retry semantics.
+
+    A permanent error (bad event, bad file) is logged and acknowledged: retrying it would fail the
+    same way for up to a day. A transient error and anything unexpected is raised, so the platform
+    delivers the event again.
+    """
+    try:
+        handler()
+    except CloudscoreError as exc:
+        if exc.retryable:
+            raise
+        logging.getLogger(component).error("%s: %s (acknowledged, not retried)", type(exc).__name__, exc)

@@ -1,0 +1,207 @@
+"""The BigQuery tables cloudscore writes: one declaration each, used by the code, the local stack
+and the deployment checks.
+
+Schemas are fixed across model versions: the id of an input row is kept as text in `record_id` and
+the passthrough columns as one JSON object, so a new model with other columns never needs a
+schema migration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # BigQuery standard SQL type
+    mode: str = "NULLABLE"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    partition_by_day: str | None = None  # a TIMESTAMP column
+    cluster_by: tuple[str, ...] = ()
+
+    def schema(self) -> list[bigquery.SchemaField]:
+        from google.cloud import bigquery
+
+        return [
+            bigquery.SchemaField(c.name, c.type, mode=c.mode, description=c.description)
+            for c in self.columns
+        ]
+
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def _req(name: str, type_: str, description: str = "") -> Column:
+    return Column(name, type_, "REQUIRED", description)
+
+
+def _opt(name: str, type_: str, description: str = "") -> Column:
+    return Column(name, type_, "NULLABLE", description)
+
+
+_SOURCE = (
+    _req("source_uri", "STRING", "gs://bucket/name of the scored file"),
+    _req("source_generation", "INT64", "generation of the object that was scored"),
+    _req("row_number", "INT64", "1-based data row of the file (the header is not counted)"),
+)
+
+PREDICTIONS: Final = Table(
+    "predictions",
+    "One row per scored input row.",
+    (
+        _opt("record_id", "STRING", "the input row's id column, as text"),
+        _opt("passthrough", "STRING", "the declared passthrough columns, as a JSON object"),
+        _opt("predicted_label", "STRING"),
+        _opt("score", "FLOAT64", "probability of the positive class, or the regression value"),
+        _req("model_name", "STRING"),
+        _req("model_version", "STRING"),
+        *_SOURCE,
+        _req("run_id", "STRING"),
+        _req("scored_at", "TIMESTAMP"),
+    ),
+    partition_by_day="scored_at",
+    cluster_by=("model_version",),
+)
+
+REJECTED_ROWS: Final = Table(
+    "rejected_rows",
+    "One row per problem found in an input row that was therefore not scored.",
+    (
+        *_SOURCE,
+        _opt("column_name", "STRING", "offending column; empty for a problem of the whole row"),
+        _req("reason_code", "STRING"),
+        _opt("reason", "STRING", "what was expected and what was found"),
+        _opt("raw_value", "STRING"),
+        _req("model_version", "STRING"),
+        _req("run_id", "STRING"),
+        _req("rejected_at", "TIMESTAMP"),
+    ),
+    partition_by_day="rejected_at",
+)
+
+SCORING_RUNS: Final = Table(
+    "scoring_runs",
+    "One row per file and attempt outcome; rows_in = rows_scored + rows_rejected.",
+    (
+        _req("run_id", "STRING"),
+        _req("source_uri", "STRING"),
+        _req("source_generation", "INT64"),
+        _opt("model_version", "STRING"),
+        _req("status", "STRING", "succeeded, partially_rejected, rejected or failed"),
+        _opt("reason", "STRING"),
+        _req("rows_in", "INT64"),
+        _req("rows_scored", "INT64"),
+        _req("rows_rejected", "INT64"),
+        _opt("bytes_in", "INT64"),
+        _req("started_at", "TIMESTAMP"),
+        _opt("ended_at", "TIMESTAMP"),
+        _opt("drift_summary", "STRING", "JSON: per-feature drift of the batch vs the reference"),
+    ),
+    partition_by_day="started_at",
+)
+
+ONLINE_PREDICTIONS: Final = Table(
+    "online_predictions",
+    "Sampled requests answered by the HTTP function.",
+    (
+        _req("request_id", "STRING"),
+        _req("instance_index", "INT64"),
+        _opt("record_id", "STRING"),
+        _opt("inputs", "STRING", "the instance, as a JSON object"),
+        _opt("predicted_label", "STRING"),
+        _opt("score", "FLOAT64"),
+        _req("model_name", "STRING"),
+        _req("model_version", "STRING"),
+        _opt("latency_ms", "FLOAT64"),
+        _req("predicted_at", "TIMESTAMP"),
+    ),
+    partition_by_day="predicted_at",
+)
+
+LABELS: Final = Table(
+    "labels",
+    "Ground truth as it arrives, loaded by users.",
+    (
+        _req("record_id", "STRING"),
+        _req("label", "STRING"),
+        _req("labelled_at", "TIMESTAMP"),
+    ),
+)
+
+MONITORING_RUNS: Final = Table(
+    "monitoring_runs",
+    "One row per scheduled or manual check of the champion.",
+    (
+        _req("run_id", "STRING"),
+        _req("started_at", "TIMESTAMP"),
+        _opt("champion_version", "STRING"),
+        _opt("metrics", "STRING", "JSON"),
+        _opt("drift", "STRING", "JSON: per-feature drift"),
+        _req("decision", "STRING"),
+        _opt("reason", "STRING"),
+        _opt("challenger_version", "STRING"),
+        _opt("challenger_metrics", "STRING", "JSON"),
+        _opt("promoted", "BOOL"),
+        _opt("report_uri", "STRING"),
+    ),
+)
+
+MODEL_EVENTS: Final = Table(
+    "model_events",
+    "Audit log of every alias move in the registry.",
+    (
+        _req("event_id", "STRING"),
+        _req("model_name", "STRING"),
+        _req("alias", "STRING"),
+        _opt("from_version", "STRING"),
+        _opt("to_version", "STRING"),
+        _req("actor", "STRING"),
+        _opt("reason", "STRING"),
+        _req("occurred_at", "TIMESTAMP"),
+    ),
+)
+
+ALL_TABLES: Final = (
+    PREDICTIONS,
+    REJECTED_ROWS,
+    SCORING_RUNS,
+    ONLINE_PREDICTIONS,
+    LABELS,
+    MONITORING_RUNS,
+    MODEL_EVENTS,
+)
+
+
+def ensure_dataset(client: bigquery.Client, dataset: str, location: str) -> list[str]:
+    """Create the dataset and every table that is missing; returns the names created."""
+    from google.cloud import bigquery
+
+    ds = bigquery.Dataset(f"{client.project}.{dataset}")
+    ds.location = location
+    client.create_dataset(ds, exists_ok=True)
+    existing = {t.table_id for t in client.list_tables(f"{client.project}.{dataset}")}
+    created = []
+    for table in ALL_TABLES:
+        if table.name in existing:
+            continue
+        spec = bigquery.Table(f"{client.project}.{dataset}.{table.name}", schema=table.schema())
+        spec.description = table.description
+        if table.partition_by_day:
+            spec.time_partitioning = bigquery.TimePartitioning(field=table.partition_by_day)
+        if table.cluster_by:
+            spec.clustering_fields = list(table.cluster_by)
+        client.create_table(spec, exists_ok=True)
+        created.append(table.name)
+    return created
