@@ -21,6 +21,8 @@ def retrain_model(cloud_event: CloudEvent) -> None:
     def handle() -> None:
         message = pubsub_message(cloud_event.get_attributes(), cloud_event.get_data())
         with log_labels(message_id=message.message_id):
-            _log.info("retrain check requested (%d bytes, %s)", len(message.data), message.attributes)
+            _log.info(
+                "retrain check requested (%d bytes, %s)", len(message.data), message.attributes
+            )
 
     run_event_handler("retrain_model", handle)

@@ -10,18 +10,16 @@ Run as `python -m local_emulator.bigquery_launcher start --rest-port ...` (bqemu
 
 from __future__ import annotations
 
-import sys
-
 
 def apply_offline_patches() -> None:
     from bqemulator.api.routes import upload
     from bqemulator.storage.engine import DuckDBEngine
 
-    DuckDBEngine._load_spatial = lambda self: None
+    DuckDBEngine._load_spatial = lambda self: None  # type: ignore[method-assign]
 
     permitted = upload._is_permitted_media_type
-    upload._is_permitted_media_type = lambda media_ct: media_ct.startswith("*/*") or permitted(
-        media_ct
+    upload._is_permitted_media_type = lambda media_ct: (
+        media_ct.startswith("*/*") or permitted(media_ct)
     )
 
 
@@ -33,4 +31,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -73,7 +73,9 @@ def wanted(attributes: dict[str, str], inbox_bucket: str) -> bool:
 
 def post(url: str, delivery: Delivery, timeout_s: float) -> tuple[int | None, str]:
     """POST once; returns (HTTP status or None when no answer, a short description)."""
-    request = urllib.request.Request(url, data=delivery.body, headers=delivery.headers, method="POST")
+    request = urllib.request.Request(
+        url, data=delivery.body, headers=delivery.headers, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status, "ok"
@@ -103,10 +105,22 @@ def deliver_with_retries(
 
 
 class Bridge:
-    def __init__(self, settings: StackSettings) -> None:
+    """Delivers the notifications of one subscription to one function URL.
+
+    The stack runs one for the batch function; tests run others against their own receivers.
+    """
+
+    def __init__(
+        self,
+        settings: StackSettings,
+        target: str | None = None,
+        subscription: str | None = None,
+        status_file: Path | None = None,
+    ) -> None:
         self.settings = settings
-        self.target = settings.url("score_file") + "/"
-        self.status = WorkerStatus(worker_status_file(settings, "bridge"))
+        self.target = target or settings.url("score_file") + "/"
+        self.subscription = subscription or settings.bridge_subscription
+        self.status = WorkerStatus(status_file or worker_status_file(settings, "bridge"))
         self._dead_letter_lock = threading.Lock()
 
     def handle(self, message: Any) -> None:
@@ -116,7 +130,9 @@ class Bridge:
             message.ack()
             return
         with log_labels(event_id=delivery.event_id):
-            ok, attempts, outcome = deliver_with_retries(self.target, delivery, self.settings.bridge)
+            ok, attempts, outcome = deliver_with_retries(
+                self.target, delivery, self.settings.bridge
+            )
             if ok:
                 self.status.add(delivered=1, retries=attempts - 1)
             else:
@@ -143,7 +159,7 @@ class Bridge:
         from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 
         subscriber = clients.subscriber_client(self.settings.endpoints())
-        path = subscriber.subscription_path(self.settings.project, self.settings.bridge_subscription)
+        path = subscriber.subscription_path(self.settings.project, self.subscription)
         # Eventarc delivers concurrently (many function instances); so does the bridge.
         future = subscriber.subscribe(
             path,

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Final
 
 import functions
-
 from local_emulator.settings import HOST, StackSettings
 from shared.config import BIGQUERY_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST
 from shared.errors import LocalStackError
@@ -61,6 +60,11 @@ def http_ok(url: str, accept_any_status: bool = False) -> bool:
         return accept_any_status
     except (OSError, ValueError):
         return False
+
+
+def _answers(url: str) -> Callable[[], bool]:
+    # A CloudEvent function answers GET with an error: any answer means it is serving.
+    return lambda: http_ok(url, accept_any_status=True)
 
 
 def worker_ready(settings: StackSettings, name: str) -> Callable[[], bool]:
@@ -120,7 +124,9 @@ def fake_gcs_server_binary() -> str:
         Path(spec.origin).parent / f"vendor/fake-gcs-server/bin/fake-gcs-server-{system}-{machine}"
     )
     if not binary.is_file():
-        raise LocalStackError("gcs", f"no fake-gcs-server binary for {system}/{machine} at {binary}")
+        raise LocalStackError(
+            "gcs", f"no fake-gcs-server binary for {system}/{machine} at {binary}"
+        )
     return str(binary)
 
 
@@ -212,8 +218,7 @@ def function_processes(settings: StackSettings) -> list[Component]:
             ],
             env,
             settings.ports[name],
-            # A CloudEvent function answers GET with an error: any answer means it is serving.
-            lambda url=settings.url(name): http_ok(url + "/", accept_any_status=True),
+            _answers(settings.url(name) + "/"),
         )
         for name, signature in FUNCTION_SIGNATURES.items()
     ]

@@ -17,6 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Popen objects of the processes this interpreter started: kept so they are not collected while
+# running (which warns) and so that `stop` can reap them.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass(frozen=True)
 class ProcessRecord:
@@ -55,12 +59,14 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
         )
+    _STARTED[proc.pid] = proc
     started = _start_time(proc.pid)
     return ProcessRecord(component, proc.pid, started or -1, str(log)), proc
 
 
 def stop(record: ProcessRecord, grace_s: float = 10.0) -> bool:
     """Stop the process and its group; True if it was running. Never signals a reused PID."""
+    _reap(record.pid)
     if not record.is_alive():
         return False
     _signal_group(record.pid, signal.SIGTERM)
@@ -85,8 +91,9 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def _reap(pid: int) -> None:
     # Reaps our own child (when `up` and `down` run in one process, as in tests).
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    proc = _STARTED.get(pid)
+    if proc is not None and proc.poll() is not None:
+        del _STARTED[pid]
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -1,10 +1,12 @@
-"""Create the stack's cloud resources, idempotently: topics, subscriptions, buckets, dataset, tables.
+"""Create the stack's resources, idempotently: topics, subscriptions, buckets, dataset, tables.
 
 The Pub/Sub emulator keeps nothing across restarts, so its part runs at every `up`; the buckets
 and the dataset persist and are only created when missing.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from google.api_core import exceptions
 
@@ -21,10 +23,8 @@ def provision_pubsub(settings: StackSettings) -> None:
     publisher = clients.publisher_client(settings.endpoints())
     subscriber = clients.subscriber_client(settings.endpoints())
     for topic in (settings.notifications_topic, settings.retrain_topic):
-        try:
+        with contextlib.suppress(exceptions.AlreadyExists):
             publisher.create_topic(name=publisher.topic_path(settings.project, topic))
-        except exceptions.AlreadyExists:
-            pass
     subscriptions = [
         {
             "name": subscriber.subscription_path(settings.project, settings.bridge_subscription),
@@ -40,17 +40,15 @@ def provision_pubsub(settings: StackSettings) -> None:
         },
     ]
     for request in subscriptions:
-        try:
+        with contextlib.suppress(exceptions.AlreadyExists):
             subscriber.create_subscription(request=request)
-        except exceptions.AlreadyExists:
-            pass
 
 
 def provision_storage_and_bigquery(settings: StackSettings) -> None:
     storage = clients.storage_client(settings.project, settings.endpoints())
     for bucket in (settings.inbox_bucket, settings.models_bucket):
-        try:
+        with contextlib.suppress(exceptions.Conflict):
             storage.create_bucket(bucket)
-        except exceptions.Conflict:
-            pass
-    ensure_dataset(clients.bigquery_client(settings.project, settings.endpoints()), settings.dataset, "US")
+    ensure_dataset(
+        clients.bigquery_client(settings.project, settings.endpoints()), settings.dataset, "US"
+    )

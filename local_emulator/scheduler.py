@@ -39,7 +39,9 @@ def publish_tick(settings: StackSettings, trigger: str) -> str:
 
 def next_fire(schedule: str, after: datetime) -> datetime:
     if not croniter.is_valid(schedule):
-        raise ConfigError("CLOUDSCORE_RETRAIN_SCHEDULE", f"not a valid cron expression: {schedule!r}")
+        raise ConfigError(
+            "CLOUDSCORE_RETRAIN_SCHEDULE", f"not a valid cron expression: {schedule!r}"
+        )
     fire: datetime = croniter(schedule, after).get_next(datetime)
     return fire
 

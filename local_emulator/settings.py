@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
+from shared.clients import Endpoints
 from shared.config import (
     BIGQUERY_EMULATOR_HOST,
     PUBSUB_EMULATOR_HOST,
@@ -20,7 +21,6 @@ from shared.config import (
     FunctionConfig,
     StackConfig,
 )
-from shared.clients import Endpoints
 from shared.errors import ConfigError, LocalStackError
 
 DEFAULT_STATE_DIR: Final = Path(".cloudscore/local")

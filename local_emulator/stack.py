@@ -88,7 +88,9 @@ class _Starter:
                 code = self.procs[name].poll()
                 if code is not None:
                     tail = processes.log_tail(self.settings.logs_dir / f"{name}.log")
-                    raise LocalStackError(name, f"exited with status {code} while starting:\n{tail}")
+                    raise LocalStackError(
+                        name, f"exited with status {code} while starting:\n{tail}"
+                    )
                 if component.is_healthy():
                     del waiting[name]
             if waiting and time.monotonic() > deadline:

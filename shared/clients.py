@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from shared.config import BIGQUERY_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST
 
 if TYPE_CHECKING:
+    import grpc
+    from google.auth.credentials import Credentials
     from google.cloud import bigquery, pubsub_v1, storage
 
 
@@ -38,10 +40,10 @@ class Endpoints:
         )
 
 
-def _anonymous() -> object:
+def _anonymous() -> Credentials:
     from google.auth.credentials import AnonymousCredentials
 
-    return AnonymousCredentials()  # type: ignore[no-untyped-call]
+    return AnonymousCredentials()
 
 
 @functools.cache
@@ -72,13 +74,13 @@ def bigquery_client(project: str, endpoints: Endpoints | None = None) -> bigquer
     return bigquery.Client(project=project)
 
 
-def _pubsub_transport_args(endpoint: str | None) -> dict[str, object]:
+def _emulator_channel(endpoint: str | None) -> grpc.Channel | None:
     if not endpoint:
-        return {}
+        return None
     import grpc
 
     # What the library itself does for PUBSUB_EMULATOR_HOST: plaintext gRPC, no credentials.
-    return {"channel": grpc.insecure_channel(endpoint)}
+    return grpc.insecure_channel(endpoint)
 
 
 @functools.cache
@@ -86,10 +88,10 @@ def publisher_client(endpoints: Endpoints | None = None) -> pubsub_v1.PublisherC
     from google.cloud import pubsub_v1
     from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
-    args = _pubsub_transport_args((endpoints or Endpoints.from_env()).pubsub)
-    if not args:
+    channel = _emulator_channel((endpoints or Endpoints.from_env()).pubsub)
+    if channel is None:
         return pubsub_v1.PublisherClient()
-    return pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(**args))
+    return pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(channel=channel))
 
 
 @functools.cache
@@ -97,7 +99,7 @@ def subscriber_client(endpoints: Endpoints | None = None) -> pubsub_v1.Subscribe
     from google.cloud import pubsub_v1
     from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-    args = _pubsub_transport_args((endpoints or Endpoints.from_env()).pubsub)
-    if not args:
+    channel = _emulator_channel((endpoints or Endpoints.from_env()).pubsub)
+    if channel is None:
         return pubsub_v1.SubscriberClient()
-    return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(**args))
+    return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))

@@ -36,7 +36,9 @@ class Variable:
     default: str | None  # None: required
     pattern: str | None = None
     expected: str = ""  # the expected form, said in the error when the pattern does not match
-    scope: str = "function"  # "function": set on every function; "stack": deployment and local tools
+    scope: str = (
+        "function"  # "function": set on every function; "stack": deployment and local tools
+    )
 
     def parse(self, env: Mapping[str, str]) -> str:
         raw = env.get(self.name)
@@ -129,7 +131,7 @@ def declared_names() -> frozenset[str]:
 
 
 def warn_unknown(env: Mapping[str, str], extra_known: frozenset[str] = frozenset()) -> list[str]:
-    """Log and return `CLOUDSCORE_*` names that nothing reads (a typo silently ignored otherwise)."""
+    """Log and return the `CLOUDSCORE_*` names nothing reads (else a typo passes in silence)."""
     known = declared_names() | extra_known
     unknown = sorted(n for n in env if n.startswith(PREFIX) and n not in known)
     for name in unknown:

@@ -33,4 +33,6 @@ def run_event_handler(component: str, handler: Callable[[], None]) -> None:
     except CloudscoreError as exc:
         if exc.retryable:
             raise
-        logging.getLogger(component).error("%s: %s (acknowledged, not retried)", type(exc).__name__, exc)
+        logging.getLogger(component).error(
+            "%s: %s (acknowledged, not retried)", type(exc).__name__, exc
+        )

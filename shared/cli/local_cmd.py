@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-_STATE_HELP = "folder of the stack's data, logs and processes (default: $CLOUDSCORE_LOCAL_DIR or .cloudscore/local)"
+_STATE_HELP = (
+    "folder of the stack's data, logs and processes "
+    "(default: $CLOUDSCORE_LOCAL_DIR or .cloudscore/local)"
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,8 +58,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action.set_defaults(run=func)
 
     logs = actions.add_parser("logs", help="show the logs of one component or all")
-    logs.add_argument("component", nargs="?", help="e.g. score_file, bridge, bigquery (default: all)")
-    logs.add_argument("-n", "--lines", type=int, default=40, help="lines from the end (default: 40)")
+    logs.add_argument(
+        "component", nargs="?", help="e.g. score_file, bridge, bigquery (default: all)"
+    )
+    logs.add_argument(
+        "-n", "--lines", type=int, default=40, help="lines from the end (default: 40)"
+    )
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("--state-dir", type=Path, help=_STATE_HELP)
     logs.set_defaults(run=_logs)
@@ -140,7 +147,7 @@ def _env(args: argparse.Namespace) -> int:
     from local_emulator.settings import StackSettings
 
     settings = StackSettings.load(args.state_dir)
-    print("# eval \"$(cloudscore local env)\" to point clients and tools at the local cloud")
+    print('# eval "$(cloudscore local env)" to point clients and tools at the local cloud')
     for name, value in settings.client_env().items():
         print(f"export {name}={shlex.quote(value)}")
     return 0
@@ -190,12 +197,20 @@ def _tick(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
+    from google.api_core import exceptions
+    from google.cloud import bigquery
+
     from local_emulator.settings import StackSettings
     from shared import clients
+    from shared.errors import UsageError
 
     settings = StackSettings.load(args.state_dir)
     client = clients.bigquery_client(settings.project, settings.endpoints())
-    rows = client.query_and_wait(args.sql, default_dataset=f"{settings.project}.{settings.dataset}")
+    config = bigquery.QueryJobConfig(default_dataset=f"{settings.project}.{settings.dataset}")
+    try:
+        rows = client.query_and_wait(args.sql, job_config=config)
+    except exceptions.BadRequest as exc:
+        raise UsageError(f"the query was refused: {exc.message}") from exc
     frame = rows.to_dataframe(create_bqstorage_client=False)
     print(frame.to_string(index=False) if len(frame) else "(no rows)")
     return 0

@@ -1,0 +1,88 @@
+"""`up` / `down` of a whole stack of its own: idempotent start, a clean stop, data kept, and clear
+failures. Slower than the other stack tests (it starts and stops a stack twice)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from local_emulator import processes, stack
+from local_emulator.components import Component
+from local_emulator.settings import HOST, StackSettings
+from shared import clients
+from shared.errors import LocalStackError
+from tests.conftest import free_port_base, start_stack
+
+pytestmark = pytest.mark.stack
+
+
+def test_up_twice_down_and_up_again_keeps_the_data(tmp_path: Path) -> None:
+    settings = start_stack(tmp_path / "stack")
+    try:
+        first = {s.name: s.pid for s in stack.status(settings)}
+        again = {s.name: s.pid for s in stack.up(settings)}
+        assert again == first, "a second `up` must leave the running stack alone"
+
+        name = f"kept/{uuid.uuid4()}.txt"
+        clients.storage_client(settings.project, settings.endpoints()).bucket(
+            settings.models_bucket
+        ).blob(name).upload_from_string(b"still here")
+        bq = clients.bigquery_client(settings.project, settings.endpoints())
+        table = f"{settings.project}.{settings.dataset}.labels"
+        bq.insert_rows_json(
+            table, [{"record_id": name, "label": "1", "labelled_at": "2026-01-01T00:00:00Z"}]
+        )
+    finally:
+        stopped = stack.down(settings)
+
+    assert sorted(stopped) == sorted(first)
+    assert not any(processes.ProcessRecord(n, p, 0, "").is_alive() for n, p in first.items())
+    for name_, port in settings.ports.items():
+        assert processes.port_is_free(HOST, port), f"port of {name_} still taken"
+    assert stack.read_records(settings) == []
+
+    stack.up(settings)
+    try:
+        assert (
+            clients.storage_client(settings.project, settings.endpoints())
+            .bucket(settings.models_bucket)
+            .blob(name)
+            .download_as_bytes()
+            == b"still here"
+        )
+        rows = list(bq.query_and_wait(f"SELECT label FROM `{table}` WHERE record_id = '{name}'"))
+        assert [r["label"] for r in rows] == ["1"]
+    finally:
+        stack.down(settings)
+
+
+def test_a_taken_port_is_named_and_nothing_is_started(tmp_path: Path) -> None:
+    settings = StackSettings.resolve(tmp_path / "stack", free_port_base())
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind((HOST, settings.ports["bigquery"]))
+        blocker.listen()
+        with pytest.raises(LocalStackError, match=f"port {settings.ports['bigquery']}"):
+            stack.up(settings)
+    assert stack.read_records(settings) == []
+
+
+def test_a_component_that_dies_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:
+    settings = StackSettings.resolve(tmp_path / "stack", free_port_base())
+    dying = Component(
+        "doomed",
+        [sys.executable, "-c", "import sys; print('cannot open data folder'); sys.exit(3)"],
+        {},
+        None,
+        lambda: False,
+    )
+    starter = stack._Starter(settings)
+    with pytest.raises(LocalStackError) as raised:
+        starter.start([dying], deadline=float("inf"))
+    starter.stop_all()
+    assert "exited with status 3" in str(raised.value)
+    assert "cannot open data folder" in str(raised.value)

@@ -1,0 +1,81 @@
+"""The stack's own parts wired together: storage → bridge → batch function, scheduler → Pub/Sub →
+retrain function, and the HTTP function on its port."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+
+import pytest
+
+from local_emulator.components import worker_status_file
+from local_emulator.scheduler import publish_tick
+from local_emulator.settings import StackSettings
+from local_emulator.worker import read_status
+from shared import clients
+from shared.events import PUBSUB_PUBLISHED
+from tests.integration.receiver import serve_recorder
+from tests.integration.waiting import wait_for
+
+pytestmark = pytest.mark.stack
+
+
+def test_a_dropped_file_is_accepted_by_the_batch_function(local_stack: StackSettings) -> None:
+    status_file = worker_status_file(local_stack, "bridge")
+    before = read_status(status_file).get("delivered", 0)
+
+    clients.storage_client(local_stack.project, local_stack.endpoints()).bucket(
+        local_stack.inbox_bucket
+    ).blob(f"incoming/{uuid.uuid4()}.csv").upload_from_string(b"id\n1\n")
+
+    wait_for(
+        lambda: read_status(status_file).get("delivered", 0) == before + 1,
+        what="the batch function to accept the event",
+    )
+
+
+def test_the_retrain_topic_pushes_to_the_retrain_function(local_stack: StackSettings) -> None:
+    subscriber = clients.subscriber_client(local_stack.endpoints())
+    subscription = subscriber.get_subscription(
+        subscription=subscriber.subscription_path(
+            local_stack.project, local_stack.retrain_subscription
+        )
+    )
+    assert subscription.push_config.push_endpoint == local_stack.url("retrain_model") + "/"
+    assert subscription.topic.endswith(f"/topics/{local_stack.retrain_topic}")
+
+
+def test_a_tick_reaches_a_pushed_function_as_a_pubsub_cloud_event(
+    local_stack: StackSettings,
+) -> None:
+    subscriber = clients.subscriber_client(local_stack.endpoints())
+    publisher = clients.publisher_client(local_stack.endpoints())
+    name = subscriber.subscription_path(local_stack.project, f"test-push-{uuid.uuid4().hex[:8]}")
+    with serve_recorder() as (url, received):
+        subscriber.create_subscription(
+            request={
+                "name": name,
+                "topic": publisher.topic_path(local_stack.project, local_stack.retrain_topic),
+                "push_config": {"push_endpoint": url},
+            }
+        )
+        try:
+            message_id = publish_tick(local_stack, "manual")
+            wait_for(lambda: received.events, what="the pushed tick")
+        finally:
+            subscriber.delete_subscription(subscription=name)
+
+    attributes, data = received.events[0]
+    assert attributes["type"] == PUBSUB_PUBLISHED
+    assert data["message"]["messageId"] == message_id
+    import base64
+
+    assert json.loads(base64.b64decode(data["message"]["data"]))["trigger"] == "manual"
+
+
+def test_the_http_function_answers_on_its_port(local_stack: StackSettings) -> None:
+    with urllib.request.urlopen(local_stack.url("predict_rows") + "/", timeout=10) as response:
+        body = json.loads(response.read())
+    assert response.status == 200
+    assert body["model"]["name"] == local_stack.model_name
