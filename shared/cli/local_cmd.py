@@ -74,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tick.set_defaults(run=_tick)
 
     query = actions.add_parser("query", help="run a SQL query on the local BigQuery and print it")
-    query.add_argument("sql", help="standard SQL; the dataset is named in `cloudscore local env`")
+    query.add_argument(
+        "sql", help="standard SQL; unqualified table names are in the stack's dataset"
+    )
     query.add_argument("--state-dir", type=Path, help=_STATE_HELP)
     query.set_defaults(run=_query)
 
@@ -208,9 +210,12 @@ def _query(args: argparse.Namespace) -> int:
     client = clients.bigquery_client(settings.project, settings.endpoints())
     config = bigquery.QueryJobConfig(default_dataset=f"{settings.project}.{settings.dataset}")
     try:
-        rows = client.query_and_wait(args.sql, job_config=config)
-    except exceptions.BadRequest as exc:
-        raise UsageError(f"the query was refused: {exc.message}") from exc
+        # A query job, not `query_and_wait`: the local BigQuery's fast path returns no rows,
+        # and no error, for a bad query or an unqualified table name.
+        rows = client.query(args.sql, job_config=config).result()
+    except (exceptions.BadRequest, exceptions.NotFound) as exc:
+        detail = exc.errors[0].get("message") if exc.errors else exc.message
+        raise UsageError(f"the query was refused: {detail}") from exc
     frame = rows.to_dataframe(create_bqstorage_client=False)
     print(frame.to_string(index=False) if len(frame) else "(no rows)")
     return 0

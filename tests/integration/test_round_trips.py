@@ -53,13 +53,13 @@ def test_bigquery_rows_loaded_and_queried(local_stack: StackSettings) -> None:
     )
     job.result()
 
-    result = client.query_and_wait(
+    result = client.query(
         f"SELECT label, COUNT(*) AS n FROM `{table}` WHERE STARTS_WITH(record_id, @m) "
         "GROUP BY label ORDER BY label",
         job_config=bigquery.QueryJobConfig(
             query_parameters=[bigquery.ScalarQueryParameter("m", "STRING", marker)]
         ),
-    )
+    ).result()
     assert [(r["label"], r["n"]) for r in result] == [("0", 5), ("1", 5)]
 
 

@@ -54,7 +54,7 @@ def test_up_twice_down_and_up_again_keeps_the_data(tmp_path: Path) -> None:
             .download_as_bytes()
             == b"still here"
         )
-        rows = list(bq.query_and_wait(f"SELECT label FROM `{table}` WHERE record_id = '{name}'"))
+        rows = list(bq.query(f"SELECT label FROM `{table}` WHERE record_id = '{name}'").result())
         assert [r["label"] for r in rows] == ["1"]
     finally:
         stack.down(settings)

@@ -79,3 +79,38 @@ def test_the_http_function_answers_on_its_port(local_stack: StackSettings) -> No
         body = json.loads(response.read())
     assert response.status == 200
     assert body["model"]["name"] == local_stack.model_name
+
+
+def test_env_prints_every_variable_a_client_needs(
+    local_stack: StackSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli import main
+
+    assert main(["local", "env", "--state-dir", str(local_stack.state_dir)]) == 0
+
+    exported = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("export ")
+    )
+    assert exported["STORAGE_EMULATOR_HOST"] == local_stack.url("gcs")
+    assert exported["PUBSUB_EMULATOR_HOST"] == f"127.0.0.1:{local_stack.ports['pubsub']}"
+    assert exported["BIGQUERY_EMULATOR_HOST"] == local_stack.url("bigquery")
+    assert exported["CLOUDSCORE_PREDICT_URL"] == local_stack.url("predict_rows")
+    for name in ("CLOUDSCORE_PROJECT", "CLOUDSCORE_DATASET", "CLOUDSCORE_INBOX_BUCKET"):
+        assert exported[name]
+
+
+def test_query_prints_the_rows_and_a_bad_query_is_a_clear_error(
+    local_stack: StackSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli import main
+
+    state = ["--state-dir", str(local_stack.state_dir)]
+    assert main(["local", "query", "SELECT 40 + 2 AS answer", *state]) == 0
+    assert capsys.readouterr().out.split() == ["answer", "42"]
+
+    assert main(["local", "query", "SELECT nonsense FROM no_such_table", *state]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cloudscore: error: the query was refused")
+    assert "Traceback" not in err
