@@ -93,6 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     bq = clients.bigquery_client(settings.project, settings.endpoints())
     tables = sorted(t.table_id for t in bq.list_tables(f"{settings.project}.{settings.dataset}"))
     bad = sum(b.bad_rows for b in batches)
+    rows = sum(b.rows for b in batches)
     _say(
         f"""
 cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local cloud at 127.0.0.1
@@ -100,7 +101,7 @@ cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local clo
   training data   {train.out} — {train.rows:,} rows, default rate {train.label_rate:.1%}
   dropped         {uris[0]}
                   {uris[1]}
-                  ({sum(b.rows for b in batches):,} rows, {bad} malformed on purpose, week 2 drifted)
+                  ({rows:,} rows, {bad} malformed on purpose, week 2 drifted)
                   → both delivered to score_file as Eventarc CloudEvents
   HTTP function   GET {settings.url("predict_rows")}/ → {json.dumps(health)}
   retrain topic   tick {message_id} published to {settings.retrain_topic} → retrain_model
