@@ -81,6 +81,10 @@ def stop(record: ProcessRecord, grace_s: float = 10.0) -> bool:
         _reap(record.pid)
     # The group may outlive its leader (a JVM under a launcher script).
     _signal_group(record.pid, signal.SIGKILL)
+    proc = _STARTED.pop(record.pid, None)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
     return True
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,18 +47,28 @@ def next_fire(schedule: str, after: datetime) -> datetime:
     return fire
 
 
-def run(settings: StackSettings, stop: threading.Event) -> None:
-    status = WorkerStatus(worker_status_file(settings, "scheduler"))
-    fire = next_fire(settings.retrain_schedule, datetime.now(UTC))
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run(
+    settings: StackSettings,
+    stop: threading.Event,
+    clock: Callable[[], datetime] = _utc_now,
+    status_file: Path | None = None,
+) -> None:
+    status = WorkerStatus(status_file or worker_status_file(settings, "scheduler"))
+    fire = next_fire(settings.retrain_schedule, clock())
     status.ready(schedule=settings.retrain_schedule, next_tick_at=fire.isoformat())
     while not stop.is_set():
-        if stop.wait(max(0.0, (fire - datetime.now(UTC)).total_seconds())):
+        if stop.wait(max(0.0, (fire - clock()).total_seconds())):
             break
         message_id = publish_tick(settings, "schedule")
         _log.info("published retrain tick %s", message_id)
-        fire = next_fire(settings.retrain_schedule, datetime.now(UTC))
+        # The next fire time after this one, never this one again (the clock may lag a little).
+        fire = next_fire(settings.retrain_schedule, max(clock(), fire))
         status.add(ticks=1)
-        status.set(last_tick_at=datetime.now(UTC).isoformat(), next_tick_at=fire.isoformat())
+        status.set(last_tick_at=clock().isoformat(), next_tick_at=fire.isoformat())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -110,7 +110,9 @@ class _Starter:
 def up(settings: StackSettings, reset: bool = False) -> list[ComponentStatus]:
     """Start the stack; a healthy stack already running is left as it is."""
     running = [r for r in read_records(settings) if r.is_alive()]
-    if running:
+    if running and reset:
+        down(settings)
+    elif running:
         statuses = status(StackSettings.load(settings.state_dir))
         if all(s.healthy for s in statuses):
             return statuses

@@ -216,6 +216,18 @@ def _query(args: argparse.Namespace) -> int:
     except (exceptions.BadRequest, exceptions.NotFound) as exc:
         detail = exc.errors[0].get("message") if exc.errors else exc.message
         raise UsageError(f"the query was refused: {detail}") from exc
-    frame = rows.to_dataframe(create_bqstorage_client=False)
-    print(frame.to_string(index=False) if len(frame) else "(no rows)")
+    names = [field.name for field in rows.schema]
+    table = [names, *([_cell(value) for value in row.values()] for row in rows)]
+    if len(table) == 1:
+        print("(no rows)")
+        return 0
+    widths = [max(len(line[i]) for line in table) for i in range(len(names))]
+    for line in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
     return 0
+
+
+def _cell(value: object) -> str:
+    return "NULL" if value is None else str(value)

@@ -56,6 +56,14 @@ def test_up_twice_down_and_up_again_keeps_the_data(tmp_path: Path) -> None:
         )
         rows = list(bq.query(f"SELECT label FROM `{table}` WHERE record_id = '{name}'").result())
         assert [r["label"] for r in rows] == ["1"]
+
+        stack.up(settings, reset=True)
+        assert (
+            not clients.storage_client(settings.project, settings.endpoints())
+            .bucket(settings.models_bucket)
+            .blob(name)
+            .exists()
+        ), "`up --reset` wipes the data"
     finally:
         stack.down(settings)
 

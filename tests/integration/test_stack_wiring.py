@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,44 @@ def test_query_prints_the_rows_and_a_bad_query_is_a_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("cloudscore: error: the query was refused")
     assert "Traceback" not in err
+
+
+def test_the_scheduler_publishes_when_its_cron_fires(
+    local_stack: StackSettings, tmp_path: Path
+) -> None:
+    import dataclasses
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from local_emulator import scheduler
+
+    subscriber = clients.subscriber_client(local_stack.endpoints())
+    publisher = clients.publisher_client(local_stack.endpoints())
+    name = subscriber.subscription_path(local_stack.project, f"test-cron-{uuid.uuid4().hex[:8]}")
+    subscriber.create_subscription(
+        name=name, topic=publisher.topic_path(local_stack.project, local_stack.retrain_topic)
+    )
+    # Every minute, on a clock set to 0.3 s before a minute turns: one tick fires at once.
+    settings = dataclasses.replace(local_stack, retrain_schedule="* * * * *")
+    now = datetime.now(UTC)
+    skew = (
+        now.replace(second=0, microsecond=0) + timedelta(minutes=1) - now - timedelta(seconds=0.3)
+    )
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=scheduler.run,
+        args=(settings, stop, lambda: datetime.now(UTC) + skew, tmp_path / "scheduler.json"),
+    )
+    thread.start()
+    try:
+        received = wait_for(
+            lambda: subscriber.pull(subscription=name, max_messages=5, timeout=5).received_messages,
+            what="a scheduled tick",
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        subscriber.delete_subscription(subscription=name)
+
+    assert json.loads(received[0].message.data)["trigger"] == "schedule"
+    assert read_status(tmp_path / "scheduler.json")["ticks"] == 1
