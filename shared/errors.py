@@ -6,6 +6,11 @@
     ├── EventError                  a CloudEvent is not of the expected type or shape
     ├── DataError                   input data cannot be read as declared (names file, row, column)
     ├── TransientError              a dependency failed in a way a retry may fix (5xx, 429, timeout)
+    ├── RegistryError               the model registry refused an operation
+    │   ├── VersionNotFound         no such model version or alias
+    │   ├── VersionExists           a version is immutable: it cannot be written twice
+    │   ├── ArtifactTampered        an artifact's sha256 differs from the one recorded
+    │   └── AliasConflict           another writer moved the alias first
     └── LocalStackError             the local cloud cannot start or answer (names the component)
 
 Permanent errors are recorded and acknowledged; `TransientError` is raised out of a function so
@@ -61,6 +66,28 @@ class TransientError(CloudscoreError):
 
     retryable = True
     http_status = 503
+
+
+class RegistryError(CloudscoreError):
+    """The model registry refused an operation."""
+
+
+class VersionNotFound(RegistryError):
+    http_status = 404
+
+
+class VersionExists(RegistryError):
+    http_status = 409
+
+
+class ArtifactTampered(RegistryError):
+    """Refused to load: loading an unverified joblib file would execute whatever it holds."""
+
+
+class AliasConflict(RegistryError):
+    """Of two concurrent alias moves exactly one wins; this is the other. Re-read and retry."""
+
+    http_status = 409
 
 
 class LocalStackError(CloudscoreError):

@@ -86,3 +86,33 @@ def test_pubsub_message_published_and_pulled(local_stack: StackSettings) -> None
     response = subscriber.pull(subscription=subscription, max_messages=5, timeout=10)
     received = [(m.message.data, dict(m.message.attributes)) for m in response.received_messages]
     assert received == [(b"hello", {"origin": "test"})]
+
+
+def test_a_load_job_id_used_twice_adds_its_rows_once(local_stack: StackSettings) -> None:
+    # What makes a retried load add no duplicate rows: BigQuery refuses a second job with the
+    # same id (the local stack's BigQuery is patched to behave so).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from google.cloud import bigquery
+
+    client = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    table = f"{local_stack.project}.{local_stack.dataset}.labels"
+    job_id = f"test-once-{uuid.uuid4().hex}"
+    rows = [{"record_id": job_id, "label": "1", "labelled_at": "2026-01-01T00:00:00Z"}]
+    config = bigquery.LoadJobConfig(source_format="NEWLINE_DELIMITED_JSON")
+
+    def load() -> str:
+        try:
+            client.load_table_from_json(rows, table, job_config=config, job_id=job_id).result()
+        except exceptions.Conflict:
+            return "conflict"
+        return "loaded"
+
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = sorted(pool.map(lambda _: load(), range(3)))
+
+    assert outcomes == ["conflict", "conflict", "loaded"]
+    count = client.query(
+        f"SELECT COUNT(*) AS n FROM `{table}` WHERE record_id = '{job_id}'"
+    ).result()
+    assert next(iter(count))["n"] == 1

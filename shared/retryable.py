@@ -1,0 +1,38 @@
+"""Which failures of Google Cloud calls a retry can fix, translated at the boundary.
+
+A function that raises `TransientError` is retried by the platform; anything permanent is
+recorded and acknowledged. Google's client libraries already retry idempotent calls a few times;
+what still escapes here is raised as `TransientError` with the original attached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from google.api_core import exceptions as api_exceptions
+
+from shared.errors import TransientError
+
+TRANSIENT_API_ERRORS: tuple[type[BaseException], ...] = (
+    api_exceptions.TooManyRequests,
+    api_exceptions.InternalServerError,
+    api_exceptions.BadGateway,
+    api_exceptions.ServiceUnavailable,
+    api_exceptions.GatewayTimeout,
+    api_exceptions.RetryError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+@contextlib.contextmanager
+def transient_errors(what: str) -> Iterator[None]:
+    """Raise `TransientError("<what>: …")` for failures a later attempt may not meet."""
+    try:
+        yield
+    except TRANSIENT_API_ERRORS as exc:
+        raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        # requests/urllib3 connection failures surface as OSError subclasses.
+        raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,157 @@
+"""The model registry on the local Cloud Storage: immutable versions, verified loads, aliases
+moved with preconditions, the audit log in BigQuery, and the cache the functions use."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+
+import joblib
+import pytest
+
+from local_emulator.settings import StackSettings
+from shared import clients
+from shared.audit import AuditLog
+from shared.errors import AliasConflict, ArtifactTampered, VersionExists, VersionNotFound
+from shared.model_cache import ModelCache
+from shared.registry import MODEL_FILE, ModelRegistry, new_version_id
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture
+def registry(local_stack: StackSettings) -> Iterator[ModelRegistry]:
+    # A model name of its own per test: nothing is shared between tests.
+    client = clients.storage_client(local_stack.project, local_stack.endpoints())
+    yield ModelRegistry(client, local_stack.models_bucket, f"m-{uuid.uuid4().hex[:10]}")
+
+
+def pickled(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()
+
+
+def register(registry: ModelRegistry, payload: object = "model") -> str:
+    model = pickled({"payload": payload})
+    version = new_version_id(model)
+    registry.write_version(
+        version,
+        {MODEL_FILE: model, "metrics.json": json.dumps({"roc_auc": 0.8}).encode()},
+    )
+    return version
+
+
+def test_a_written_version_is_listed_and_loads_verified(registry: ModelRegistry) -> None:
+    version = register(registry, payload=[1, 2, 3])
+
+    assert registry.versions() == [version]
+    assert registry.load_model(version) == {"payload": [1, 2, 3]}
+    assert registry.read_json(version, "metrics.json") == {"roc_auc": 0.8}
+
+
+def test_a_version_cannot_be_written_twice(registry: ModelRegistry) -> None:
+    version = register(registry, payload="first")
+
+    with pytest.raises(VersionExists, match="immutable"):
+        registry.write_version(version, {MODEL_FILE: pickled("second")})
+
+    assert registry.load_model(version) == {"payload": "first"}
+
+
+def test_a_changed_artifact_is_refused_before_it_is_unpickled(registry: ModelRegistry) -> None:
+    version = register(registry)
+    # Someone with write access replaces the model file behind the registry's back.
+    path = f"{registry.prefix}/versions/{version}/{MODEL_FILE}"
+    registry.bucket.blob(path).upload_from_string(pickled({"payload": "evil"}))
+
+    with pytest.raises(ArtifactTampered, match="sha256"):
+        registry.load_model(version)
+
+
+def test_a_half_written_version_is_invisible(registry: ModelRegistry) -> None:
+    # A writer that crashed before the manifest leaves artifacts without one.
+    registry.bucket.blob(f"{registry.prefix}/versions/half/{MODEL_FILE}").upload_from_string(b"x")
+
+    assert registry.versions() == []
+    with pytest.raises(VersionNotFound):
+        registry.load_model("half")
+    with pytest.raises(VersionNotFound):
+        registry.move_alias("champion", "half", actor="test", reason="must fail")
+
+
+def test_of_two_concurrent_promotions_exactly_one_wins(registry: ModelRegistry) -> None:
+    base, a, b = register(registry, "base"), register(registry, "a"), register(registry, "b")
+    registry.move_alias("champion", base, actor="test", reason="first")
+    seen = registry.alias("champion")  # both promoters decided on this same pointer
+    outcomes: dict[str, str] = {}
+    barrier = threading.Barrier(2)
+
+    def promote(version: str) -> None:
+        barrier.wait()
+        try:
+            registry.move_alias("champion", version, actor=version, reason="race", expected=seen)
+            outcomes[version] = "won"
+        except AliasConflict:
+            outcomes[version] = "conflict"
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes.values()) == ["conflict", "won"]
+    winner = next(v for v, o in outcomes.items() if o == "won")
+    pointer = registry.alias("champion")
+    assert pointer is not None
+    assert (pointer.version, pointer.previous_version) == (winner, base)
+
+
+def test_an_alias_move_is_recorded_once_in_model_events(
+    registry: ModelRegistry, local_stack: StackSettings
+) -> None:
+    version = register(registry)
+    move = registry.move_alias("champion", version, actor="alice", reason="first model")
+    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    audit = AuditLog(bq, local_stack.dataset)
+
+    audit.record(move)
+    audit.record(move)  # a retried recording adds nothing
+
+    rows = list(
+        bq.query(
+            f"SELECT alias, from_version, to_version, actor, reason FROM "
+            f"`{audit.table}` WHERE model_name = '{registry.model_name}'"
+        ).result()
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        ("champion", None, version, "alice", "first model")
+    ]
+
+
+def test_the_cache_picks_up_a_moved_champion_after_the_refresh_interval(
+    registry: ModelRegistry,
+) -> None:
+    first, second = register(registry, "first"), register(registry, "second")
+    registry.move_alias("champion", first, actor="test", reason="first")
+    now = [0.0]
+    cache = ModelCache(registry, refresh_s=30, clock=lambda: now[0])
+    assert cache.get().model == {"payload": "first"}
+
+    registry.move_alias("champion", second, actor="test", reason="better")
+    now[0] = 29.0
+    assert cache.get().version == first, "within the interval the pointer is not re-read"
+    now[0] = 31.0
+    loaded = cache.get()
+
+    assert (loaded.version, loaded.model) == (second, {"payload": "second"})
+    assert loaded.artifacts["metrics.json"] == {"roc_auc": 0.8}
+
+
+def test_the_cache_says_when_there_is_no_champion(registry: ModelRegistry) -> None:
+    with pytest.raises(VersionNotFound, match="has no champion yet"):
+        ModelCache(registry).get()
