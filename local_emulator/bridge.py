@@ -14,12 +14,14 @@ Run as `python -m local_emulator.bridge --state-dir DIR` (the stack starts it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from local_emulator.components import worker_status_file
 from local_emulator.settings import BridgePolicy, StackSettings
 from local_emulator.worker import WorkerStatus, run_until_signalled
 from shared import clients
+from shared.errors import LocalStackError
 from shared.events import INCOMING_PREFIX, STORAGE_FINALIZED
 from shared.structured_log import configure_logging, log_labels
 
@@ -47,23 +50,26 @@ class Delivery:
     body: bytes
 
 
-def to_cloud_event(message_id: str, attributes: dict[str, str], data: bytes) -> Delivery | None:
+def to_cloud_event(attributes: dict[str, str], data: bytes) -> Delivery | None:
     """The Eventarc CloudEvent for a storage notification, or None if it is not for us."""
     if attributes.get("eventType") != "OBJECT_FINALIZE":
         return None
     bucket, name = attributes.get("bucketId", ""), attributes.get("objectId", "")
+    generation = attributes.get("objectGeneration", "")
     event_time = attributes.get("eventTime") or datetime.now(UTC).isoformat()
+    # Unique per object generation and the same on every redelivery, as Eventarc's id is. (The
+    # emulator's message ids restart at 1 with each start, so they cannot serve.)
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"gs://{bucket}/{name}#{generation}"))
     headers = {
         "ce-specversion": "1.0",
-        # The notification's id is kept across redeliveries, as Eventarc keeps the event's id.
-        "ce-id": message_id,
+        "ce-id": event_id,
         "ce-type": STORAGE_FINALIZED,
         "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
         "ce-subject": f"objects/{name}",
         "ce-time": event_time,
         "Content-Type": "application/json",
     }
-    return Delivery(message_id, f"objects/{name}", headers, data)
+    return Delivery(event_id, f"objects/{name}", headers, data)
 
 
 def wanted(attributes: dict[str, str], inbox_bucket: str) -> bool:
@@ -125,7 +131,7 @@ class Bridge:
 
     def handle(self, message: Any) -> None:
         attributes = dict(message.attributes)
-        delivery = to_cloud_event(message.message_id, attributes, bytes(message.data))
+        delivery = to_cloud_event(attributes, bytes(message.data))
         if delivery is None or not wanted(attributes, self.settings.inbox_bucket):
             message.ack()
             return
@@ -167,10 +173,24 @@ class Bridge:
             flow_control=pubsub_v1.types.FlowControl(max_messages=16),
             scheduler=ThreadScheduler(ThreadPoolExecutor(16, thread_name_prefix="deliver")),
         )
+        failures: list[BaseException] = []
+
+        def on_done(done: Any) -> None:
+            # A pull that ends on its own (subscription deleted, emulator gone) must end the
+            # bridge too, so that `status` shows it stopped instead of healthy and idle.
+            error = None if done.cancelled() else done.exception()
+            if error is not None:
+                failures.append(error)
+                stop.set()
+
+        future.add_done_callback(on_done)
         self.status.ready()
         stop.wait()
         future.cancel()
-        future.result(timeout=30)
+        with contextlib.suppress(Exception):
+            future.result(timeout=30)
+        if failures:
+            raise LocalStackError("bridge", f"pulling {path} failed: {failures[0]}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -179,7 +199,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_logging("bridge")
     settings = StackSettings.load(args.state_dir)
-    run_until_signalled(Bridge(settings).run)
+    try:
+        run_until_signalled(Bridge(settings).run)
+    except LocalStackError as exc:
+        _log.error("%s", exc)
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":

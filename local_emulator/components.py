@@ -73,7 +73,8 @@ def worker_ready(settings: StackSettings, name: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
             status = json.loads(worker_status_file(settings, name).read_text())
-        except (OSError, ValueError):
+            os.kill(int(status["pid"]), 0)  # the writer is alive, not a leftover of an old run
+        except (OSError, ValueError, KeyError, TypeError):
             return False
         return bool(status.get("ready"))
 
@@ -150,10 +151,28 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def function_env(settings: StackSettings) -> dict[str, str]:
-    """What a function process sees: the cloud's variables (as Terraform sets them) and the
-    emulator endpoints, nothing else of ours."""
-    return {**_base_env(), **settings.function_config().to_env(), **settings.emulator_env()}
+# Of the user's environment, a function process keeps only what a process needs to run at all.
+_FUNCTION_PASSTHROUGH: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "TZ")
+
+
+def function_env(settings: StackSettings, name: str) -> dict[str, str]:
+    """What a function process sees: the `CLOUDSCORE_*` variables exactly as Terraform sets them,
+    the variables the platform sets on every gen2 function, and the emulator endpoints."""
+    platform_env = {
+        "K_SERVICE": name,
+        "K_REVISION": f"{name}-local",
+        "K_CONFIGURATION": name,
+        "FUNCTION_TARGET": name,
+        "FUNCTION_SIGNATURE_TYPE": FUNCTION_SIGNATURES[name],
+        "PORT": str(settings.ports[name]),
+    }
+    return {
+        **{k: os.environ[k] for k in _FUNCTION_PASSTHROUGH if k in os.environ},
+        "PYTHONUNBUFFERED": "1",
+        **platform_env,
+        **settings.function_config().to_env(),
+        **settings.emulator_env(),
+    }
 
 
 # --- the catalogue ------------------------------------------------------------------------------
@@ -206,7 +225,6 @@ def emulators(settings: StackSettings) -> list[Component]:
 
 
 def function_processes(settings: StackSettings) -> list[Component]:
-    env = function_env(settings)
     return [
         Component(
             name,
@@ -216,7 +234,7 @@ def function_processes(settings: StackSettings) -> list[Component]:
                 *("--source", str(FUNCTIONS_SOURCE), "--signature-type", signature),
                 *("--host", HOST, "--port", str(settings.ports[name])),
             ],
-            env,
+            function_env(settings, name),
             settings.ports[name],
             _answers(settings.url(name) + "/"),
         )

@@ -94,12 +94,21 @@ class StackSettings:
         bridge: BridgePolicy | None = None,
     ) -> StackSettings:
         base = port_base if port_base is not None else default_port_base()
+        if base is not None and not 1024 <= base <= 65535 - len(DEFAULT_PORTS):
+            raise ConfigError("--port-base", f"expected a port from 1024 to 65528, found {base}")
         ports = (
             dict(DEFAULT_PORTS)
             if base is None
             else {name: base + i for i, name in enumerate(DEFAULT_PORTS)}
         )
         stack = StackConfig.from_env()
+        from croniter import croniter
+
+        if not croniter.is_valid(stack.retrain_schedule):
+            raise ConfigError(
+                "CLOUDSCORE_RETRAIN_SCHEDULE",
+                f"not a valid cron expression: {stack.retrain_schedule!r}",
+            )
         return cls(
             state_dir=(state_dir or default_state_dir()).resolve(),
             ports=ports,
@@ -120,6 +129,11 @@ class StackSettings:
     @property
     def dead_letter_file(self) -> Path:
         return self.state_dir / "dead-letter.jsonl"
+
+    @property
+    def gcloud_token_file(self) -> Path:
+        # gcloud insists on credentials even for an emulator; any token will do.
+        return self.state_dir / "run" / "gcloud-access-token"
 
     def url(self, component: str) -> str:
         return f"http://{HOST}:{self.ports[component]}"
@@ -154,6 +168,10 @@ class StackSettings:
             "CLOUDSCORE_RETRAIN_TOPIC": self.retrain_topic,
             STATE_DIR_VARIABLE: str(self.state_dir),
             PREDICT_URL_VARIABLE: self.url("predict_rows"),
+            # For `gcloud storage …` (gsutil cannot be pointed at an emulator).
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": self.url("gcs") + "/",
+            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(self.gcloud_token_file),
+            "CLOUDSDK_CORE_PROJECT": self.project,
         }
 
     # --- persistence ------------------------------------------------------------------------
@@ -164,6 +182,8 @@ class StackSettings:
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(self.file)
+        self.gcloud_token_file.parent.mkdir(parents=True, exist_ok=True)
+        self.gcloud_token_file.write_text("local-emulator-token\n")
 
     @classmethod
     def load(cls, state_dir: Path | None = None) -> StackSettings:
@@ -177,6 +197,13 @@ class StackSettings:
             ) from None
         except ValueError as exc:
             raise LocalStackError("stack", f"{path} is not valid JSON: {exc}") from exc
-        data["state_dir"] = Path(data["state_dir"])
-        data["bridge"] = BridgePolicy(**data["bridge"])
-        return cls(**data)
+        try:
+            data["state_dir"] = Path(data["state_dir"])
+            data["bridge"] = BridgePolicy(**data["bridge"])
+            return cls(**data)
+        except (KeyError, TypeError) as exc:
+            raise LocalStackError(
+                "stack",
+                f"{path} was written by another version of cloudscore ({exc}); "
+                "`cloudscore local down` still stops it, then `up` starts it anew",
+            ) from exc

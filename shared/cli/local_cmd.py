@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "component", nargs="?", help="e.g. score_file, bridge, bigquery (default: all)"
     )
     logs.add_argument(
-        "-n", "--lines", type=int, default=40, help="lines from the end (default: 40)"
+        "-n", "--lines", type=_non_negative, default=40, help="lines from the end (default: 40)"
     )
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("--state-dir", type=Path, help=_STATE_HELP)
@@ -79,6 +79,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     query.add_argument("--state-dir", type=Path, help=_STATE_HELP)
     query.set_defaults(run=_query)
+
+
+def _non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, found {text!r}")
+    return int(text)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -98,16 +104,23 @@ def _up(args: argparse.Namespace) -> int:
     print(f"starting the local cloud in {settings.state_dir} …", file=sys.stderr)
     statuses = stack.up(settings, reset=args.reset)
     _print_status(StackSettings.load(settings.state_dir), statuses)
+    if not all(s.healthy for s in statuses):
+        print("some components are not healthy: see `cloudscore local logs`", file=sys.stderr)
+        return 3
     print(f"ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
     from local_emulator import stack
-    from local_emulator.settings import StackSettings
+    from local_emulator.settings import StackSettings, default_state_dir
+    from shared.errors import LocalStackError
 
-    settings = StackSettings.load(args.state_dir)
-    stopped = stack.down(settings)
+    try:
+        stopped = stack.down(StackSettings.load(args.state_dir))
+    except LocalStackError:
+        # An unreadable stack.json must not leave processes running: their records suffice.
+        stopped = stack.stop_recorded((args.state_dir or default_state_dir()).resolve())
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     return 0
 
@@ -167,7 +180,8 @@ def _logs(args: argparse.Namespace) -> int:
             known = ", ".join(f.stem for f in sorted(settings.logs_dir.glob("*.log")))
             raise UsageError(f"no log for component {args.component!r}; known: {known}")
     for path in files:
-        lines = path.read_text(errors="replace").splitlines()[-args.lines :]
+        lines = path.read_text(errors="replace").splitlines()
+        lines = lines[len(lines) - args.lines :] if args.lines else []
         for line in lines:
             print(f"{path.stem:<13}| {line}" if len(files) > 1 else line)
     if args.follow:
@@ -191,8 +205,10 @@ def _follow(files: list[Path]) -> None:
 def _tick(args: argparse.Namespace) -> int:
     from local_emulator.scheduler import publish_tick
     from local_emulator.settings import StackSettings
+    from local_emulator.stack import require_healthy
 
     settings = StackSettings.load(args.state_dir)
+    require_healthy(settings, "pubsub")
     message_id = publish_tick(settings, "manual")
     print(f"published retrain tick {message_id} to {settings.retrain_topic}")
     return 0
@@ -203,10 +219,12 @@ def _query(args: argparse.Namespace) -> int:
     from google.cloud import bigquery
 
     from local_emulator.settings import StackSettings
+    from local_emulator.stack import require_healthy
     from shared import clients
     from shared.errors import UsageError
 
     settings = StackSettings.load(args.state_dir)
+    require_healthy(settings, "bigquery")
     client = clients.bigquery_client(settings.project, settings.endpoints())
     config = bigquery.QueryJobConfig(default_dataset=f"{settings.project}.{settings.dataset}")
     try:

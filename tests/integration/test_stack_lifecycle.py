@@ -3,6 +3,7 @@ failures. Slower than the other stack tests (it starts and stops a stack twice).
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import uuid
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.stack
 
 def test_up_twice_down_and_up_again_keeps_the_data(tmp_path: Path) -> None:
     settings = start_stack(tmp_path / "stack")
+    records = stack.read_records(settings)
     try:
         first = {s.name: s.pid for s in stack.status(settings)}
         again = {s.name: s.pid for s in stack.up(settings)}
@@ -40,7 +42,9 @@ def test_up_twice_down_and_up_again_keeps_the_data(tmp_path: Path) -> None:
         stopped = stack.down(settings)
 
     assert sorted(stopped) == sorted(first)
-    assert not any(processes.ProcessRecord(n, p, 0, "").is_alive() for n, p in first.items())
+    assert not [r.component for r in records if r.is_alive()]
+    groups = {r.pid for r in records}
+    assert not [pid for pid in _all_pids() if os.getpgid(pid) in groups], "a child survived"
     for name_, port in settings.ports.items():
         assert processes.port_is_free(HOST, port), f"port of {name_} still taken"
     assert stack.read_records(settings) == []
@@ -68,6 +72,28 @@ def test_up_twice_down_and_up_again_keeps_the_data(tmp_path: Path) -> None:
         stack.down(settings)
 
 
+def _all_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                os.getpgid(int(entry.name))
+            except ProcessLookupError:
+                continue
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_up_with_other_settings_on_a_running_stack_is_refused(tmp_path: Path) -> None:
+    settings = start_stack(tmp_path / "stack")
+    try:
+        moved = StackSettings.resolve(settings.state_dir, settings.ports["pubsub"] + 100)
+        with pytest.raises(LocalStackError, match="already running"):
+            stack.up(moved)
+    finally:
+        stack.down(settings)
+
+
 def test_a_taken_port_is_named_and_nothing_is_started(tmp_path: Path) -> None:
     settings = StackSettings.resolve(tmp_path / "stack", free_port_base())
     with socket.socket() as blocker:
@@ -88,9 +114,9 @@ def test_a_component_that_dies_while_starting_is_reported_with_its_log(tmp_path:
         None,
         lambda: False,
     )
-    starter = stack._Starter(settings)
+    starter = stack._Starter(settings, [])
     with pytest.raises(LocalStackError) as raised:
         starter.start([dying], deadline=float("inf"))
-    starter.stop_all()
+    starter.stop_started()
     assert "exited with status 3" in str(raised.value)
     assert "cannot open data folder" in str(raised.value)

@@ -75,6 +75,25 @@ def test_a_tick_reaches_a_pushed_function_as_a_pubsub_cloud_event(
     assert json.loads(base64.b64decode(data["message"]["data"]))["trigger"] == "manual"
 
 
+def test_a_function_process_sees_exactly_the_deployed_variables(local_stack: StackSettings) -> None:
+    from local_emulator.stack import read_records
+
+    record = next(r for r in read_records(local_stack) if r.component == "score_file")
+    raw = Path(f"/proc/{record.pid}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+    ours = {k: v for k, v in env.items() if k.startswith("CLOUDSCORE_")}
+    assert ours == local_stack.function_config().to_env()
+    assert env["FUNCTION_TARGET"] == env["K_SERVICE"] == "score_file"
+    assert env["FUNCTION_SIGNATURE_TYPE"] == "cloudevent"
+    assert env["STORAGE_EMULATOR_HOST"] == local_stack.url("gcs")
+    allowed = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "TZ", "PYTHONUNBUFFERED"}
+    platform = {"K_SERVICE", "K_REVISION", "K_CONFIGURATION", "FUNCTION_TARGET", "PORT"}
+    emulators = {"STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"}
+    extra = set(env) - set(ours) - allowed - platform - emulators - {"FUNCTION_SIGNATURE_TYPE"}
+    assert not extra, f"variables the cloud would not set: {sorted(extra)}"
+
+
 def test_the_http_function_answers_on_its_port(local_stack: StackSettings) -> None:
     with urllib.request.urlopen(local_stack.url("predict_rows") + "/", timeout=10) as response:
         body = json.loads(response.read())

@@ -16,23 +16,34 @@ NOTIFICATION = {
     "bucketId": "inbox",
     "objectId": "incoming/a.csv",
     "eventTime": "2026-11-22T10:00:00Z",
+    "objectGeneration": "17",
 }
 
 
+def test_the_event_id_is_the_same_for_a_redelivery_and_new_for_a_new_generation() -> None:
+    first = to_cloud_event(NOTIFICATION, b"{}")
+    again = to_cloud_event(NOTIFICATION, b"{}")
+    overwritten = to_cloud_event({**NOTIFICATION, "objectGeneration": "18"}, b"{}")
+
+    assert first is not None and again is not None and overwritten is not None
+    assert first.headers["ce-id"] == again.headers["ce-id"]
+    assert first.headers["ce-id"] != overwritten.headers["ce-id"]
+
+
 def test_a_finalize_notification_becomes_the_eventarc_binary_cloud_event() -> None:
-    delivery = to_cloud_event("m-1", NOTIFICATION, b'{"name": "incoming/a.csv"}')
+    delivery = to_cloud_event(NOTIFICATION, b'{"name": "incoming/a.csv"}')
 
     assert delivery is not None
     assert delivery.headers["ce-type"] == STORAGE_FINALIZED
     assert delivery.headers["ce-source"] == "//storage.googleapis.com/projects/_/buckets/inbox"
     assert delivery.headers["ce-subject"] == "objects/incoming/a.csv"
-    assert delivery.headers["ce-id"] == "m-1"
+    assert delivery.headers["ce-time"] == "2026-11-22T10:00:00Z"
     assert delivery.headers["ce-time"] == "2026-11-22T10:00:00Z"
     assert delivery.body == b'{"name": "incoming/a.csv"}'
 
 
 def test_other_notifications_are_not_events() -> None:
-    assert to_cloud_event("m-1", {**NOTIFICATION, "eventType": "OBJECT_DELETE"}, b"{}") is None
+    assert to_cloud_event({**NOTIFICATION, "eventType": "OBJECT_DELETE"}, b"{}") is None
 
 
 def test_only_the_inbox_bucket_incoming_prefix_is_wanted() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from local_emulator import processes
@@ -10,18 +11,39 @@ def test_a_spawned_process_is_stopped_with_its_group(tmp_path: Path) -> None:
     # The parent starts a child in its group, as the Pub/Sub emulator's script starts a JVM.
     script = (
         "import subprocess, sys, time;"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
-        "time.sleep(60)"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+        "print(child.pid, flush=True); time.sleep(60)"
     )
     record, _ = processes.spawn(
         "sleeper", [sys.executable, "-c", script], {}, tmp_path / "l.log", tmp_path
     )
     assert record.is_alive()
 
+    child = int(wait_for_line(tmp_path / "l.log"))
+
     assert processes.stop(record, grace_s=5)
 
     assert not record.is_alive()
+    assert not _running(child), "the child in the group must be stopped too"
     assert not processes.stop(record), "stopping twice is harmless"
+
+
+def wait_for_line(path: Path) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = path.read_text() if path.exists() else ""
+        if text.strip():
+            return text.split()[0]
+        time.sleep(0.05)
+    raise AssertionError(f"nothing written to {path}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_a_record_whose_pid_was_reused_is_never_signalled(tmp_path: Path) -> None:
