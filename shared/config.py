@@ -2,7 +2,7 @@
 
 Functions read `FunctionConfig.from_env()` once per instance; Terraform sets the same names on the
 deployed functions and the local stack sets them on its function processes, both from
-`function_environment()`. Emulator endpoints use the client libraries' own variables
+`FunctionConfig.to_env()`. Emulator endpoints use the client libraries' own variables
 (`STORAGE_EMULATOR_HOST`, `PUBSUB_EMULATOR_HOST`) plus `BIGQUERY_EMULATOR_HOST`.
 """
 

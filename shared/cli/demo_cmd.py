@@ -94,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     tables = sorted(t.table_id for t in bq.list_tables(f"{settings.project}.{settings.dataset}"))
     bad = sum(b.bad_rows for b in batches)
     rows = sum(b.rows for b in batches)
+    state = f" --state-dir {args.state_dir}" if args.state_dir else ""
     _say(
         f"""
 cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local cloud at 127.0.0.1
@@ -104,14 +105,14 @@ cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local clo
                   ({rows:,} rows, {bad} malformed on purpose, week 2 drifted)
                   → both delivered to score_file as Eventarc CloudEvents
   HTTP function   GET {settings.url("predict_rows")}/ → {json.dumps(health)}
-  retrain topic   tick {message_id} published to {settings.retrain_topic} → retrain_model
+  retrain topic   tick {message_id} published to {settings.retrain_topic} (pushed to retrain_model)
   BigQuery        {settings.project}.{settings.dataset}: {", ".join(tables)}
 
 Look around:
-  eval "$(.venv/bin/cloudscore local env)"      # point your shell and Python at the stack
-  .venv/bin/cloudscore local status             # components, ports, event counts
-  .venv/bin/cloudscore local logs score_file    # what the batch function did
-  .venv/bin/cloudscore local query 'SELECT COUNT(*) AS n FROM scoring_runs'
-  .venv/bin/cloudscore local down               # stop it all (data is kept)"""
+  eval "$(.venv/bin/cloudscore local env{state})"      # point your shell and Python at the stack
+  .venv/bin/cloudscore local status{state}             # components, ports, event counts
+  .venv/bin/cloudscore local logs{state} score_file    # what the batch function did
+  .venv/bin/cloudscore local query{state} 'SELECT COUNT(*) AS n FROM scoring_runs'
+  .venv/bin/cloudscore local down{state}               # stop it all (data is kept)"""
     )
     return 0
