@@ -1,0 +1,566 @@
+"""The project configuration: what to train, how to judge it and when to retrain, in one file.
+
+Read from ``cloudscore.toml`` or from the ``[tool.cloudscore]`` table of a pyproject.toml (the
+deployed functions are configured by environment variables instead, see `shared.config`)::
+
+    [model]
+    name = "loan-default"              # registry name; same rule as CLOUDSCORE_MODEL_NAME
+    task = "binary_classification"     # or "regression"
+    target = "defaulted"
+    positive_label = 1                 # binary only: the label value that means "positive"
+    id_column = "application_id"       # optional: keys the predictions
+    time_column = "application_date"   # optional: split by time, and monitoring windows
+    passthrough = ["branch_code"]      # optional: carried from input to output untouched
+    features = ["age", "income"]       # optional: default is every other column
+
+    [training]
+    candidates = ["xgboost", "logistic_regression"]   # also random_forest, hist_gradient_boosting
+    primary_metric = "roc_auc"         # binary: roc_auc pr_auc log_loss brier expected_cost;
+                                       # regression: rmse mae r2
+    time_budget_s = 300
+    seed = 42
+    test_fraction = 0.2
+    validation_fraction = 0.2
+    source = "gs://bucket/train.parquet"   # optional: the data a retrain reads
+
+    [cost]                             # optional, binary only: the business cost of each outcome
+    false_positive = 1.0               # >= 0; false_positive and false_negative not both 0
+    false_negative = 5.0
+    true_positive = 0.0                # optional; negative for a gain
+    true_negative = 0.0
+
+    [monitoring]                       # optional; every key has a default (`MonitoringPolicy`)
+    window_days = 30
+
+    [contract.age]                     # optional: reviewed overrides of the inferred contract,
+    min = 18                           # as `DataContract.to_toml()` writes them
+    max = 100
+
+For regression the defaults are ``candidates = ["xgboost", "hist_gradient_boosting"]`` and
+``primary_metric = "rmse"``; ``positive_label`` and ``[cost]`` are errors there. Every error names
+the file and the key path (``cloudscore.toml:training.time_budget_s``) and says what was expected
+and what was found; an unknown key at any level is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal, get_args
+
+from croniter import croniter
+
+from shared.config import VARIABLES
+from shared.contract import KINDS, ColumnOverride, Role, toml_key
+from shared.errors import ConfigError
+
+Task = Literal["binary_classification", "regression"]
+ModelFamily = Literal["xgboost", "logistic_regression", "random_forest", "hist_gradient_boosting"]
+TASKS: Final[tuple[Task, ...]] = get_args(Task)
+MODEL_FAMILIES: Final[tuple[ModelFamily, ...]] = get_args(ModelFamily)
+CLASSIFIER_ONLY: Final = frozenset({"logistic_regression"})
+METRICS: Final[dict[Task, tuple[str, ...]]] = {
+    "binary_classification": ("roc_auc", "pr_auc", "log_loss", "brier", "expected_cost"),
+    "regression": ("rmse", "mae", "r2"),
+}
+# The others are errors or costs: lower is better.
+GREATER_IS_BETTER: Final = frozenset({"roc_auc", "pr_auc", "r2"})
+DEFAULT_FILE: Final = Path("cloudscore.toml")
+PYPROJECT: Final = Path("pyproject.toml")
+
+_MODEL_NAME = next(v for v in VARIABLES if v.name == "CLOUDSCORE_MODEL_NAME")
+
+
+def training_defaults(task: Task) -> tuple[tuple[ModelFamily, ...], str]:
+    """The candidate families and primary metric a task gets when the file names none."""
+    if task == "regression":
+        return ("xgboost", "hist_gradient_boosting"), "rmse"
+    return ("xgboost", "logistic_regression"), "roc_auc"
+
+
+@dataclass(frozen=True)
+class BusinessCost:
+    """What each outcome of a binary decision costs the business, per row (a gain is negative).
+
+    Training picks the decision threshold that minimises the expected cost per row.
+    """
+
+    false_positive: float
+    false_negative: float
+    true_positive: float = 0.0
+    true_negative: float = 0.0
+
+
+@dataclass(frozen=True)
+class MonitoringPolicy:
+    """When the scheduled check retrains, and when a challenger replaces the champion."""
+
+    window_days: int = 30  # the check measures the predictions of the last N days with labels
+    min_labelled_rows: int = 200  # fewer labelled rows than this: no verdict on quality
+    # The worst acceptable value of the primary metric (a ceiling when lower is better).
+    metric_floor: float | None = None
+    # Retrain when the metric is this much worse than it was on the test set at training.
+    max_metric_drop: float = 0.03
+    drift_psi_threshold: float = 0.2  # a feature has drifted when its PSI exceeds this
+    drift_min_features: int = 3  # retrain when at least this many features have drifted
+    max_model_age_days: int = 90  # retrain a champion older than this whatever its metrics
+    promotion_margin: float = 0.0  # a challenger must beat the champion by more than this
+    bootstrap_rounds: int = 1000  # resamples of the fresh holdout when comparing the two
+    schedule: str = "0 3 * * *"  # when the check runs: cron, 5 fields, UTC
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectConfig:
+    """The project configuration, checked as a whole when built (see the module docstring)."""
+
+    model_name: str
+    target: str
+    task: Task = "binary_classification"
+    positive_label: int | str = 1  # binary only
+    id_column: str | None = None
+    passthrough: tuple[str, ...] = ()
+    time_column: str | None = None
+    features: tuple[str, ...] | None = None  # None: every column but the others named here
+    candidates: tuple[ModelFamily, ...] = ("xgboost", "logistic_regression")
+    primary_metric: str = "roc_auc"
+    cost: BusinessCost | None = None
+    time_budget_s: float = 300.0
+    seed: int = 42
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.2
+    training_source: str | None = None
+    contract: Mapping[str, ColumnOverride] = field(default_factory=dict)
+    monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
+    # Where the settings came from, for error messages: "<source>:<key_prefix><key path>".
+    source: str = field(default="ProjectConfig", compare=False)
+    key_prefix: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contract", MappingProxyType(dict(self.contract)))
+        problem = _value_problem(self) or _role_problem(self) or _task_problem(self)
+        if problem is not None:
+            path, message = problem
+            raise ConfigError(self.where(path), message)
+
+    def where(self, key_path: str) -> str:
+        """The name of a setting in errors: file and key path."""
+        return f"{self.source}:{self.key_prefix}{key_path}"
+
+    def column_roles(self, columns: Sequence[str]) -> dict[str, Role]:
+        """The role of every column the model uses or carries: id, time, features (declared
+        order, else the data's), passthrough, target. Columns with no role are left out."""
+        present = set(columns)
+        for path, names in _declared_columns(self):
+            for name in names:
+                if name not in present:
+                    raise ConfigError(
+                        self.where(path),
+                        f"expected a column of the data, found {name!r}; the data's columns: "
+                        f"{_names(columns)}",
+                    )
+        taken = {name for _, names in _declared_columns(self) for name in names}
+        features = self.features or tuple(c for c in columns if c not in taken)
+        if not features:
+            raise ConfigError(
+                self.where("model.features"),
+                "expected at least one feature column, found none: the data has only the "
+                f"target, id, time and passthrough columns ({_names(columns)})",
+            )
+        roles: dict[str, Role] = {}
+        if self.id_column:
+            roles[self.id_column] = "id"
+        if self.time_column:
+            roles[self.time_column] = "time"
+        roles.update(dict.fromkeys(features, "feature"))
+        roles.update(dict.fromkeys(self.passthrough, "passthrough"))
+        roles[self.target] = "target"
+        return roles
+
+
+def _names(columns: Sequence[str], limit: int = 30) -> str:
+    shown = ", ".join(columns[:limit])
+    return shown + (f", … ({len(columns) - limit} more)" if len(columns) > limit else "")
+
+
+# --- the rules every setting must follow --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    expected: str
+    accepts: Callable[[Any], bool]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_name(value: object) -> bool:
+    return isinstance(value, str) and value != "" and value.strip() == value
+
+
+def _is_names(value: object) -> bool:
+    return (
+        isinstance(value, tuple)
+        and all(_is_name(v) for v in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _is_cron(value: object) -> bool:
+    return isinstance(value, str) and len(value.split()) == 5 and bool(croniter.is_valid(value))
+
+
+def _integer(minimum: int) -> _Rule:
+    return _Rule(f"an integer >= {minimum}", lambda v: _is_int(v) and v >= minimum)
+
+
+def _number(minimum: float, *, inclusive: bool = True) -> _Rule:
+    sign = ">=" if inclusive else ">"
+    return _Rule(
+        f"a number {sign} {minimum:g}",
+        lambda v: _is_number(v) and (v >= minimum if inclusive else v > minimum),
+    )
+
+
+def _optional(rule: _Rule) -> _Rule:
+    return _Rule(f"{rule.expected}, or no value", lambda v: v is None or rule.accepts(v))
+
+
+def _one_of(choices: Sequence[str]) -> _Rule:
+    return _Rule(f"one of {', '.join(choices)}", lambda v: isinstance(v, str) and v in choices)
+
+
+_NAME = _Rule("a column name (non-empty text without surrounding blanks)", _is_name)
+_FRACTION = _Rule("a number between 0 and 1 (both excluded)", lambda v: _is_number(v) and 0 < v < 1)
+_ANY_NUMBER = _Rule("a finite number", _is_number)
+
+# Field of ProjectConfig → its key path in the file and its rule.
+_FIELDS: Final[dict[str, tuple[str, _Rule]]] = {
+    "model_name": ("model.name", _Rule(
+        _MODEL_NAME.expected,
+        lambda v: isinstance(v, str) and re.fullmatch(_MODEL_NAME.pattern or "", v) is not None,
+    )),
+    "task": ("model.task", _one_of(TASKS)),
+    "target": ("model.target", _NAME),
+    "positive_label": ("model.positive_label", _Rule(
+        "an integer, a boolean or non-empty text",
+        lambda v: isinstance(v, int) or (isinstance(v, str) and v != ""),
+    )),
+    "id_column": ("model.id_column", _optional(_NAME)),
+    "passthrough": ("model.passthrough", _Rule("a list of distinct column names", _is_names)),
+    "time_column": ("model.time_column", _optional(_NAME)),
+    "features": ("model.features", _optional(_Rule(
+        "a non-empty list of distinct column names", lambda v: _is_names(v) and len(v) > 0
+    ))),
+    "candidates": ("training.candidates", _Rule(
+        f"a non-empty list of distinct model families from {', '.join(MODEL_FAMILIES)}",
+        lambda v: _is_names(v) and len(v) > 0 and set(v) <= set(MODEL_FAMILIES),
+    )),
+    "primary_metric": ("training.primary_metric", _one_of(
+        tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
+    )),
+    "time_budget_s": ("training.time_budget_s", _number(0, inclusive=False)),
+    "seed": ("training.seed", _integer(0)),
+    "test_fraction": ("training.test_fraction", _FRACTION),
+    "validation_fraction": ("training.validation_fraction", _FRACTION),
+    "training_source": ("training.source", _optional(_Rule("non-empty text", _is_name))),
+}  # fmt: skip
+
+_COST_FIELDS: Final[dict[str, _Rule]] = {
+    "false_positive": _number(0),
+    "false_negative": _number(0),
+    "true_positive": _ANY_NUMBER,
+    "true_negative": _ANY_NUMBER,
+}
+
+_MONITORING_FIELDS: Final[dict[str, _Rule]] = {
+    "window_days": _integer(1),
+    "min_labelled_rows": _integer(1),
+    "metric_floor": _optional(_ANY_NUMBER),
+    "max_metric_drop": _number(0),
+    "drift_psi_threshold": _number(0, inclusive=False),
+    "drift_min_features": _integer(1),
+    "max_model_age_days": _integer(1),
+    "promotion_margin": _number(0),
+    "bootstrap_rounds": _integer(1),
+    "schedule": _Rule("a 5-field cron expression such as '0 3 * * *'", _is_cron),
+}
+
+_OVERRIDE_FIELDS: Final[dict[str, _Rule]] = {
+    "kind": _one_of(KINDS),
+    "nullable": _Rule("true or false", lambda v: isinstance(v, bool)),
+    "min": _Rule("a number (-inf: no lower bound)", lambda v: _is_int(v) or _is_float(v)),
+    "max": _Rule("a number (inf: no upper bound)", lambda v: _is_int(v) or _is_float(v)),
+    "categories": _Rule("a non-empty list of text values", lambda v: _is_texts(v) and len(v) > 0),
+    "strict_categories": _Rule("true or false", lambda v: isinstance(v, bool)),
+}
+
+
+def _is_float(value: object) -> bool:
+    return isinstance(value, float) and not math.isnan(value)
+
+
+def _is_texts(value: object) -> bool:
+    return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+
+
+def _describe(value: object) -> str:
+    """A found value as the error shows it: TOML spelling, with its type when that is the issue."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return f"{value!r} (text)"
+    if isinstance(value, list | tuple):
+        return f"{list(value)!r} (a list)"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _first_broken(
+    values: Mapping[str, object], rules: Mapping[str, _Rule], path: Callable[[str], str]
+) -> tuple[str, str] | None:
+    for name, rule in rules.items():
+        value = values[name]
+        if not rule.accepts(value):
+            return path(name), f"expected {rule.expected}, found {_describe(value)}"
+    return None
+
+
+def _value_problem(config: ProjectConfig) -> tuple[str, str] | None:
+    own = {name: getattr(config, name) for name in _FIELDS}
+    rules = {name: rule for name, (_, rule) in _FIELDS.items()}
+    problem = _first_broken(own, rules, lambda name: _FIELDS[name][0])
+    if problem is None and config.cost is not None:
+        cost = {f.name: getattr(config.cost, f.name) for f in fields(config.cost)}
+        problem = _first_broken(cost, _COST_FIELDS, lambda name: f"cost.{name}")
+        if problem is None and config.cost.false_positive == config.cost.false_negative == 0:
+            problem = ("cost", "expected false_positive or false_negative > 0, found both 0")
+    if problem is None:
+        policy = {f.name: getattr(config.monitoring, f.name) for f in fields(config.monitoring)}
+        problem = _first_broken(policy, _MONITORING_FIELDS, lambda name: f"monitoring.{name}")
+    return problem
+
+
+def _declared_columns(config: ProjectConfig) -> list[tuple[str, tuple[str, ...]]]:
+    """Each setting that names columns, with the columns it names, the target first."""
+    return [
+        ("model.target", (config.target,)),
+        ("model.id_column", (config.id_column,) if config.id_column else ()),
+        ("model.time_column", (config.time_column,) if config.time_column else ()),
+        ("model.passthrough", config.passthrough),
+        ("model.features", config.features or ()),
+    ]
+
+
+def _role_problem(config: ProjectConfig) -> tuple[str, str] | None:
+    claimed: dict[str, str] = {}
+    for path, names in _declared_columns(config):
+        for name in names:
+            if name in claimed:
+                return path, f"column {name!r} is already {claimed[name]}; a column has one role"
+            claimed[name] = path
+    return None
+
+
+def _task_problem(config: ProjectConfig) -> tuple[str, str] | None:
+    metrics = METRICS[config.task]
+    if config.primary_metric not in metrics:
+        return "training.primary_metric", (
+            f"expected a {config.task} metric ({', '.join(metrics)}), "
+            f"found {config.primary_metric!r}"
+        )
+    if config.task == "regression":
+        wrong = [c for c in config.candidates if c in CLASSIFIER_ONLY]
+        if wrong:
+            usable = ", ".join(f for f in MODEL_FAMILIES if f not in CLASSIFIER_ONLY)
+            return "training.candidates", (
+                f"expected regression model families ({usable}), found the classifier {wrong[0]!r}"
+            )
+        if config.cost is not None:
+            return "cost", "expected no [cost] for regression: it prices binary decisions"
+    if config.primary_metric == "expected_cost" and config.cost is None:
+        return "training.primary_metric", "expected_cost needs a [cost] table, found none"
+    if config.test_fraction + config.validation_fraction >= 1:
+        return "training.validation_fraction", (
+            "expected test_fraction + validation_fraction < 1 so rows are left to train on, "
+            f"found {config.test_fraction!r} + {config.validation_fraction!r}"
+        )
+    return None
+
+
+# --- reading the file ---------------------------------------------------------------------------
+
+_TABLES: Final[dict[str, tuple[str, ...]]] = {
+    "": ("model", "training", "cost", "monitoring", "contract"),
+    "model": tuple(p.split(".")[1] for p, _ in _FIELDS.values() if p.startswith("model.")),
+    "training": tuple(p.split(".")[1] for p, _ in _FIELDS.values() if p.startswith("training.")),
+    "cost": tuple(_COST_FIELDS),
+    "monitoring": tuple(_MONITORING_FIELDS),
+}
+_REQUIRED: Final = ("model.name", "model.target")
+
+
+@dataclass(frozen=True)
+class _Source:
+    source: str
+    key_prefix: str
+
+    def name(self, path: str) -> str:
+        return f"{self.source}:{self.key_prefix}{path}"
+
+    def table(self, data: object, path: str, known: Sequence[str]) -> Mapping[str, Any]:
+        """`data` as the table at `path`, refusing anything but a table with known keys."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(self.name(path), f"expected a table, found {_describe(data)}")
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean {close[0]!r}" if close else ""
+                label = f"[{self.key_prefix}{path}]" if path else "the top level"
+                raise ConfigError(
+                    self.name(f"{path}.{key}" if path else key),
+                    f"unknown key{hint} (known keys of {label}: {', '.join(sorted(known))})",
+                )
+        return data
+
+
+def _as_tuple(value: object) -> object:
+    # TOML lists become tuples, so the frozen configuration holds no mutable value.
+    return tuple(value) if isinstance(value, list) else value
+
+
+def parse_project_config(
+    data: Mapping[str, Any], source: str, *, key_prefix: str = ""
+) -> ProjectConfig:
+    """The configuration in `data` (parsed TOML); `source` and `key_prefix` name it in errors."""
+    where = _Source(source, key_prefix)
+    root = where.table(data, "", _TABLES[""])
+    tables = {
+        name: where.table(root.get(name, {}), name, _TABLES[name]) for name in _TABLES if name
+    }
+    values: dict[str, Any] = {}
+    for name, (path, rule) in _FIELDS.items():
+        table, key = path.split(".")
+        if key in tables[table]:
+            values[name] = _as_tuple(tables[table][key])
+        elif path in _REQUIRED:
+            raise ConfigError(where.name(path), f"is required; expected {rule.expected}")
+    _apply_task_defaults(values, tables["model"], where)
+    return ProjectConfig(
+        **values,
+        cost=_cost(root, tables["cost"], where),
+        monitoring=MonitoringPolicy(**tables["monitoring"]),
+        contract=_overrides(root.get("contract", {}), where),
+        source=source,
+        key_prefix=key_prefix,
+    )
+
+
+def _apply_task_defaults(values: dict[str, Any], model: Mapping[str, Any], where: _Source) -> None:
+    task = values.get("task", "binary_classification")
+    if task == "regression":
+        if "positive_label" in model:
+            raise ConfigError(
+                where.name("model.positive_label"),
+                "expected no positive_label for regression: it names a class of a binary target",
+            )
+        candidates, metric = training_defaults("regression")
+        values.setdefault("candidates", candidates)
+        values.setdefault("primary_metric", metric)
+
+
+def _cost(root: Mapping[str, Any], table: Mapping[str, Any], where: _Source) -> BusinessCost | None:
+    if "cost" not in root:
+        return None
+    for key in ("false_positive", "false_negative"):
+        if key not in table:
+            raise ConfigError(
+                where.name(f"cost.{key}"),
+                f"is required in [cost]; expected {_COST_FIELDS[key].expected}, found nothing",
+            )
+    return BusinessCost(**table)
+
+
+def _overrides(data: object, where: _Source) -> dict[str, ColumnOverride]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(where.name("contract"), f"expected a table, found {_describe(data)}")
+    return {str(column): _override(column, settings, where) for column, settings in data.items()}
+
+
+def _override(column: str, data: object, where: _Source) -> ColumnOverride:
+    path = f"contract.{toml_key(column)}"
+    table = where.table(data, path, tuple(_OVERRIDE_FIELDS))
+    values: dict[str, Any] = {key: _as_tuple(value) for key, value in table.items()}
+    for key, value in values.items():
+        rule = _OVERRIDE_FIELDS[key]
+        if not rule.accepts(value):
+            raise ConfigError(
+                where.name(f"{path}.{key}"), f"expected {rule.expected}, found {_describe(value)}"
+            )
+    for key in ("min", "max"):
+        if key in values:
+            values[key] = float(values[key])
+    override = ColumnOverride(**values)
+    problems = override.problems()
+    if problems:
+        raise ConfigError(where.name(path), "; ".join(problems))
+    return override
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "expected a TOML file, found no such file") from exc
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"is not valid TOML: {exc}") from exc
+
+
+def load_project_config(path: Path | None = None) -> ProjectConfig:
+    """The configuration in `path`, or found in the current directory: ./cloudscore.toml, else
+    the ``[tool.cloudscore]`` table of ./pyproject.toml. A file named pyproject.toml is always
+    read through its ``[tool.cloudscore]`` table."""
+    if path is None:
+        path = _find_default()
+    data = _read_toml(path)
+    if path.name != PYPROJECT.name:
+        return parse_project_config(data, str(path))
+    tool = data.get("tool")
+    if not isinstance(tool, Mapping) or "cloudscore" not in tool:
+        raise ConfigError(
+            f"{path}:tool.cloudscore", "expected a [tool.cloudscore] table, found none"
+        )
+    return parse_project_config(tool["cloudscore"], str(path), key_prefix="tool.cloudscore.")
+
+
+def _find_default() -> Path:
+    if DEFAULT_FILE.is_file():
+        return DEFAULT_FILE
+    if PYPROJECT.is_file():
+        tool = _read_toml(PYPROJECT).get("tool")
+        if isinstance(tool, Mapping) and "cloudscore" in tool:
+            return PYPROJECT
+    raise ConfigError(
+        str(DEFAULT_FILE),
+        "expected a project configuration in the current directory (./cloudscore.toml, or a "
+        "[tool.cloudscore] table in ./pyproject.toml), found neither; pass the file explicitly",
+    )
