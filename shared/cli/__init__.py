@@ -15,7 +15,13 @@ from shared.errors import CloudscoreError
 
 # Imported lazily at parse time would hide their --help; importing them is cheap (heavy
 # libraries are imported inside the commands that use them).
-_COMMAND_MODULES = ("shared.cli.demo_data_cmd", "shared.cli.local_cmd", "shared.cli.demo_cmd")
+_COMMAND_MODULES = (
+    "shared.cli.train_cmd",
+    "shared.cli.models_cmd",
+    "shared.cli.demo_data_cmd",
+    "shared.cli.local_cmd",
+    "shared.cli.demo_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cloudscore: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (`| head`) has gone: nothing left to say to it.
+        sys.stderr.close()
+        return 0
     return code
 
 

@@ -7,6 +7,7 @@ import json
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 _DEMO_DIR = Path(".cloudscore/demo")
 
@@ -23,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--rows", type=int, default=2000, help="rows per dropped file (default: 2000)"
     )
     demo.add_argument("--state-dir", type=Path, help="folder of the local stack's state")
+    demo.add_argument(
+        "--config",
+        type=Path,
+        default=Path("cloudscore.toml"),
+        help="the demo's project configuration (default: ./cloudscore.toml)",
+    )
     demo.set_defaults(run=_run)
 
 
@@ -32,87 +39,140 @@ def _say(text: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from local_emulator import stack
-    from local_emulator.components import worker_status_file
     from local_emulator.scheduler import publish_tick
     from local_emulator.settings import StackSettings
-    from local_emulator.worker import read_status
-    from shared import clients
-    from shared.demo_data import write_demo_data
-    from shared.errors import LocalStackError
 
     started = time.monotonic()
-    _say("1/5 starting the local cloud …")
+    _say("1/6 starting the local cloud …")
     stack.up(StackSettings.resolve(args.state_dir))
     settings = StackSettings.load(args.state_dir)
 
-    _say("2/5 making demo data (loan applications) …")
-    _DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    train = write_demo_data(_DEMO_DIR / "train.parquet", rows=20_000, seed=1)
-    batches = [
-        write_demo_data(
-            _DEMO_DIR / "applications-week-1.csv",
-            rows=args.rows,
-            seed=2,
-            bad_rows=0.02,
-            labels_out=_DEMO_DIR / "labels-week-1.csv",
-        ),
-        write_demo_data(
-            _DEMO_DIR / "applications-week-2.jsonl",
-            rows=args.rows,
-            seed=3,
-            drift=0.6,
-            bad_rows=0.02,
-            labels_out=_DEMO_DIR / "labels-week-2.csv",
-        ),
-    ]
+    _say("2/6 making demo data (loan applications) …")
+    train, batches = _make_data(args.rows)
 
-    _say("3/5 dropping the files in the inbox …")
-    status_file = worker_status_file(settings, "bridge")
-    delivered_before = int(read_status(status_file).get("delivered", 0))
-    bucket = clients.storage_client(settings.project, settings.endpoints()).bucket(
-        settings.inbox_bucket
-    )
-    uris = []
-    for batch in batches:
-        blob = bucket.blob(f"incoming/{batch.out.name}")
-        blob.upload_from_filename(str(batch.out))
-        uris.append(f"gs://{settings.inbox_bucket}/{blob.name}#{blob.generation}")
-    deadline = time.monotonic() + 60
-    while int(read_status(status_file).get("delivered", 0)) < delivered_before + len(batches):
-        if time.monotonic() > deadline:
-            raise LocalStackError("bridge", "the dropped files did not reach score_file in 60 s")
-        time.sleep(0.2)
+    _say("3/6 training and registering the champion (as `cloudscore train --promote`) …")
+    trained = _train(settings, args.config, train.out)
 
-    _say("4/5 calling the HTTP function …")
+    _say("4/6 dropping the files in the inbox …")
+    uris = _drop(settings, [b.out for b in batches])
+
+    _say("5/6 calling the HTTP function …")
     with urllib.request.urlopen(settings.url("predict_rows") + "/", timeout=30) as response:
         health = json.loads(response.read())
 
-    _say("5/5 firing the retrain schedule …")
+    _say("6/6 firing the retrain schedule …")
     message_id = publish_tick(settings, "demo")
+
+    from shared import clients
 
     bq = clients.bigquery_client(settings.project, settings.endpoints())
     tables = sorted(t.table_id for t in bq.list_tables(f"{settings.project}.{settings.dataset}"))
-    bad = sum(b.bad_rows for b in batches)
-    rows = sum(b.rows for b in batches)
+    metrics = trained.outcome.test_metrics
+    base_cost = trained.outcome.baseline_metrics["expected_cost"]
     state = f" --state-dir {args.state_dir}" if args.state_dir else ""
     _say(
         f"""
 cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local cloud at 127.0.0.1
 
   training data   {train.out} — {train.rows:,} rows, default rate {train.label_rate:.1%}
+  champion        {trained.version} ({trained.outcome.model.family})
+                  test ROC AUC {metrics["roc_auc"]:.3f} (baseline 0.5); expected cost per
+                  application {metrics["expected_cost"]:.3f} (baseline {base_cost:.3f})
   dropped         {uris[0]}
                   {uris[1]}
-                  ({rows:,} rows, {bad} malformed on purpose, week 2 drifted)
+                  ({sum(b.rows for b in batches):,} rows, {sum(b.bad_rows for b in batches)} \
+malformed on purpose, week 2 drifted)
                   → both delivered to score_file as Eventarc CloudEvents
   HTTP function   GET {settings.url("predict_rows")}/ → {json.dumps(health)}
   retrain topic   tick {message_id} published to {settings.retrain_topic} (pushed to retrain_model)
   BigQuery        {settings.project}.{settings.dataset}: {", ".join(tables)}
 
 Look around:
-  eval "$(.venv/bin/cloudscore local env{state})"      # point your shell and Python at the stack
-  .venv/bin/cloudscore local status{state}             # components, ports, event counts
-  .venv/bin/cloudscore local logs{state} score_file    # what the batch function did
-  .venv/bin/cloudscore local query{state} 'SELECT COUNT(*) AS n FROM scoring_runs'
-  .venv/bin/cloudscore local down{state}               # stop it all (data is kept)"""
+{_next_steps(state)}"""
     )
     return 0
+
+
+def _next_steps(state: str) -> str:
+    steps = [
+        (f'eval "$(.venv/bin/cloudscore local env{state})"', "point your shell at the stack"),
+        (f".venv/bin/cloudscore local status{state}", "components, ports, event counts"),
+        (f".venv/bin/cloudscore local logs{state} score_file", "what the batch function did"),
+        (f".venv/bin/cloudscore local query{state} 'SELECT * FROM model_events'", "audit log"),
+        (".venv/bin/cloudscore models list", "the registry: versions and aliases"),
+        (f".venv/bin/cloudscore local down{state}", "stop it all (data is kept)"),
+    ]
+    width = max(len(command) for command, _ in steps)
+    return "\n".join(f"  {command:<{width}}  # {why}" for command, why in steps)
+
+
+def _make_data(rows: int) -> tuple[Any, list[Any]]:
+    from shared.demo_data import write_demo_data
+
+    _DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    train = write_demo_data(_DEMO_DIR / "train.parquet", rows=20_000, seed=1)
+    batches = [
+        write_demo_data(
+            _DEMO_DIR / "applications-week-1.csv",
+            rows=rows,
+            seed=2,
+            bad_rows=0.02,
+            labels_out=_DEMO_DIR / "labels-week-1.csv",
+        ),
+        write_demo_data(
+            _DEMO_DIR / "applications-week-2.jsonl",
+            rows=rows,
+            seed=3,
+            drift=0.6,
+            bad_rows=0.02,
+            labels_out=_DEMO_DIR / "labels-week-2.csv",
+        ),
+    ]
+    return train, batches
+
+
+def _train(settings: Any, config_path: Path, data: Path) -> Any:
+    from shared import clients
+    from shared.audit import AuditLog
+    from shared.project_config import load_project_config
+    from shared.registration import train_and_register
+    from shared.registry import ModelRegistry
+    from shared.sources import read_source
+
+    config = load_project_config(config_path)
+    frame, source = read_source(str(data))
+    storage = clients.storage_client(settings.project, settings.endpoints())
+    bq = clients.bigquery_client(settings.project, settings.endpoints())
+    return train_and_register(
+        frame,
+        source,
+        config,
+        ModelRegistry(storage, settings.models_bucket, config.model_name),
+        AuditLog(bq, settings.dataset),
+        promote=True,
+    )
+
+
+def _drop(settings: Any, files: list[Path]) -> list[str]:
+    """Upload to the inbox and wait until the batch function has accepted each file."""
+    from local_emulator.components import worker_status_file
+    from local_emulator.worker import read_status
+    from shared import clients
+    from shared.errors import LocalStackError
+
+    status_file = worker_status_file(settings, "bridge")
+    delivered_before = int(read_status(status_file).get("delivered", 0))
+    bucket = clients.storage_client(settings.project, settings.endpoints()).bucket(
+        settings.inbox_bucket
+    )
+    uris = []
+    for path in files:
+        blob = bucket.blob(f"incoming/{path.name}")
+        blob.upload_from_filename(str(path))
+        uris.append(f"gs://{settings.inbox_bucket}/{blob.name}#{blob.generation}")
+    deadline = time.monotonic() + 60
+    while int(read_status(status_file).get("delivered", 0)) < delivered_before + len(files):
+        if time.monotonic() > deadline:
+            raise LocalStackError("bridge", "the dropped files did not reach score_file in 60 s")
+        time.sleep(0.2)
+    return uris

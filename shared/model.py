@@ -1,0 +1,272 @@
+"""The trained model as the registry stores it (pickled with joblib) and the scoring paths use it.
+
+A `ScoringModel` holds one fitted estimator of a candidate family, the features it reads (with
+their categories, in training order), the decision threshold, the class labels and, when it
+helped on validation, a probability calibrator:
+
+    model.predict_scores(frame)   float64 probability of the positive class, one per row, in order
+    model.predict_labels(frame)   positive_label where score >= threshold, else negative_label
+
+The frame may hold extra columns (ignored). Feature columns are brought to the training types
+here, so that an XGBoost category code means the same category at scoring as at training:
+numeric -> float64, categorical -> pandas Categorical with exactly the declared categories
+(unknown values -> missing). A frame already in that form is not copied.
+
+The estimator is an `xgboost.Booster` (family "xgboost", scored with `inplace_predict`) or a
+fitted scikit-learn `Pipeline` of ``("preprocess", ColumnTransformer)`` then
+``("classifier", estimator)``. Neither library is imported by this module: unpickling a model
+imports only the one it needs, which keeps a function's cold start short.
+
+Models are stored single-threaded (right for concurrent HTTP requests of a few rows); a batch
+scorer that has the instance's cores to itself calls `set_threads(n)` once after loading.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from shared.errors import DataError, UsageError
+
+FloatArray = npt.NDArray[np.float64]
+Label = bool | int | float | str
+FAMILIES: tuple[str, ...] = (
+    "xgboost",
+    "logistic_regression",
+    "random_forest",
+    "hist_gradient_boosting",
+)
+# Below this many rows XGBoost is handed a float matrix: its own DataFrame handling costs ~3 ms
+# a call, which would dominate a one-row HTTP request; above it the DataFrame path is as fast.
+_MATRIX_ROWS = 2048
+# Keeps logit() finite for scores of exactly 0 or 1.
+_LOGIT_CLIP = 1e-12
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One model input. Booleans arrive as numeric 0/1; categorical ones list every category."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    categories: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("numeric", "categorical"):
+            raise UsageError(
+                f"feature {self.name!r}: kind must be 'numeric' or 'categorical', got {self.kind!r}"
+            )
+        if self.kind == "numeric" and self.categories is not None:
+            raise UsageError(f"feature {self.name!r} is numeric and cannot have categories")
+        if self.kind == "categorical":
+            if self.categories is not None and not isinstance(self.categories, tuple):
+                # A list from a config file would make the spec unhashable and mutable.
+                object.__setattr__(self, "categories", tuple(self.categories))
+            if not self.categories:
+                raise UsageError(f"categorical feature {self.name!r} needs its categories")
+            if len(set(self.categories)) != len(self.categories):
+                raise UsageError(f"categorical feature {self.name!r} repeats a category")
+
+
+@dataclass(frozen=True)
+class SigmoidCalibrator:
+    """Platt scaling of the raw score's logit: p = sigmoid(slope * logit(score) + intercept)."""
+
+    slope: float
+    intercept: float
+
+    @property
+    def method(self) -> str:
+        return "sigmoid"
+
+    def __call__(self, scores: FloatArray) -> FloatArray:
+        clipped = np.clip(scores, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
+        logit = np.log(clipped) - np.log1p(-clipped)
+        # The logistic function written with tanh, which cannot overflow.
+        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * (self.slope * logit + self.intercept))))
+
+
+@dataclass(frozen=True, eq=False)
+class IsotonicCalibrator:
+    """A monotone step function, linear between its knots and flat beyond the outer ones
+    (what scikit-learn's IsotonicRegression(out_of_bounds="clip") predicts, without importing it).
+    """
+
+    knots_x: FloatArray
+    knots_y: FloatArray
+
+    @property
+    def method(self) -> str:
+        return "isotonic"
+
+    def __call__(self, scores: FloatArray) -> FloatArray:
+        return np.asarray(np.interp(scores, self.knots_x, self.knots_y), dtype=np.float64)
+
+
+Calibrator = SigmoidCalibrator | IsotonicCalibrator
+
+
+@dataclass(frozen=True, eq=False)
+class ScoringModel:
+    """A trained binary classifier ready to score frames; see the module docstring."""
+
+    family: str
+    features: tuple[FeatureSpec, ...]
+    # An xgboost.Booster for family "xgboost", otherwise a fitted scikit-learn Pipeline.
+    estimator: Any
+    threshold: float = 0.5
+    positive_label: Label = 1
+    negative_label: Label = 0
+    calibrator: Calibrator | None = None
+    # Library versions at training time: a pickle loaded by other versions may score differently.
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise UsageError(f"unknown model family {self.family!r}; known: {', '.join(FAMILIES)}")
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibrator is not None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(feature.name for feature in self.features)
+
+    def predict_scores(self, frame: pd.DataFrame) -> FloatArray:
+        _require_columns(frame, self.features)
+        if len(frame) == 0:
+            return np.empty(0, dtype=np.float64)
+        raw = self._raw_scores(frame)
+        return raw if self.calibrator is None else self.calibrator(raw)
+
+    def predict_labels(self, frame: pd.DataFrame) -> npt.NDArray[Any]:
+        scores = self.predict_scores(frame)
+        return np.where(scores >= self.threshold, self.positive_label, self.negative_label)
+
+    def set_threads(self, threads: int) -> None:
+        """Threads one prediction may use. Models are stored single-threaded: concurrent requests
+        each score on one core, and a few rows score fastest so. A batch scorer with the cores
+        to itself raises it. Call once after loading, not while predictions run.
+        """
+        if self.family == "xgboost":
+            self.estimator.set_param({"nthread": threads})
+        elif "n_jobs" in self.estimator.named_steps["classifier"].get_params():
+            self.estimator.named_steps["classifier"].set_params(n_jobs=threads)
+
+    def _raw_scores(self, frame: pd.DataFrame) -> FloatArray:
+        if self.family == "xgboost":
+            data = (
+                feature_matrix(frame, self.features)
+                if len(frame) <= _MATRIX_ROWS
+                else select_features(frame, self.features)
+            )
+            return np.asarray(self.estimator.inplace_predict(data), dtype=np.float64)
+        inputs = select_features(frame, self.features)
+        return np.asarray(self.estimator.predict_proba(inputs)[:, 1], dtype=np.float64)
+
+
+def select_features(frame: pd.DataFrame, features: tuple[FeatureSpec, ...]) -> pd.DataFrame:
+    """The feature columns of `frame`, in model order, with the training types."""
+    _require_columns(frame, features)
+    columns = {
+        feature.name: _numeric(frame[feature.name], feature.name)
+        if feature.kind == "numeric"
+        else _categorical(frame[feature.name], feature.categories or ())
+        for feature in features
+    }
+    return pd.DataFrame(columns, index=frame.index, copy=False)
+
+
+def feature_matrix(frame: pd.DataFrame, features: tuple[FeatureSpec, ...]) -> FloatArray:
+    """The features of `frame` as floats in model order: numbers, category codes, NaN if missing.
+
+    What XGBoost reads from a categorical column, made without building the column.
+    """
+    _require_columns(frame, features)
+    matrix = np.empty((len(frame), len(features)), dtype=np.float64)
+    for position, feature in enumerate(features):
+        column = frame[feature.name]
+        if feature.kind == "numeric":
+            matrix[:, position] = _numeric(column, feature.name).to_numpy(dtype=np.float64)
+        else:
+            codes = _codes(column, feature.categories or ())
+            matrix[:, position] = np.where(codes < 0, np.nan, codes)
+    return matrix
+
+
+def category_codes(values: pd.Series, categories: tuple[str, ...]) -> npt.NDArray[np.intp]:
+    """Position of each value in `categories`; -1 for missing and unknown values."""
+    return np.asarray(_category_index(categories).get_indexer(pd.Index(values)), dtype=np.intp)
+
+
+@functools.lru_cache(maxsize=1024)
+def _category_index(categories: tuple[str, ...]) -> pd.Index:
+    return pd.Index(categories)
+
+
+def _require_columns(frame: pd.DataFrame, features: tuple[FeatureSpec, ...]) -> None:
+    missing = [feature.name for feature in features if feature.name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"missing feature column(s) {', '.join(map(repr, missing))}; "
+            f"the model reads {len(features)} features"
+        )
+
+
+def library_versions(engine: str) -> dict[str, str]:
+    """The versions a model trained now depends on, for its pickle to be judged later."""
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    versions["pandas"] = pd.__version__
+    if engine == "xgboost":
+        import xgboost
+
+        versions["xgboost"] = str(xgboost.__version__)
+    else:
+        import sklearn
+
+        versions["scikit-learn"] = str(sklearn.__version__)
+    return versions
+
+
+def _numeric(column: pd.Series, name: str) -> pd.Series:
+    if column.dtype == np.float64:
+        return column
+    try:
+        return column.astype(np.float64)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return pd.to_numeric(column, errors="raise").astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"feature {name!r} must be numeric: {exc}") from exc
+
+
+def _categorical(column: pd.Series, categories: tuple[str, ...]) -> pd.Series:
+    if _has_categories(column, categories):
+        return column
+    codes = category_codes(column, categories)
+    coded = pd.Categorical.from_codes(codes, categories=_category_index(categories))
+    return pd.Series(coded, index=column.index, name=column.name)
+
+
+def _codes(column: pd.Series, categories: tuple[str, ...]) -> npt.NDArray[np.integer]:
+    if _has_categories(column, categories):
+        return np.asarray(column.cat.codes.to_numpy())
+    return category_codes(column, categories)
+
+
+def _has_categories(column: pd.Series, categories: tuple[str, ...]) -> bool:
+    dtype = column.dtype
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        and not dtype.ordered
+        and dtype.categories.tolist() == list(categories)
+    )

@@ -1,0 +1,238 @@
+"""Train a model on a table and register it: the use case behind `cloudscore train` (and, later,
+the retrain function).
+
+    data ─► contract (inferred, then the configuration's reviewed overrides)
+         ─► validation (malformed training rows are left out and counted)
+         ─► train_model (search, calibration, threshold, test metrics, baseline gate)
+         ─► a new immutable registry version ─► optionally the champion
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+import json
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from shared.audit import AuditLog
+from shared.contract import DataContract, infer_contract, validate
+from shared.errors import DataError
+from shared.project_config import ProjectConfig
+from shared.registry import MODEL_FILE, AliasMove, ModelRegistry, new_version_id
+from shared.sources import SourceInfo
+from shared.training import Cost, FeatureSpec, TrainingOutcome, TrainingSpec, train_model
+
+# Kinds of contract column a model can take as features; text and timestamps are not encoded.
+_NUMERIC_KINDS = ("numeric", "integer", "boolean")
+
+# More malformed training rows than this means the data, not a few rows, is wrong.
+MAX_REJECTED_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Registration:
+    version: str
+    outcome: TrainingOutcome
+    contract: DataContract
+    rows_rejected: int
+    ignored_features: tuple[str, ...]
+    parent_version: str | None
+    promotion: AliasMove | None
+
+
+def default_actor() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def training_spec(config: ProjectConfig, contract: DataContract) -> tuple[TrainingSpec, list[str]]:
+    """The training spec of a configuration and contract, and the features left out."""
+    features, ignored = [], []
+    for column in contract.features():
+        if column.kind in _NUMERIC_KINDS:
+            features.append(FeatureSpec(column.name, "numeric", None))
+        elif column.kind == "categorical":
+            features.append(FeatureSpec(column.name, "categorical", column.categories))
+        else:
+            ignored.append(column.name)
+    cost = config.cost
+    spec = TrainingSpec(
+        target=config.target,
+        features=tuple(features),
+        positive_label=config.positive_label,
+        time_column=config.time_column,
+        task=config.task,
+        candidates=config.candidates,
+        primary_metric=config.primary_metric,  # type: ignore[arg-type]
+        cost=Cost(cost.false_positive, cost.false_negative, cost.true_positive, cost.true_negative)
+        if cost
+        else None,
+        time_budget_s=config.time_budget_s,
+        seed=config.seed,
+        test_fraction=config.test_fraction,
+        validation_fraction=config.validation_fraction,
+    )
+    return spec, ignored
+
+
+def train_and_register(
+    frame: pd.DataFrame,
+    source: SourceInfo,
+    config: ProjectConfig,
+    registry: ModelRegistry,
+    audit: AuditLog | None,
+    *,
+    promote: bool = False,
+    actor: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> Registration:
+    actor = actor or default_actor()
+    # Read before training: a champion that moves meanwhile makes the promotion fail, not race.
+    parent = registry.alias("champion")
+    contract = infer_contract(frame, config)
+    checked = validate(frame, contract)
+    rejected = checked.rows_rejected
+    if rejected > MAX_REJECTED_SHARE * checked.rows_in:
+        sample = checked.rejections.head(5).to_dict("records")
+        raise DataError(
+            f"{source.uri}: {rejected} of {checked.rows_in} training rows break the inferred "
+            f"contract; first problems: {sample}"
+        )
+    valid = checked.valid[checked.valid[config.target].notna()]
+    spec, ignored = training_spec(config, contract)
+    outcome = train_model(valid, spec, progress)
+
+    model_bytes = _pickled(outcome.model)
+    version = new_version_id(model_bytes)
+    artifacts = {
+        MODEL_FILE: model_bytes,
+        "contract.json": contract.to_json().encode(),
+        "metrics.json": _json(_metrics(outcome)),
+        "reference.json": _json(outcome.reference),
+        "lineage.json": _json(
+            _lineage(
+                source=source,
+                config=config,
+                outcome=outcome,
+                rejected=rejected,
+                ignored=ignored,
+                parent=parent,
+                actor=actor,
+                version=version,
+            )
+        ),
+    }
+    registry.write_version(version, artifacts)
+    promotion = None
+    if promote:
+        promotion = registry.move_alias(
+            "champion",
+            version,
+            actor=actor,
+            reason="trained and promoted by `cloudscore train --promote`",
+            expected=parent,
+            create_only=parent is None,
+        )
+        if audit is not None:
+            audit.record(promotion)
+    return Registration(
+        version=version,
+        outcome=outcome,
+        contract=contract,
+        rows_rejected=rejected,
+        ignored_features=tuple(ignored),
+        parent_version=parent.version if parent else None,
+        promotion=promotion,
+    )
+
+
+def _pickled(model: object) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, indent=2, sort_keys=True, default=str).encode()
+
+
+def _metrics(outcome: TrainingOutcome) -> dict[str, Any]:
+    return {
+        "primary_metric": outcome.primary_metric,
+        "threshold": outcome.threshold,
+        "test": outcome.test_metrics,
+        "validation": outcome.validation_metrics,
+        "baseline": outcome.baseline_metrics,
+        "family": outcome.model.family,
+        "calibrated": outcome.model.calibrated,
+    }
+
+
+def _lineage(
+    *,
+    source: SourceInfo,
+    config: ProjectConfig,
+    outcome: TrainingOutcome,
+    rejected: int,
+    ignored: list[str],
+    parent: Any,
+    actor: str,
+    version: str,
+) -> dict[str, Any]:
+    winner = next(c for c in outcome.candidates if c.family == outcome.model.family)
+    return {
+        "version": version,
+        "data_source": source.uri,
+        "data_kind": source.kind,
+        "data_fingerprint": source.fingerprint,
+        "rows": {"read": source.rows, "rejected": rejected, **outcome.rows},
+        "features_ignored": ignored,
+        "code_version": _code_version(),
+        "parameters": winner.params,
+        "candidates": [
+            {
+                "family": c.family,
+                "validation_score": c.validation_score,
+                "trials": c.trials,
+                "seconds": round(c.seconds, 2),
+                "stopped_by_time": c.stopped_by_time,
+            }
+            for c in outcome.candidates
+        ],
+        "seed": outcome.seed,
+        "time_budget_s": config.time_budget_s,
+        "parent_version": parent.version if parent else None,
+        "created_at": datetime.now(UTC).isoformat(),
+        "created_by": actor,
+    }
+
+
+def _code_version() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = {"cloudscore": version("cloudscore")}
+    except PackageNotFoundError:
+        found = {"cloudscore": "unknown"}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        found["git_commit"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return found

@@ -1,0 +1,106 @@
+"""The gate: a model is registered only if it beats the trivial baseline on the test split.
+
+The baseline scores every row with the training split's positive rate; its threshold is chosen
+on validation by the model's own rule. "Beats" means the 95% paired bootstrap interval of the
+primary-metric difference (model - baseline) on the test rows lies entirely on the better side:
+a model that ranks no better than chance but lands a hair above 0.5 ROC AUC on one sample is
+refused, not registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.errors import CloudscoreError
+from shared.model import FloatArray
+from shared.training.evaluation import bootstrap_metric_difference
+from shared.training.metrics import HIGHER_IS_BETTER
+from shared.training.spec import Cost
+
+if TYPE_CHECKING:
+    from shared.training.pipeline import TrainingOutcome
+
+GATE_BOOTSTRAP_ROUNDS = 1000
+
+
+class GateRefused(CloudscoreError):
+    """The trained model does not beat the baseline on the test split; it must not be registered.
+
+    `outcome` holds everything measured (metrics, candidates), for the summary of a refused run.
+    """
+
+    http_status = 422
+
+    def __init__(
+        self,
+        metric: str,
+        model_value: float,
+        baseline_value: float,
+        interval: tuple[float, float],
+        outcome: TrainingOutcome | None = None,
+    ) -> None:
+        low, high = interval
+        super().__init__(
+            f"the model does not beat the baseline (always predict the training positive rate) "
+            f"on the test split: {metric} {model_value:.4f} for the model vs "
+            f"{baseline_value:.4f} for the baseline; the 95% interval of the difference, "
+            f"[{low:+.4f}, {high:+.4f}], does not exclude zero on the better side. "
+            "The model was not registered."
+        )
+        self.metric = metric
+        self.model_value = model_value
+        self.baseline_value = baseline_value
+        self.interval = interval
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    metric: str
+    model_value: float
+    baseline_value: float
+    difference: float  # model - baseline, bootstrap mean
+    interval: tuple[float, float]
+
+    @property
+    def passed(self) -> bool:
+        low, high = self.interval
+        return low > 0 if HIGHER_IS_BETTER[self.metric] else high < 0
+
+    def refusal(self, outcome: TrainingOutcome | None = None) -> GateRefused:
+        return GateRefused(
+            self.metric, self.model_value, self.baseline_value, self.interval, outcome
+        )
+
+
+def baseline_scores(prior: float, rows: int) -> FloatArray:
+    return np.full(rows, prior, dtype=np.float64)
+
+
+def judge(
+    y_test: npt.NDArray[np.integer],
+    model_scores: FloatArray,
+    baseline: FloatArray,
+    *,
+    metric: str,
+    model_value: float,
+    baseline_value: float,
+    cost: Cost | None,
+    thresholds: tuple[float, float],
+    seed: int,
+) -> GateVerdict:
+    mean, low, high = bootstrap_metric_difference(
+        y_test,
+        model_scores,
+        baseline,
+        metric,
+        rounds=GATE_BOOTSTRAP_ROUNDS,
+        seed=seed,
+        cost=cost,
+        thresholds=thresholds,
+    )
+    return GateVerdict(metric, model_value, baseline_value, mean, (low, high))

@@ -1,0 +1,317 @@
+"""`train_model`: split, search, calibrate, choose the threshold, evaluate, gate, describe.
+
+1. Features are brought to the model's types; the target becomes 0/1.
+2. Train / validation / test split (stratified, or by time).
+3. Random search per candidate family within the time budget (see `search`).
+4. Each family's best model gets the calibration that helps it (see `calibration`); the family
+   with the best validation score wins. Ranking metrics (ROC AUC, PR AUC, expected cost at the
+   best threshold) are compared on the raw scores, which calibration does not reorder;
+   probability metrics (log loss, Brier) on the out-of-fold calibrated scores.
+5. The threshold minimises expected cost (no cost: maximises F1) on the validation split.
+6. Test metrics of the model and of the baseline; the gate refuses a model that does not beat it.
+7. Reference statistics of the training data and of the model's test scores.
+
+Validation metrics describe the final model on the rows that also chose its calibrator and
+threshold, so they flatter it; the test metrics are the unbiased estimate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared.errors import DataError, UsageError
+from shared.model import FloatArray, Label, ScoringModel, select_features
+from shared.training.calibration import CalibrationChoice, choose_calibration
+from shared.training.candidates import Params
+from shared.training.evaluation import score_metrics
+from shared.training.fitting import SplitData
+from shared.training.gate import GateVerdict, baseline_scores, judge
+from shared.training.labels import IntArray, binary_target, negative_label
+from shared.training.metrics import RANKING_METRICS, is_better, metric_value
+from shared.training.reference import reference_statistics
+from shared.training.search import CandidateSearch, search_candidates
+from shared.training.spec import TrainingSpec
+from shared.training.split import SplitPositions, split_rows
+from shared.training.threshold import choose_threshold
+
+# (what is being done, fraction of the whole training done, 0..1)
+Progress = Callable[[str, float], None]
+_SEARCH_START, _SEARCH_END = 0.05, 0.85
+# Share of the time budget the search may use; the rest is kept for calibration, evaluation (the
+# gate's bootstrap among it) and the reference statistics: about 13 s at 1M rows.
+SEARCH_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """One family's search, as reported: its best parameters and their validation score."""
+
+    family: str
+    params: Params
+    validation_score: float  # primary metric on validation, after the family's calibration
+    calibration: str  # "none", "sigmoid" or "isotonic"
+    trials: int
+    seconds: float
+    stopped_by_time: bool
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    model: ScoringModel
+    test_metrics: dict[str, float]
+    validation_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]  # the baseline on the test split
+    threshold: float
+    reference: dict[str, Any]  # see shared.training.reference
+    candidates: list[CandidateResult]
+    rows: dict[str, int]  # train / validation / test
+    seed: int
+    primary_metric: str
+    # Validation log loss of the raw scores ("none") and out of fold per calibration method.
+    calibration: dict[str, float]
+    gate: GateVerdict
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the model, as JSON-serialisable values (for metrics.json, lineage)."""
+        return {
+            "family": self.model.family,
+            "calibrated": self.model.calibrated,
+            "threshold": self.threshold,
+            "primary_metric": self.primary_metric,
+            "test_metrics": self.test_metrics,
+            "validation_metrics": self.validation_metrics,
+            "baseline_metrics": self.baseline_metrics,
+            "gate": dataclasses.asdict(self.gate) | {"passed": self.gate.passed},
+            "calibration": self.calibration,
+            "candidates": [dataclasses.asdict(candidate) for candidate in self.candidates],
+            "rows": self.rows,
+            "seed": self.seed,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    features: pd.DataFrame
+    y: IntArray
+    split: SplitPositions
+    negative: Label
+
+
+class _Reporter:
+    """Passes progress on, never going backwards, so progress bars only grow."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._done = 0.0
+
+    def __call__(self, step: str, done: float) -> None:
+        self._done = max(self._done, min(done, 1.0))
+        if self._progress is not None:
+            self._progress(step, self._done)
+
+
+def train_model(
+    frame: pd.DataFrame, spec: TrainingSpec, progress: Progress | None = None
+) -> TrainingOutcome:
+    """Train, evaluate and gate a model; raises GateRefused when it does not beat the baseline."""
+    started = time.monotonic()
+    report = _Reporter(progress)
+    if spec.task != "binary_classification":
+        raise UsageError(f"{spec.task} training is not supported yet")
+    report("checking and splitting the data", 0.0)
+    prepared = _prepare(frame, spec)
+    data = _split_data(prepared, spec)
+    searches = search_candidates(
+        data,
+        spec.candidates,
+        metric=spec.primary_metric,
+        cost=spec.cost,
+        max_trials=spec.max_trials,
+        deadline=started + SEARCH_SHARE * spec.time_budget_s,
+        progress=lambda step, done: report(
+            step, _SEARCH_START + done * (_SEARCH_END - _SEARCH_START)
+        ),
+    )
+    report("calibrating the candidates", _SEARCH_END)
+    model, candidates, calibration, validation_scores = _finalise(
+        searches, data, prepared.negative, spec
+    )
+    report("evaluating on the test split", 0.9)
+    evaluation = _evaluate(model, prepared, data, validation_scores, spec)
+    report("describing the training data", 0.96)
+    reference = reference_statistics(data.train, data.features, evaluation.test_scores)
+    # Stored single-threaded, the way the HTTP path wants it (see ScoringModel.set_threads).
+    model.set_threads(1)
+    outcome = TrainingOutcome(
+        model=model,
+        test_metrics=evaluation.test,
+        validation_metrics=evaluation.validation,
+        baseline_metrics=evaluation.baseline,
+        threshold=model.threshold,
+        reference=reference,
+        candidates=candidates,
+        rows=prepared.split.counts(),
+        seed=spec.seed,
+        primary_metric=spec.primary_metric,
+        calibration=calibration,
+        gate=evaluation.verdict,
+        seconds=time.monotonic() - started,
+    )
+    if not evaluation.verdict.passed:
+        raise evaluation.verdict.refusal(outcome)
+    report("done", 1.0)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    test_scores: FloatArray
+    test: dict[str, float]
+    validation: dict[str, float]
+    baseline: dict[str, float]
+    verdict: GateVerdict
+
+
+def _finalise(
+    searches: list[CandidateSearch], data: SplitData, negative: Label, spec: TrainingSpec
+) -> tuple[ScoringModel, list[CandidateResult], dict[str, float], FloatArray]:
+    """The winning family's model, calibrated if that helped, with its validation threshold;
+    also the calibration evidence and the model's validation scores."""
+    choices = [
+        choose_calibration(data.y_validation, search.validation_scores, spec.seed)
+        for search in searches
+    ]
+    candidates = [
+        _candidate_result(search, choice, data.y_validation, spec)
+        for search, choice in zip(searches, choices, strict=True)
+    ]
+    winner = _winner(candidates, spec.primary_metric)
+    model = dataclasses.replace(
+        searches[winner].model,
+        calibrator=choices[winner].calibrator,
+        positive_label=spec.positive_label,
+        negative_label=negative,
+    )
+    validation_scores = model.predict_scores(data.validation)
+    threshold = choose_threshold(data.y_validation, validation_scores, spec.cost)
+    model = dataclasses.replace(model, threshold=threshold)
+    return model, candidates, choices[winner].log_loss, validation_scores
+
+
+def _evaluate(
+    model: ScoringModel,
+    prepared: _Prepared,
+    data: SplitData,
+    validation_scores: FloatArray,
+    spec: TrainingSpec,
+) -> _Evaluation:
+    y_test = prepared.y[prepared.split.test]
+    test_scores = model.predict_scores(prepared.features.iloc[prepared.split.test])
+    test = score_metrics(y_test, test_scores, model.threshold, spec.cost)
+    validation = score_metrics(data.y_validation, validation_scores, model.threshold, spec.cost)
+    baseline, verdict = _gate(
+        data,
+        y_test=y_test,
+        test_scores=test_scores,
+        test_metrics=test,
+        threshold=model.threshold,
+        spec=spec,
+    )
+    return _Evaluation(test_scores, test, validation, baseline, verdict)
+
+
+def _prepare(frame: pd.DataFrame, spec: TrainingSpec) -> _Prepared:
+    features = select_features(frame, spec.features)
+    y = binary_target(frame, spec.target, spec.positive_label)
+    negative = negative_label(frame, spec.target, spec.positive_label)
+    split = split_rows(
+        frame,
+        y,
+        seed=spec.seed,
+        test_fraction=spec.test_fraction,
+        validation_fraction=spec.validation_fraction,
+        time_column=spec.time_column,
+    )
+    return _Prepared(features, y, split, negative)
+
+
+def _split_data(prepared: _Prepared, spec: TrainingSpec) -> SplitData:
+    train = prepared.features.iloc[prepared.split.train]
+    empty = [name for name in train.columns if train[name].isna().all()]
+    if empty:
+        raise DataError(f"feature(s) {empty} have no value in the {len(train)} training rows")
+    return SplitData(
+        features=spec.features,
+        train=train,
+        y_train=prepared.y[prepared.split.train],
+        validation=prepared.features.iloc[prepared.split.validation],
+        y_validation=prepared.y[prepared.split.validation],
+        seed=spec.seed,
+        n_jobs=spec.n_jobs,
+    )
+
+
+def _candidate_result(
+    search: CandidateSearch, choice: CalibrationChoice, y_validation: IntArray, spec: TrainingSpec
+) -> CandidateResult:
+    if spec.primary_metric in RANKING_METRICS:
+        score = search.validation_score
+    else:
+        score = metric_value(spec.primary_metric, y_validation, choice.out_of_fold_scores)
+    return CandidateResult(
+        family=search.family,
+        params=search.params,
+        validation_score=score,
+        calibration=choice.method,
+        trials=search.trials,
+        seconds=search.seconds,
+        stopped_by_time=search.stopped_by_time,
+    )
+
+
+def _winner(candidates: list[CandidateResult], metric: str) -> int:
+    """Index of the best candidate; on a tie the one listed first."""
+    best = 0
+    for index, candidate in enumerate(candidates[1:], start=1):
+        if is_better(metric, candidate.validation_score, candidates[best].validation_score):
+            best = index
+    return best
+
+
+def _gate(
+    data: SplitData,
+    *,
+    y_test: IntArray,
+    test_scores: FloatArray,
+    test_metrics: dict[str, float],
+    threshold: float,
+    spec: TrainingSpec,
+) -> tuple[dict[str, float], GateVerdict]:
+    prior = float(np.mean(data.y_train))
+    baseline_threshold = choose_threshold(
+        data.y_validation, baseline_scores(prior, len(data.y_validation)), spec.cost
+    )
+    baseline = baseline_scores(prior, len(y_test))
+    baseline_metrics = score_metrics(y_test, baseline, baseline_threshold, spec.cost)
+    metric = spec.primary_metric
+    verdict = judge(
+        y_test,
+        test_scores,
+        baseline,
+        metric=metric,
+        model_value=test_metrics[metric],
+        baseline_value=baseline_metrics[metric],
+        cost=spec.cost,
+        thresholds=(threshold, baseline_threshold),
+        seed=spec.seed,
+    )
+    return baseline_metrics, verdict
