@@ -31,6 +31,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/local_stack.py
+	$(BIN)/python bench/train.py
 
 lint: setup
 	$(BIN)/ruff check .

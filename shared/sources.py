@@ -109,7 +109,7 @@ def _read_bigquery(spec: str, client: bigquery.Client) -> tuple[pd.DataFrame, st
     try:
         with transient_errors(f"reading bq://{spec}"):
             rows = client.query(spec).result() if is_query else client.list_rows(spec)
-            frame = rows.to_dataframe(create_bqstorage_client=False)
+            frame = rows.to_arrow(create_bqstorage_client=False).to_pandas()
     except (exceptions.NotFound, exceptions.BadRequest) as exc:
         raise UsageError(f"bq://{spec}: {exc.message}") from exc
     return frame, "bigquery-query" if is_query else "bigquery-table"

@@ -191,3 +191,43 @@ def test_a_numeric_only_data_set_with_another_schema_trains_without_code_changes
     assert result.outcome.test_metrics["roc_auc"] > 0.85
     assert {c.kind for c in result.contract.features()} == {"numeric"}
     assert registry.versions() == [result.version]
+
+
+# The client steers DataFrame loads towards pandas-gbq; the plain client is what this test wants.
+@pytest.mark.filterwarnings("ignore:Loading DataFrames via google-cloud-bigquery")
+def test_training_data_reads_the_same_from_a_file_cloud_storage_and_bigquery(
+    local_stack: StackSettings, tmp_path: Any
+) -> None:
+    from google.cloud import bigquery
+
+    from shared.sources import read_source
+
+    frame = demo_frame(300, seed=31)[["application_id", "age", "home_ownership", LABEL_COLUMN]]
+    path = tmp_path / "train.parquet"
+    frame.to_parquet(path, index=False)
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    name = f"train-{uuid.uuid4().hex[:8]}"
+    storage.bucket(local_stack.models_bucket).blob(f"data/{name}.parquet").upload_from_filename(
+        str(path)
+    )
+    table = f"{local_stack.project}.{local_stack.dataset}.{name.replace('-', '_')}"
+    bq.load_table_from_dataframe(
+        frame, table, job_config=bigquery.LoadJobConfig(write_disposition="WRITE_TRUNCATE")
+    ).result()
+
+    sources = [
+        str(path),
+        f"gs://{local_stack.models_bucket}/data/{name}.parquet",
+        f"bq://{table}",
+        f"bq://SELECT * FROM `{table}` WHERE age >= 0",
+    ]
+    read = [read_source(s, storage, bq) for s in sources]
+
+    key = ["application_id"]
+    expected = frame.sort_values(key).reset_index(drop=True)
+    for (loaded, info), source in zip(read, sources, strict=True):
+        got = loaded.sort_values(key).reset_index(drop=True)[expected.columns]
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, obj=source)
+        assert info.rows == 300
+    assert read[0][1].kind == "file" and read[2][1].kind == "bigquery-table"
