@@ -23,11 +23,11 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local_emulator.components import worker_status_file
 from local_emulator.settings import BridgePolicy, StackSettings
@@ -36,6 +36,9 @@ from shared import clients
 from shared.errors import LocalStackError
 from shared.events import INCOMING_PREFIX, STORAGE_FINALIZED
 from shared.structured_log import configure_logging, log_labels
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1.subscriber.message import Message
 
 _log = logging.getLogger("local_emulator.bridge")
 
@@ -129,7 +132,7 @@ class Bridge:
         self.status = WorkerStatus(status_file or worker_status_file(settings, "bridge"))
         self._dead_letter_lock = threading.Lock()
 
-    def handle(self, message: Any) -> None:
+    def handle(self, message: Message) -> None:
         attributes = dict(message.attributes)
         delivery = to_cloud_event(attributes, bytes(message.data))
         if delivery is None or not wanted(attributes, self.settings.inbox_bucket):
@@ -175,7 +178,7 @@ class Bridge:
         )
         failures: list[BaseException] = []
 
-        def on_done(done: Any) -> None:
+        def on_done(done: Future[Any]) -> None:
             # A pull that ends on its own (subscription deleted, emulator gone) must end the
             # bridge too, so that `status` shows it stopped instead of healthy and idle.
             error = None if done.cancelled() else done.exception()

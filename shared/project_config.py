@@ -52,21 +52,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, get_args
 
 from croniter import croniter
 
 from shared.config import VARIABLES
 from shared.contract import KINDS, ColumnOverride, Role, toml_key
 from shared.errors import ConfigError
+from shared.model import FAMILIES
+from shared.training.spec import Metric, Task
 
-Task = Literal["binary_classification", "regression"]
-ModelFamily = Literal["xgboost", "logistic_regression", "random_forest", "hist_gradient_boosting"]
+# The vocabulary is the training code's: one place for each name.
+ModelFamily = str
 TASKS: Final[tuple[Task, ...]] = get_args(Task)
-MODEL_FAMILIES: Final[tuple[ModelFamily, ...]] = get_args(ModelFamily)
+MODEL_FAMILIES: Final[tuple[ModelFamily, ...]] = FAMILIES
 CLASSIFIER_ONLY: Final = frozenset({"logistic_regression"})
 METRICS: Final[dict[Task, tuple[str, ...]]] = {
-    "binary_classification": ("roc_auc", "pr_auc", "log_loss", "brier", "expected_cost"),
+    "binary_classification": get_args(Metric),
     "regression": ("rmse", "mae", "r2"),
 }
 # The others are errors or costs: lower is better.

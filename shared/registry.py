@@ -167,11 +167,16 @@ class ModelRegistry:
 
     def versions(self) -> list[str]:
         """Complete versions (those with a manifest), oldest first."""
-        with transient_errors(f"listing gs://{self.bucket_name}/{self.prefix}/versions/"):
-            blobs = self.bucket.list_blobs(prefix=f"{self.prefix}/versions/")
-            names = [b.name for b in blobs]
         suffix = "/" + MANIFEST_FILE
-        return sorted(n.split("/")[-2] for n in names if n.endswith(suffix))
+        with transient_errors(f"listing gs://{self.bucket_name}/{self.prefix}/versions/"):
+            manifests = [
+                (b.time_created, b.name)
+                for b in self.bucket.list_blobs(prefix=f"{self.prefix}/versions/")
+                if b.name.endswith(suffix)
+            ]
+        # By the time the manifest was written: version ids made in the same second do not sort
+        # by age.
+        return [name.split("/")[-2] for _, name in sorted(manifests)]
 
     # --- aliases ----------------------------------------------------------------------------
     def _alias_path(self, alias: str) -> str:

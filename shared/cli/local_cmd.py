@@ -7,7 +7,11 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from local_emulator.settings import StackSettings
+    from local_emulator.stack import ComponentStatus
 
 _STATE_HELP = (
     "folder of the stack's data, logs and processes "
@@ -135,7 +139,7 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if all(s.healthy for s in statuses) else 3
 
 
-def _print_status(settings: Any, statuses: list[Any]) -> None:
+def _print_status(settings: StackSettings, statuses: list[ComponentStatus]) -> None:
     from local_emulator import stack
     from local_emulator.components import worker_status_file
     from local_emulator.worker import read_status

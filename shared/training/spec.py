@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from shared.errors import UsageError
 from shared.model import FAMILIES, FeatureSpec, Label
 
 Task = Literal["binary_classification", "regression"]
 Metric = Literal["roc_auc", "pr_auc", "log_loss", "brier", "expected_cost"]
-METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "expected_cost")
-TASKS: tuple[str, ...] = ("binary_classification", "regression")
+METRICS: tuple[str, ...] = get_args(Metric)
+TASKS: tuple[str, ...] = get_args(Task)
 
 
 @dataclass(frozen=True)
