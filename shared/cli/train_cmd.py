@@ -99,6 +99,12 @@ def _train(args: argparse.Namespace) -> int:
 
     target = resolve_target()
     config, frame, source = _read(args, target)
+    if config.model_name != target.config.model_name:
+        print(
+            f"note: training {config.model_name!r}, while the functions serve "
+            f"{target.config.model_name!r} (CLOUDSCORE_MODEL_NAME)",
+            file=sys.stderr,
+        )
     registry = target.registry(config.model_name)
     bar = ProgressBar()
     started = time.monotonic()
