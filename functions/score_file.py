@@ -8,7 +8,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared.events import storage_object
-from shared.runtime import instance_config, run_event_handler
+from shared.runtime import instance_config, model_cache, run_event_handler
 from shared.structured_log import log_labels
 
 _log = logging.getLogger(__name__)
@@ -24,6 +24,11 @@ def score_file(cloud_event: CloudEvent) -> None:
             if obj.bucket != config.inbox_bucket or not obj.is_incoming:
                 _log.info("ignored %s: not under gs://%s/incoming/", obj.uri, config.inbox_bucket)
                 return
-            _log.info("received %s (%d bytes)", obj.key, obj.size)
+            from shared.clients import bigquery_client, storage_client
+            from shared.scoring.batch import score_object
+            from shared.scoring.bigquery_sink import BigQuerySink
+
+            sink = BigQuerySink(bigquery_client(config.project), config.dataset)
+            score_object(obj, storage_client(config.project), sink, model_cache(config))
 
     run_event_handler("score_file", handle)

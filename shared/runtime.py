@@ -5,10 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shared.config import FunctionConfig
 from shared.errors import CloudscoreError
 from shared.structured_log import configure_logging
+
+if TYPE_CHECKING:
+    from shared.model_cache import ModelCache
 
 
 @functools.cache
@@ -36,3 +40,16 @@ def run_event_handler(component: str, handler: Callable[[], None]) -> None:
         logging.getLogger(component).error(
             "%s: %s (acknowledged, not retried)", type(exc).__name__, exc
         )
+
+
+@functools.cache
+def model_cache(config: FunctionConfig) -> ModelCache:
+    """One cache per instance: models stay loaded across requests and events."""
+    from shared.clients import storage_client
+    from shared.model_cache import ModelCache
+    from shared.registry import ModelRegistry
+
+    registry = ModelRegistry(
+        storage_client(config.project), config.models_bucket, config.model_name
+    )
+    return ModelCache(registry)

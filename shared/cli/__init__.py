@@ -17,6 +17,7 @@ from shared.errors import CloudscoreError
 # libraries are imported inside the commands that use them).
 _COMMAND_MODULES = (
     "shared.cli.train_cmd",
+    "shared.cli.score_cmd",
     "shared.cli.models_cmd",
     "shared.cli.demo_data_cmd",
     "shared.cli.local_cmd",

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from local_emulator.components import worker_status_file
 from local_emulator.scheduler import publish_tick
 from local_emulator.settings import StackSettings
 from local_emulator.worker import read_status
@@ -20,20 +19,6 @@ from tests.integration.receiver import serve_recorder
 from tests.integration.waiting import wait_for
 
 pytestmark = pytest.mark.stack
-
-
-def test_a_dropped_file_is_accepted_by_the_batch_function(local_stack: StackSettings) -> None:
-    status_file = worker_status_file(local_stack, "bridge")
-    before = read_status(status_file).get("delivered", 0)
-
-    clients.storage_client(local_stack.project, local_stack.endpoints()).bucket(
-        local_stack.inbox_bucket
-    ).blob(f"incoming/{uuid.uuid4()}.csv").upload_from_string(b"id\n1\n")
-
-    wait_for(
-        lambda: read_status(status_file).get("delivered", 0) == before + 1,
-        what="the batch function to accept the event",
-    )
 
 
 def test_the_retrain_topic_pushes_to_the_retrain_function(local_stack: StackSettings) -> None:

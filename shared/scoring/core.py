@@ -1,0 +1,304 @@
+"""Score a file chunk by chunk: the use case the batch function and `cloudscore score` share.
+
+    score_chunk(chunk, contract, model, …) -> ScoredChunk     pure: validate, score, shape rows
+    score_stream(stream, fmt, contract, model, run) -> (index, ScoredChunk) …
+    score_file(path, contract, model, run, write=…) -> ScoreSummary
+
+Every data row ends up either in `predictions` (one row) or in `rejections` (one row per
+problem), so ``rows_in = rows_scored + rows_rejected`` for each chunk and the whole file. The
+frames carry exactly the columns of `shared.tables.PREDICTIONS` and `REJECTED_ROWS`, in order.
+
+A header that lacks a required column rejects the whole file (`HeaderMismatch`) before any chunk
+is scored, so nothing is written for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from shared.contract import DataContract, missing_columns, validate
+from shared.errors import DataError
+from shared.model import ScoringModel
+from shared.scoring.readers import (
+    DEFAULT_CHUNK_ROWS,
+    BadRow,
+    Chunk,
+    FileFormat,
+    detect_format,
+    iter_chunks,
+)
+from shared.tables import PREDICTIONS, REJECTED_ROWS
+
+PREDICTION_COLUMNS: Final = PREDICTIONS.column_names()
+REJECTION_COLUMNS: Final = REJECTED_ROWS.column_names()
+# Enough bytes for every magic number detect_format looks at, and a gzip header to peek into.
+HEAD_BYTES: Final = 512
+
+
+class HeaderMismatch(DataError):
+    """The file's header lacks required columns: the whole file is rejected, nothing scored."""
+
+    def __init__(self, name: str, missing: list[str], header: tuple[str, ...]) -> None:
+        shown = ", ".join(header[:30]) + (", …" if len(header) > 30 else "")
+        super().__init__(
+            f"{name}: the header lacks required column(s) {', '.join(map(repr, missing))} "
+            f"(found: {shown or 'no columns'})"
+        )
+        self.missing = missing
+        self.header = header
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What every output row of one scoring run carries besides the row's own values."""
+
+    model_name: str
+    model_version: str
+    source_uri: str
+    source_generation: int
+    run_id: str
+    scored_at: datetime
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    predictions: pd.DataFrame  # PREDICTIONS columns
+    rejections: pd.DataFrame  # REJECTED_ROWS columns
+    rows_in: int
+    rows_scored: int
+    rows_rejected: int
+
+
+@dataclass
+class ScoreSummary:
+    """The counts of a whole file; `chunks` lets a resumed run say where it stopped."""
+
+    format: str
+    header: tuple[str, ...] = ()
+    rows_in: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    chunks: int = 0
+
+    def add(self, scored: ScoredChunk) -> None:
+        self.rows_in += scored.rows_in
+        self.rows_scored += scored.rows_scored
+        self.rows_rejected += scored.rows_rejected
+        self.chunks += 1
+
+
+def score_chunk(
+    chunk: Chunk,
+    contract: DataContract,
+    model: ScoringModel,
+    *,
+    model_name: str,
+    model_version: str,
+    source_uri: str,
+    source_generation: int,
+    run_id: str,
+    scored_at: datetime,
+) -> ScoredChunk:
+    """Validate `chunk` against `contract`, score its valid rows with `model`, shape the output.
+
+    A naive `scored_at` is taken as UTC.
+    """
+    at = _utc(scored_at)
+    # Validated by position, then mapped to the file's row numbers: rows the reader could not
+    # read are not in the frame, so position + first row number would be off after one.
+    checked = validate(chunk.frame, contract, first_row_number=0)
+    row_numbers = chunk.row_numbers()
+    valid = checked.valid
+    scores = model.predict_scores(valid)
+    # The rule of ScoringModel.predict_labels, applied to the scores already computed.
+    positive, negative = str(model.positive_label), str(model.negative_label)
+    labels = np.where(scores >= model.threshold, positive, negative).astype(object)
+    count = len(valid)
+    id_column = contract.with_role("id")
+    predictions = pd.DataFrame(
+        {
+            "record_id": _as_text(valid[id_column.name])
+            if id_column is not None and id_column.name in valid.columns
+            else _nulls(count),
+            "passthrough": _passthrough(valid, contract),
+            "predicted_label": labels,
+            "score": scores,
+            "model_name": model_name,
+            "model_version": model_version,
+            "source_uri": source_uri,
+            "source_generation": np.full(count, source_generation, dtype=np.int64),
+            "row_number": row_numbers[valid["row_number"].to_numpy(dtype=np.int64)],
+            "run_id": run_id,
+            "scored_at": _repeated(at, count),
+        },
+        index=pd.RangeIndex(count),
+        columns=list(PREDICTION_COLUMNS),
+    )
+    problems = _problems(checked.rejections, row_numbers, chunk.bad_rows)
+    rejections = problems.assign(
+        source_uri=source_uri,
+        source_generation=np.full(len(problems), source_generation, dtype=np.int64),
+        model_version=model_version,
+        run_id=run_id,
+        rejected_at=_repeated(at, len(problems)),
+    )[list(REJECTION_COLUMNS)]
+    return ScoredChunk(
+        predictions=predictions,
+        rejections=rejections,
+        rows_in=chunk.rows_in,
+        rows_scored=count,
+        rows_rejected=int(problems["row_number"].nunique()),
+    )
+
+
+def score_stream(
+    stream: BinaryIO,
+    fmt: FileFormat,
+    contract: DataContract,
+    model: ScoringModel,
+    run: RunInfo,
+    *,
+    name: str = "<file>",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    start_chunk: int = 0,
+) -> Generator[tuple[int, ScoredChunk], None, None]:
+    """The scored chunks of a file, numbered from 0; raises `HeaderMismatch` before the first.
+
+    With `start_chunk`, the chunks before it are read but not scored (a resumed run): the
+    same file and `chunk_rows` give the same chunk boundaries. An empty file yields nothing.
+    """
+    settings = {f.name: getattr(run, f.name) for f in fields(run)}
+    # Closed here, not when garbage collected: by then the caller may have closed `stream`.
+    with closing(iter_chunks(stream, fmt, chunk_rows, name)) as chunks:
+        first = next(chunks, None)
+        if first is None:
+            return
+        # A JSONL file whose first lines are all malformed has no header to judge: its rows are.
+        if first.header or len(first.frame):
+            missing = missing_columns(first.header, contract)
+            if missing:
+                raise HeaderMismatch(name, missing, first.header)
+        for index, chunk in enumerate(_chained(first, chunks)):
+            if index >= start_chunk:
+                yield index, score_chunk(chunk, contract, model, **settings)
+
+
+def score_file(
+    path: Path,
+    contract: DataContract,
+    model: ScoringModel,
+    run: RunInfo,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    write: Callable[[ScoredChunk], None] | None = None,
+) -> ScoreSummary:
+    """Score a local file chunk by chunk, handing each scored chunk to `write`."""
+    with path.open("rb") as stream:
+        head = stream.read(HEAD_BYTES)
+        stream.seek(0)
+        fmt = detect_format(path.name, None, head)
+        summary = ScoreSummary(format=str(fmt))
+        scored_chunks = score_stream(
+            stream, fmt, contract, model, run, name=str(path), chunk_rows=chunk_rows
+        )
+        with closing(scored_chunks):
+            for _, scored in scored_chunks:
+                summary.add(scored)
+                if write is not None:
+                    write(scored)
+    return summary
+
+
+def _chained(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
+    yield first
+    yield from rest
+
+
+def _utc(moment: datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+
+
+def _repeated(moment: pd.Timestamp, count: int) -> pd.Series:
+    # Built from one datetime64, not `count` Timestamps: the latter is ~2 µs a row.
+    naive = moment.tz_convert(None).as_unit("us").to_datetime64()
+    return pd.Series(np.full(count, naive), dtype="datetime64[us]").dt.tz_localize(UTC)
+
+
+def _nulls(count: int) -> pd.Series:
+    return pd.Series([None] * count, dtype=object)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as text (None where missing); whole floats without ".0", as a CSV would spell."""
+    missing = values.isna().to_numpy()
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        texts = [
+            str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 2**53 else str(x)
+            for x in numbers
+        ]
+    else:
+        texts = [str(x) for x in values.to_numpy(dtype=object)]
+    out = np.array(texts, dtype=object)
+    out[missing] = None
+    return pd.Series(out, dtype=object)
+
+
+def _passthrough(valid: pd.DataFrame, contract: DataContract) -> pd.Series:
+    names = [c.name for c in contract.columns if c.role == "passthrough" and c.name in valid]
+    if not names:
+        return _nulls(len(valid))
+    columns = [valid[name].to_numpy(dtype=object) for name in names]
+    documents = [
+        json.dumps(
+            {name: _json_value(value) for name, value in zip(names, row, strict=True)},
+            ensure_ascii=False,
+            default=str,
+        )
+        for row in zip(*columns, strict=True)
+    ]
+    return pd.Series(documents, dtype=object)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def _problems(
+    found: pd.DataFrame, row_numbers: npt.NDArray[np.int64], bad_rows: tuple[BadRow, ...]
+) -> pd.DataFrame:
+    """Validation findings and unreadable rows, with the file's row numbers, in row order."""
+    checked = found.assign(row_number=row_numbers[found["row_number"].to_numpy(dtype=np.int64)])
+    if not bad_rows:
+        return checked.reset_index(drop=True)
+    unreadable = pd.DataFrame(
+        {
+            "row_number": np.array([b.row_number for b in bad_rows], dtype=np.int64),
+            "column_name": pd.Series([b.column_name for b in bad_rows], dtype=object),
+            "reason_code": pd.Series([b.reason_code for b in bad_rows], dtype=object),
+            "reason": pd.Series([b.reason for b in bad_rows], dtype=object),
+            "raw_value": pd.Series([b.raw_value for b in bad_rows], dtype=object),
+        }
+    )
+    both = pd.concat([checked, unreadable], ignore_index=True) if len(checked) else unreadable
+    return both.sort_values("row_number", kind="stable", ignore_index=True)

@@ -1,0 +1,160 @@
+"""A file dropped in the inbox ends up, row for row, in BigQuery: through the real bridge and the
+real batch function of the local cloud, with a champion trained for the stack's model."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_emulator.bridge import post, to_cloud_event
+from local_emulator.settings import StackSettings
+from shared import clients
+from shared.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
+from shared.project_config import parse_project_config
+from shared.registration import train_and_register
+from shared.registry import ModelRegistry
+from shared.sources import SourceInfo, fingerprint
+from tests.integration.waiting import wait_for
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def champion(local_stack: StackSettings) -> Iterator[str]:
+    frame = next(iter_demo_frames(3000, seed=41, drift=0.0, bad_rows=0.0, chunk_rows=3000))
+    config = parse_project_config(
+        {
+            "model": {
+                "name": local_stack.model_name,
+                "target": LABEL_COLUMN,
+                "id_column": "application_id",
+                "time_column": "application_date",
+            },
+            "training": {"time_budget_s": 5, "candidates": ["xgboost"]},
+        },
+        "test",
+    )
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    registry = ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
+    source = SourceInfo("memory://", "file", len(frame), fingerprint(frame))
+    yield train_and_register(frame, source, config, registry, None, promote=True).version
+
+
+def run_row(local_stack: StackSettings, uri: str) -> dict[str, Any] | None:
+    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    rows = list(
+        bq.query(
+            f"SELECT * FROM `{local_stack.project}.{local_stack.dataset}.scoring_runs` "
+            f"WHERE source_uri = '{uri}'"
+        ).result()
+    )
+    return dict(rows[0]) if len(rows) == 1 else None if not rows else {"duplicates": len(rows)}
+
+
+def counts(local_stack: StackSettings, uri: str) -> tuple[int, int, int]:
+    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    dataset = f"{local_stack.project}.{local_stack.dataset}"
+    row = next(
+        iter(
+            bq.query(
+                f"SELECT (SELECT COUNT(*) FROM `{dataset}.predictions` WHERE source_uri = '{uri}') AS p,"
+                f" (SELECT COUNT(DISTINCT row_number) FROM `{dataset}.predictions` WHERE source_uri = '{uri}') AS pd,"
+                f" (SELECT COUNT(DISTINCT row_number) FROM `{dataset}.rejected_rows` WHERE source_uri = '{uri}') AS r"
+            ).result()
+        )
+    )
+    return int(row["p"]), int(row["pd"]), int(row["r"])
+
+
+def drop(local_stack: StackSettings, path: Path) -> tuple[str, int]:
+    name = f"incoming/{uuid.uuid4().hex[:8]}-{path.name}"
+    blob = (
+        clients.storage_client(local_stack.project, local_stack.endpoints())
+        .bucket(local_stack.inbox_bucket)
+        .blob(name)
+    )
+    blob.upload_from_filename(str(path))
+    return f"gs://{local_stack.inbox_bucket}/{name}", int(blob.generation)
+
+
+def test_every_row_of_a_dropped_file_lands_once_in_predictions_or_rejected_rows(
+    local_stack: StackSettings, champion: str, tmp_path: Path
+) -> None:
+    data = write_demo_data(tmp_path / "apps.csv", rows=1000, seed=5, bad_rows=0.1)
+    uri, generation = drop(local_stack, data.out)
+
+    run = wait_for(lambda: run_row(local_stack, uri), timeout_s=60, what="the scoring run")
+
+    assert run["model_version"] == champion
+    assert run["source_generation"] == generation
+    assert run["rows_in"] == 1000 == run["rows_scored"] + run["rows_rejected"]
+    assert run["rows_rejected"] == data.bad_rows
+    assert run["status"] == "partially_rejected"
+    assert counts(local_stack, uri) == (run["rows_scored"], run["rows_scored"], data.bad_rows)
+    bucket = clients.storage_client(local_stack.project, local_stack.endpoints()).bucket(
+        local_stack.inbox_bucket
+    )
+    name = uri.removeprefix(f"gs://{local_stack.inbox_bucket}/")
+    assert bucket.get_blob(name) is None
+    moved = f"processed/{generation}/{name.removeprefix('incoming/')}"
+    assert bucket.get_blob(moved) is not None
+
+
+def test_the_same_event_delivered_three_times_adds_no_row(
+    local_stack: StackSettings, champion: str, tmp_path: Path
+) -> None:
+    data = write_demo_data(tmp_path / "apps.parquet", rows=500, seed=6, bad_rows=0.05)
+    uri, generation = drop(local_stack, data.out)
+    wait_for(lambda: run_row(local_stack, uri), timeout_s=60, what="the first scoring run")
+    bucket, name = uri.removeprefix("gs://").split("/", 1)
+    attributes = {
+        "eventType": "OBJECT_FINALIZE",
+        "bucketId": bucket,
+        "objectId": name,
+        "objectGeneration": str(generation),
+    }
+    body = (
+        f'{{"bucket": "{bucket}", "name": "{name}", "generation": "{generation}", "size": "1"}}'
+    ).encode()
+    delivery = to_cloud_event(attributes, body)
+    assert delivery is not None
+
+    with ThreadPoolExecutor(3) as pool:
+        statuses = list(
+            pool.map(lambda _: post(local_stack.url("score_file") + "/", delivery, 60)[0], range(3))
+        )
+
+    assert statuses == [200, 200, 200]
+    run = run_row(local_stack, uri)
+    assert run is not None and "duplicates" not in run
+    assert counts(local_stack, uri) == (
+        run["rows_scored"],
+        run["rows_scored"],
+        run["rows_rejected"],
+    )
+    assert run["rows_in"] == 500
+
+
+def test_a_file_without_a_required_column_is_quarantined_whole(
+    local_stack: StackSettings, champion: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "partial.csv"
+    frame = next(iter_demo_frames(50, seed=7, drift=0.0, bad_rows=0.0, chunk_rows=50))
+    frame.drop(columns=["credit_score", LABEL_COLUMN]).to_csv(path, index=False)
+    uri, generation = drop(local_stack, path)
+
+    run = wait_for(lambda: run_row(local_stack, uri), timeout_s=60, what="the scoring run")
+
+    assert run["status"] == "rejected"
+    assert "credit_score" in run["reason"]
+    assert counts(local_stack, uri) == (0, 0, 0)
+    name = uri.split("/", 3)[3].removeprefix("incoming/")
+    bucket = clients.storage_client(local_stack.project, local_stack.endpoints()).bucket(
+        local_stack.inbox_bucket
+    )
+    assert bucket.get_blob(f"quarantine/{generation}/{name}") is not None

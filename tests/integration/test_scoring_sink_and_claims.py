@@ -1,0 +1,135 @@
+"""Exactly-once building blocks of batch scoring, against the local cloud: load jobs keyed by
+what they hold, and the claim that fixes a file's run and model version."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from local_emulator.settings import StackSettings
+from shared import clients
+from shared.events import StorageObject
+from shared.scoring.bigquery_sink import BigQuerySink, job_id
+from shared.scoring.claims import claim_file
+from shared.tables import PREDICTIONS
+
+pytestmark = pytest.mark.stack
+
+
+def predictions(run_id: str, rows: int) -> pd.DataFrame:
+    now = datetime.now(UTC)
+    return pd.DataFrame(
+        {
+            "record_id": [f"id-{i}" for i in range(rows)],
+            "passthrough": [None] * rows,
+            "predicted_label": ["1" if i % 3 == 0 else "0" for i in range(rows)],
+            "score": [i / rows for i in range(rows)],
+            "model_name": "m",
+            "model_version": "v1",
+            "source_uri": "gs://inbox/incoming/a.csv",
+            "source_generation": 7,
+            "row_number": list(range(1, rows + 1)),
+            "run_id": run_id,
+            "scored_at": now,
+        }
+    )
+
+
+def count(sink: BigQuerySink, run_id: str) -> int:
+    rows = sink.client.query(
+        f"SELECT COUNT(*) AS n FROM `{sink.table_id(PREDICTIONS)}` WHERE run_id = '{run_id}'"
+    ).result()
+    return int(next(iter(rows))["n"])
+
+
+@pytest.fixture
+def sink(local_stack: StackSettings) -> BigQuerySink:
+    client = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    return BigQuerySink(client, local_stack.dataset)
+
+
+def test_a_chunk_loaded_twice_under_its_job_id_lands_once(sink: BigQuerySink) -> None:
+    run_id = str(uuid.uuid4())
+    frame = predictions(run_id, 50)
+    load = job_id("test", run_id, "chunk", 0)
+
+    assert sink.load_once(PREDICTIONS, frame, load) is True
+    assert sink.load_once(PREDICTIONS, frame, load) is False
+
+    assert count(sink, run_id) == 50
+
+
+def test_concurrent_loads_of_one_chunk_land_once(sink: BigQuerySink) -> None:
+    run_id = str(uuid.uuid4())
+    frame = predictions(run_id, 20)
+    load = job_id("test", run_id, "chunk", 0)
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(sink.load_once(PREDICTIONS, frame, load)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [False, False, True]
+    assert count(sink, run_id) == 20
+
+
+def test_loaded_rows_keep_their_types(sink: BigQuerySink) -> None:
+    run_id = str(uuid.uuid4())
+    sink.load_once(PREDICTIONS, predictions(run_id, 3), job_id("types", run_id))
+
+    rows = list(
+        sink.client.query(
+            f"SELECT row_number, score, source_generation, scored_at FROM "
+            f"`{sink.table_id(PREDICTIONS)}` WHERE run_id = '{run_id}' ORDER BY row_number"
+        ).result()
+    )
+    assert [r["row_number"] for r in rows] == [1, 2, 3]
+    assert rows[1]["score"] == pytest.approx(1 / 3)
+    assert rows[0]["source_generation"] == 7
+    assert rows[0]["scored_at"].tzinfo is not None
+
+
+def test_the_first_claim_fixes_the_version_for_every_later_attempt(
+    local_stack: StackSettings,
+) -> None:
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    obj = StorageObject(
+        local_stack.inbox_bucket, f"incoming/{uuid.uuid4()}.csv", 42, 10, "text/csv", "e1"
+    )
+
+    first, created = claim_file(storage, obj, "m", "v1")
+    again, created_again = claim_file(storage, obj, "m", "v2")  # the champion moved meanwhile
+
+    assert created and not created_again
+    assert (again.model_version, again.run_id) == ("v1", first.run_id)
+    newer = StorageObject(obj.bucket, obj.name, 43, 10, "text/csv", "e2")  # an overwrite
+    assert claim_file(storage, newer, "m", "v2")[0].model_version == "v2"
+
+
+def test_of_concurrent_claims_exactly_one_creates(local_stack: StackSettings) -> None:
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    obj = StorageObject(local_stack.inbox_bucket, f"incoming/{uuid.uuid4()}.csv", 1, 1, None, "e")
+    outcomes: list[tuple[str, bool]] = []
+    barrier = threading.Barrier(4)
+
+    def claim(version: str) -> None:
+        barrier.wait()
+        found, created = claim_file(storage, obj, "m", version)
+        outcomes.append((found.run_id, created))
+
+    threads = [threading.Thread(target=claim, args=(f"v{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(created for _, created in outcomes) == 1
+    assert len({run_id for run_id, _ in outcomes}) == 1

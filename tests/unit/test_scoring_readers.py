@@ -1,0 +1,276 @@
+"""Reading files in chunks: formats, gzip, row numbers, bad bytes and lines, bounded memory."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tracemalloc
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shared import demo_data as dd
+from shared.contract import DataContract, infer_contract, validate
+from shared.errors import DataError
+from shared.project_config import ProjectConfig
+from shared.scoring.readers import (
+    ENCODING,
+    MALFORMED_LINE,
+    Chunk,
+    FileFormat,
+    detect_format,
+    header_of,
+    iter_chunks,
+)
+
+ROWS = 60
+CONFIG = ProjectConfig(
+    model_name="loan-default",
+    target=dd.LABEL_COLUMN,
+    id_column=dd.ID_COLUMN,
+    time_column=dd.TIME_COLUMN,
+)
+NAMES = ("d.csv", "d.csv.gz", "d.jsonl", "d.ndjson.gz", "d.parquet", "d.parquet.gz")
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return next(dd.iter_demo_frames(ROWS, seed=3, chunk_rows=ROWS))
+
+
+@pytest.fixture(scope="module")
+def contract(frame: pd.DataFrame) -> DataContract:
+    return infer_contract(frame, CONFIG)
+
+
+def encoded(frame: pd.DataFrame, name: str) -> bytes:
+    """`frame` as the bytes of a file called `name`."""
+    buffer = io.BytesIO()
+    base = name.removesuffix(".gz")
+    if base.endswith(".parquet"):
+        frame.to_parquet(buffer, index=False)
+    elif base.endswith(".csv"):
+        buffer.write(frame.to_csv(index=False).encode())
+    else:
+        buffer.write(frame.to_json(orient="records", lines=True).encode())
+    data = buffer.getvalue()
+    return gzip.compress(data, mtime=0) if name.endswith(".gz") else data
+
+
+def read(data: bytes, name: str, chunk_rows: int = 10_000) -> list[Chunk]:
+    fmt = detect_format(name, None, data[:8])
+    return list(iter_chunks(io.BytesIO(data), fmt, chunk_rows, name))
+
+
+def plain(frame: pd.DataFrame) -> dict[str, list[object]]:
+    """The values by column, every missing one as None."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("list")  # type: ignore[return-value]
+
+
+def checked(chunks: list[Chunk], contract: DataContract) -> pd.DataFrame:
+    """The chunks validated and joined: features read as their kinds, whatever the format."""
+    parts = [validate(c.frame, contract, c.first_row_number).valid for c in chunks]
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "head", "expected"),
+    [
+        ("a.csv", None, b"id,x\n", FileFormat("csv")),
+        ("a.CSV.GZ", None, b"\x1f\x8b\x08\x00", FileFormat("csv", compressed=True)),
+        ("a.jsonl", None, b'{"a":', FileFormat("jsonl")),
+        ("a.ndjson", None, b'{"a":', FileFormat("jsonl")),
+        ("a.parquet", None, b"PAR1", FileFormat("parquet")),
+        ("upload.bin", None, b"PAR1\x15\x04", FileFormat("parquet")),
+        ("upload", "text/csv; charset=utf-8", b"id,x\n", FileFormat("csv")),
+        ("upload", "application/x-ndjson", b"{", FileFormat("jsonl")),
+        ("a.jsonl", "application/gzip", b"\x1f\x8b\x08", FileFormat("jsonl", compressed=True)),
+        # Cloud Storage may serve a .gz object already decompressed: the bytes decide.
+        ("a.csv.gz", "application/gzip", b"id,x\n", FileFormat("csv")),
+        ("empty.csv.gz", None, b"", FileFormat("csv", compressed=True)),
+    ],
+)
+def test_formats_are_told_by_name_content_type_and_magic(
+    name: str, content_type: str | None, head: bytes, expected: FileFormat
+) -> None:
+    assert detect_format(name, content_type, head) == expected
+
+
+def test_gzip_parquet_is_told_by_the_magic_inside(frame: pd.DataFrame) -> None:
+    data = encoded(frame, "x.parquet.gz")
+    assert detect_format("blob", "application/gzip", data[:512]) == FileFormat("parquet", True)
+
+
+def test_an_unknown_format_names_the_file_and_what_was_found() -> None:
+    with pytest.raises(DataError, match=r"report\.xlsx: not a CSV, Parquet or JSONL file"):
+        detect_format("report.xlsx", "application/vnd.ms-excel", b"PK\x03\x04")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_format_gives_the_same_rows_and_row_numbers(
+    name: str, frame: pd.DataFrame, contract: DataContract
+) -> None:
+    reference = checked(read(encoded(frame, "d.csv"), "d.csv"), contract)
+    chunks = read(encoded(frame, name), name, chunk_rows=7)
+    assert [c.first_row_number for c in chunks] == list(range(1, ROWS + 1, 7))
+    assert all(len(c.frame) <= 7 for c in chunks)
+    assert chunks[0].header == tuple(frame.columns)
+    result = checked(chunks, contract)
+    assert result["row_number"].tolist() == list(range(1, ROWS + 1))
+    features = list(contract.feature_names())
+    pd.testing.assert_frame_equal(result[features], reference[features])
+    ids = result[dd.ID_COLUMN].astype(str).tolist()
+    assert ids == frame[dd.ID_COLUMN].astype(str).tolist()
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.jsonl", "d.parquet"])
+def test_chunk_size_does_not_change_the_rows(name: str, frame: pd.DataFrame) -> None:
+    data = encoded(frame, name)
+    small, whole = read(data, name, chunk_rows=7), read(data, name, chunk_rows=10_000)
+    assert len(small) == 9 and len(whole) == 1
+    joined = pd.concat([c.frame for c in small], ignore_index=True)
+    # JSON has no column types: a chunk whose values are all null holds objects, not floats.
+    assert plain(joined) == plain(whole[0].frame)
+
+
+def test_csv_is_text_and_keeps_quoted_newlines_commas_and_quotes() -> None:
+    data = b'id,note,amount\n007,"two\nlines",1e3\n008,"a, ""quoted"" word",n/a\n009,,\n'
+    (chunk,) = read(data, "notes.csv")
+    assert plain(chunk.frame) == {
+        "id": ["007", "008", "009"],
+        "note": ["two\nlines", 'a, "quoted" word', None],
+        # Read as text: "n/a" stays for the contract to report, not a silent missing value.
+        "amount": ["1e3", "n/a", None],
+    }
+    assert chunk.row_numbers().tolist() == [1, 2, 3]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column() -> None:
+    (chunk,) = read(b"\xef\xbb\xbfid,x\n1,2\n", "bom.csv")
+    assert chunk.header == ("id", "x")
+
+
+@pytest.mark.parametrize("name", ["e.csv", "e.csv.gz", "e.jsonl", "e.jsonl.gz", "e.parquet"])
+def test_an_empty_file_gives_no_chunk(name: str) -> None:
+    data = gzip.compress(b"") if name.endswith(".gz") else b""
+    fmt = detect_format(name, None, data[:8])
+    chunks = iter_chunks(io.BytesIO(data), fmt, 10, name)
+    header, rest = header_of(chunks)
+    assert header == ()
+    assert list(rest) == []
+
+
+@pytest.mark.parametrize("name", ["h.csv", "h.csv.gz", "h.parquet"])
+def test_a_header_only_file_gives_one_empty_chunk_with_the_header(
+    name: str, frame: pd.DataFrame
+) -> None:
+    chunks = read(encoded(frame.head(0), name), name)
+    assert len(chunks) == 1
+    assert chunks[0].header == tuple(frame.columns)
+    assert chunks[0].rows_in == 0
+
+
+def test_header_of_gives_back_every_chunk(frame: pd.DataFrame) -> None:
+    data = encoded(frame, "d.csv")
+    header, chunks = header_of(iter_chunks(io.BytesIO(data), FileFormat("csv"), 25))
+    assert header == tuple(frame.columns)
+    assert [c.first_row_number for c in chunks] == [1, 26, 51]
+
+
+def test_non_utf8_values_reject_their_rows_and_the_rest_is_read() -> None:
+    data = b"id,city,note\n1,Paris,ok\n2,S\xe3o Paulo,bad \xff\n3,Z\xc3\xbcrich,ok\n"
+    chunks = read(data, "cities.csv", chunk_rows=2)
+    assert [c.rows_in for c in chunks] == [2, 1]
+    first = chunks[0]
+    assert first.frame["id"].tolist() == ["1"]
+    assert first.row_numbers().tolist() == [1]
+    assert [(b.row_number, b.column_name, b.reason_code) for b in first.bad_rows] == [
+        (2, "city", ENCODING),
+        (2, "note", ENCODING),
+    ]
+    assert first.bad_rows[0].raw_value == "S\\xe3o Paulo"
+    assert chunks[1].frame["city"].tolist() == ["Zürich"]  # valid UTF-8 is untouched
+    assert chunks[1].row_numbers().tolist() == [3]
+
+
+def test_malformed_jsonl_lines_become_bad_rows_with_their_row_numbers() -> None:
+    lines = [
+        b'{"id": "a", "n": 1, "x": 2.5, "ok": true}',
+        b"{not json",
+        b"",  # blank: not a row
+        b"[1, 2]",
+        b'{"id": "b\xff"}',
+        b'{"id": "c", "n": null}',
+    ]
+    chunks = read(b"\n".join(lines) + b"\n", "lines.jsonl", chunk_rows=3)
+    assert [c.rows_in for c in chunks] == [3, 2]
+    bad = [b for c in chunks for b in c.bad_rows]
+    assert [(b.row_number, b.reason_code, b.column_name) for b in bad] == [
+        (2, MALFORMED_LINE, None),
+        (3, MALFORMED_LINE, None),
+        (4, ENCODING, None),
+    ]
+    assert bad[0].raw_value == "{not json"
+    assert "found a JSON list" in bad[1].reason
+    assert chunks[0].row_numbers().tolist() == [1]
+    assert chunks[1].row_numbers().tolist() == [5]
+    first = chunks[0].frame.iloc[0].to_dict()
+    # Values keep their JSON types, so the contract sees numbers as numbers.
+    assert first == {"id": "a", "n": 1, "x": 2.5, "ok": True}
+    assert chunks[1].header == ("id", "n", "x", "ok")  # the first chunk's header throughout
+
+
+def test_a_corrupt_gzip_stream_is_a_data_error_naming_the_file(frame: pd.DataFrame) -> None:
+    data = encoded(frame, "d.csv.gz")[:-40]
+    with pytest.raises(DataError, match=r"cut\.csv\.gz: cannot be decompressed as gzip"):
+        read(data, "cut.csv.gz")
+
+
+def test_a_gzip_that_expands_1000_times_is_read_in_bounded_memory() -> None:
+    line = b"1234567,0.5,alpha,beta,gamma\n"
+    rows = 200_000
+    plain_size = len(line) * rows
+    data = gzip.compress(b"id,x,a,b,c\n" + line * rows)
+    assert plain_size / len(data) > 200  # deflate's limit is ~1000x; this data is near it
+    tracemalloc.start()
+    try:
+        count = biggest = 0
+        for chunk in iter_chunks(io.BytesIO(data), FileFormat("csv", True), 2_000, "bomb.csv.gz"):
+            count += chunk.rows_in
+            biggest = max(biggest, len(chunk.frame))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == rows
+    assert biggest == 2_000
+    # A chunk of 2,000 rows is ~0.6 MB of Python strings; the whole file would be ~5.8 MB of
+    # bytes and ~60 MB as a frame.
+    assert peak < plain_size / 3
+
+
+def test_parquet_from_a_stream_that_cannot_seek_is_read(frame: pd.DataFrame) -> None:
+    class OneWay(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            chunk = self.inner.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    stream = io.BufferedReader(OneWay(encoded(frame, "d.parquet")))
+    chunks = list(iter_chunks(stream, FileFormat("parquet"), 25, "pipe.parquet"))
+    assert [len(c.frame) for c in chunks] == [25, 25, 10]
+
+
+def test_jsonl_written_by_hand_keeps_unicode(tmp_path: Path) -> None:
+    path = tmp_path / "u.jsonl"
+    path.write_text(json.dumps({"id": "Zoë"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    with path.open("rb") as stream:
+        (chunk,) = iter_chunks(stream, FileFormat("jsonl"))
+    assert chunk.frame["id"].tolist() == ["Zoë"]
