@@ -57,17 +57,16 @@ def run_row(local_stack: StackSettings, uri: str) -> dict[str, Any] | None:
 
 
 def counts(local_stack: StackSettings, uri: str) -> tuple[int, int, int]:
+    """(prediction rows, distinct predicted row numbers, distinct rejected row numbers)."""
     bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
     dataset = f"{local_stack.project}.{local_stack.dataset}"
-    row = next(
-        iter(
-            bq.query(
-                f"SELECT (SELECT COUNT(*) FROM `{dataset}.predictions` WHERE source_uri = '{uri}') AS p,"
-                f" (SELECT COUNT(DISTINCT row_number) FROM `{dataset}.predictions` WHERE source_uri = '{uri}') AS pd,"
-                f" (SELECT COUNT(DISTINCT row_number) FROM `{dataset}.rejected_rows` WHERE source_uri = '{uri}') AS r"
-            ).result()
-        )
+    where = f"WHERE source_uri = '{uri}'"
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM `{dataset}.predictions` {where}) AS p, "
+        f"(SELECT COUNT(DISTINCT row_number) FROM `{dataset}.predictions` {where}) AS pd, "
+        f"(SELECT COUNT(DISTINCT row_number) FROM `{dataset}.rejected_rows` {where}) AS r"
     )
+    row = next(iter(bq.query(sql).result()))
     return int(row["p"]), int(row["pd"]), int(row["r"])
 
 
