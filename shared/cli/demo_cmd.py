@@ -53,8 +53,8 @@ def _run(args: argparse.Namespace) -> int:
     _say("3/6 training and registering the champion (as `cloudscore train --promote`) …")
     trained = _train(settings, args.config, train.out)
 
-    _say("4/6 dropping the files in the inbox …")
-    uris = _drop(settings, [b.out for b in batches])
+    _say("4/6 dropping the files in the inbox and waiting for their scoring runs …")
+    runs = _drop(settings, [b.out for b in batches])
 
     _say("5/6 calling the HTTP function …")
     with urllib.request.urlopen(settings.url("predict_rows") + "/", timeout=30) as response:
@@ -78,11 +78,8 @@ cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local clo
   champion        {trained.version} ({trained.outcome.model.family})
                   test ROC AUC {metrics["roc_auc"]:.3f} (baseline 0.5); expected cost per
                   application {metrics["expected_cost"]:.3f} (baseline {base_cost:.3f})
-  dropped         {uris[0]}
-                  {uris[1]}
-                  ({sum(b.rows for b in batches):,} rows, {sum(b.bad_rows for b in batches)} \
-malformed on purpose, week 2 drifted)
-                  → both delivered to score_file as Eventarc CloudEvents
+  scored          (week 2 drifted; 2% of rows malformed on purpose)
+{_runs_table(runs)}
   HTTP function   GET {settings.url("predict_rows")}/ → {json.dumps(health)}
   retrain topic   tick {message_id} published to {settings.retrain_topic} (pushed to retrain_model)
   BigQuery        {settings.project}.{settings.dataset}: {", ".join(tables)}
@@ -93,12 +90,27 @@ Look around:
     return 0
 
 
+def _runs_table(runs: list[dict[str, Any]]) -> str:
+    lines = []
+    for run in runs:
+        lines.append(
+            f"                  {run['source_uri']}: {run['rows_in']:,} rows → "
+            f"{run['rows_scored']:,} predictions, {run['rows_rejected']:,} rejected "
+            f"({run['status']})"
+        )
+    return "\n".join(lines)
+
+
 def _next_steps(state: str) -> str:
     steps = [
         (f'eval "$(.venv/bin/cloudscore local env{state})"', "point your shell at the stack"),
         (f".venv/bin/cloudscore local status{state}", "components, ports, event counts"),
         (f".venv/bin/cloudscore local logs{state} score_file", "what the batch function did"),
-        (f".venv/bin/cloudscore local query{state} 'SELECT * FROM model_events'", "audit log"),
+        (
+            f".venv/bin/cloudscore local query{state} "
+            "'SELECT reason_code, COUNT(*) n FROM rejected_rows GROUP BY 1'",
+            "why rows were rejected",
+        ),
         (".venv/bin/cloudscore models list", "the registry: versions and aliases"),
         (f".venv/bin/cloudscore local down{state}", "stop it all (data is kept)"),
     ]
@@ -153,26 +165,35 @@ def _train(settings: Any, config_path: Path, data: Path) -> Any:
     )
 
 
-def _drop(settings: Any, files: list[Path]) -> list[str]:
-    """Upload to the inbox and wait until the batch function has accepted each file."""
-    from local_emulator.components import worker_status_file
-    from local_emulator.worker import read_status
+def _drop(settings: Any, files: list[Path]) -> list[dict[str, Any]]:
+    """Upload to the inbox and wait for each file's row in `scoring_runs`."""
     from shared import clients
     from shared.errors import LocalStackError
 
-    status_file = worker_status_file(settings, "bridge")
-    delivered_before = int(read_status(status_file).get("delivered", 0))
     bucket = clients.storage_client(settings.project, settings.endpoints()).bucket(
         settings.inbox_bucket
     )
-    uris = []
+    bq = clients.bigquery_client(settings.project, settings.endpoints())
+    uploaded = []
     for path in files:
         blob = bucket.blob(f"incoming/{path.name}")
         blob.upload_from_filename(str(path))
-        uris.append(f"gs://{settings.inbox_bucket}/{blob.name}#{blob.generation}")
-    deadline = time.monotonic() + 60
-    while int(read_status(status_file).get("delivered", 0)) < delivered_before + len(files):
+        uploaded.append((f"gs://{settings.inbox_bucket}/{blob.name}", int(blob.generation)))
+    runs_table = f"{settings.project}.{settings.dataset}.scoring_runs"
+    deadline = time.monotonic() + 120
+    runs: list[dict[str, Any]] = []
+    while len(runs) < len(uploaded):
         if time.monotonic() > deadline:
-            raise LocalStackError("bridge", "the dropped files did not reach score_file in 60 s")
-        time.sleep(0.2)
-    return uris
+            raise LocalStackError(
+                "score_file", "the dropped files were not scored in 120 s; see `local logs`"
+            )
+        time.sleep(0.5)
+        runs = [
+            dict(row)
+            for uri, generation in uploaded
+            for row in bq.query(
+                f"SELECT * FROM `{runs_table}` WHERE source_uri = '{uri}' "
+                f"AND source_generation = {generation}"
+            ).result()
+        ]
+    return runs
