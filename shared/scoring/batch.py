@@ -80,8 +80,9 @@ def score_object(
         raise TransientError(f"{obj.key} cannot be scored yet: {exc}") from exc
     claim, _ = claim_file(storage, obj, models.registry.model_name, champion)
     if sink.is_done(job_id(claim.key, "run")):
-        # A redelivery of a file already scored (and moved away): nothing left to do.
+        # Scored already (a redelivery, or a crash before the move): only the move may be left.
         _log.info("%s was already scored by run %s", obj.key, claim.run_id)
+        _delete_original(storage, obj)
         return RunOutcome(claim.run_id, claim.model_version, "already_scored", None, 0, 0, 0, "")
     loaded = models.get_version(claim.model_version)
     contract = DataContract.from_json(json.dumps(loaded.artifacts["contract.json"]))
@@ -156,7 +157,9 @@ def _finish(
     else:
         status = "partially_rejected"
     target_prefix = QUARANTINE_PREFIX if file_reason is not None else PROCESSED_PREFIX
-    moved_to = _move(storage, obj, target_prefix)
+    # Copy, record, then delete: a retry after a crash anywhere in between either scores the
+    # file again (the original is still there) or finds the run recorded and the copy made.
+    moved_to = _copy(storage, obj, target_prefix)
     run = pd.DataFrame(
         [
             {
@@ -177,6 +180,7 @@ def _finish(
         ]
     )
     sink.load_once(SCORING_RUNS, run, job_id(claim.key, "run"))
+    _delete_original(storage, obj)
     _log.info(
         "%s %s: %d rows in, %d scored, %d rejected; moved to %s",
         obj.key,
@@ -198,17 +202,20 @@ def _finish(
     )
 
 
-def _move(storage: storage.Client, obj: StorageObject, prefix: str) -> str:
-    """Copy to `prefix/<generation>/<name>` then delete the original generation; both steps are
-    safe to repeat, so a retry after a crash in between finishes the move."""
+def _destination(obj: StorageObject, prefix: str) -> str:
+    return f"{prefix}{obj.generation}/{obj.name.removeprefix(INCOMING_PREFIX)}"
+
+
+def _copy(storage: storage.Client, obj: StorageObject, prefix: str) -> str:
+    """Copy the scored generation to `prefix/<generation>/<name>`; safe to repeat."""
     from google.api_core import exceptions as api_exceptions
 
     bucket = storage.bucket(obj.bucket)
-    rest = obj.name.removeprefix(INCOMING_PREFIX)
-    destination = f"{prefix}{obj.generation}/{rest}"
-    with transient_errors(f"moving {obj.key} to {destination}"):
+    destination = _destination(obj, prefix)
+    with transient_errors(f"copying {obj.key} to {destination}"):
         source = bucket.blob(obj.name, generation=obj.generation)
-        try:
+        # A copy made by an earlier attempt is kept as it is.
+        with contextlib.suppress(api_exceptions.PreconditionFailed):
             bucket.copy_blob(
                 source,
                 bucket,
@@ -216,11 +223,13 @@ def _move(storage: storage.Client, obj: StorageObject, prefix: str) -> str:
                 source_generation=obj.generation,
                 if_generation_match=0,
             )
-        except api_exceptions.PreconditionFailed:
-            pass  # copied by an earlier attempt
-        except api_exceptions.NotFound:
-            return f"gs://{obj.bucket}/{destination}"  # moved by an earlier attempt
-        # Already gone, or overwritten by a newer generation, which is a file of its own.
-        with contextlib.suppress(api_exceptions.NotFound, api_exceptions.PreconditionFailed):
-            bucket.delete_blob(obj.name, if_generation_match=obj.generation)
     return f"gs://{obj.bucket}/{destination}"
+
+
+def _delete_original(storage: storage.Client, obj: StorageObject) -> None:
+    from google.api_core import exceptions as api_exceptions
+
+    # Already gone, or overwritten by a newer generation, which is a file of its own.
+    gone = (api_exceptions.NotFound, api_exceptions.PreconditionFailed)
+    with transient_errors(f"deleting {obj.key}"), contextlib.suppress(*gone):
+        storage.bucket(obj.bucket).delete_blob(obj.name, if_generation_match=obj.generation)

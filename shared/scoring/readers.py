@@ -25,6 +25,7 @@ import gzip
 import json
 import shutil
 import tempfile
+import zlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final, Literal
@@ -175,7 +176,7 @@ def iter_chunks(
             yield from _csv_chunks(source, chunk_rows, name)
         else:
             yield from _jsonl_chunks(source, chunk_rows)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         # A truncated or corrupt gzip stream: the file is bad, not the connection.
         raise DataError(f"{name}: cannot be decompressed as gzip: {exc}") from exc
 
@@ -385,7 +386,7 @@ def _random_access(
     source: _Bytes = gzip.GzipFile(fileobj=stream, mode="rb") if compressed else stream
     try:
         shutil.copyfileobj(source, spooled)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         spooled.close()
         raise DataError(f"{name}: cannot be decompressed as gzip: {exc}") from exc
     spooled.seek(0)
