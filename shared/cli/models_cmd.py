@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import socket
 from typing import Any
 
 
@@ -36,10 +34,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     diff.add_argument("version_b")
     for action in actions.choices.values():
         action.set_defaults(run=_run)
-
-
-def actor() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -108,6 +102,7 @@ def _show(registry: Any, version: str) -> None:
 def _move(target: Any, registry: Any, args: argparse.Namespace) -> None:
     from shared.audit import AuditLog
     from shared.errors import VersionNotFound
+    from shared.registration import default_actor
 
     if args.action == "promote":
         alias, version = args.alias, args.version
@@ -119,7 +114,7 @@ def _move(target: Any, registry: Any, args: argparse.Namespace) -> None:
                 f"model {registry.model_name!r} has no earlier champion to roll back to"
             )
         version = pointer.previous_version
-    move = registry.move_alias(alias, version, actor=actor(), reason=args.reason)
+    move = registry.move_alias(alias, version, actor=default_actor(), reason=args.reason)
     AuditLog(target.bigquery, target.config.dataset).record(move)
     print(f"{alias} of {registry.model_name}: {move.from_version or 'unset'} → {move.to_version}")
 

@@ -226,22 +226,19 @@ def test_passthrough_columns_are_one_json_object(model: ScoringModel) -> None:
     ]
 
 
-def test_the_score_command_writes_predictions_and_rejections(
-    tmp_path: Path,
-    contract: DataContract,
-    model: ScoringModel,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    import shared.cli
+@pytest.fixture
+def model_dir(tmp_path: Path, contract: DataContract, model: ScoringModel) -> Path:
+    """A directory holding a model and its contract, as `score --model-dir` takes."""
+    directory = tmp_path / "model"
+    directory.mkdir()
+    joblib.dump(model, directory / "model.joblib")
+    (directory / "contract.json").write_text(contract.to_json())
+    return directory
 
-    if "shared.cli.score_cmd" not in shared.cli._COMMAND_MODULES:
-        commands = (*shared.cli._COMMAND_MODULES, "shared.cli.score_cmd")
-        monkeypatch.setattr(shared.cli, "_COMMAND_MODULES", commands)
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    joblib.dump(model, model_dir / "model.joblib")
-    (model_dir / "contract.json").write_text(contract.to_json())
+
+def test_the_score_command_writes_predictions_and_rejections(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "apps.csv"
     dd.write_demo_data(source, 300, seed=8, bad_rows=0.1)
     for out in (tmp_path / "out" / "p.parquet", tmp_path / "out" / "p.csv"):
@@ -261,17 +258,8 @@ def test_the_score_command_writes_predictions_and_rejections(
 
 
 def test_the_score_command_leaves_no_output_for_a_file_it_rejects(
-    tmp_path: Path, contract: DataContract, model: ScoringModel, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, model_dir: Path
 ) -> None:
-    import shared.cli
-
-    if "shared.cli.score_cmd" not in shared.cli._COMMAND_MODULES:
-        commands = (*shared.cli._COMMAND_MODULES, "shared.cli.score_cmd")
-        monkeypatch.setattr(shared.cli, "_COMMAND_MODULES", commands)
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    joblib.dump(model, model_dir / "model.joblib")
-    (model_dir / "contract.json").write_text(contract.to_json())
     source = tmp_path / "wrong.csv"
     source.write_text("a,b\n1,2\n")
     out = tmp_path / "p.parquet"
