@@ -22,13 +22,14 @@ decompressed to a temporary file), so a small file that expands 1000 times is ne
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import shutil
 import tempfile
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final, Literal
+from typing import Any, BinaryIO, Final, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,7 @@ import pyarrow as pa
 from shared.errors import DataError
 
 Kind = Literal["csv", "parquet", "jsonl"]
+T = TypeVar("T")
 # What a file is read through: the caller's stream, or a decompressor over it.
 _Bytes = BinaryIO | gzip.GzipFile
 DEFAULT_CHUNK_ROWS: Final = 50_000
@@ -47,6 +49,9 @@ MALFORMED_LINE: Final = "MALFORMED_LINE"
 ENCODING: Final = "ENCODING"
 # A rejected line is kept as evidence, but a 50 MB line is not evidence worth storing.
 MAX_RAW_CHARS: Final = 1000
+# What corrupt compressed data raises (BadGzipFile is an OSError).
+_UNREADABLE: Final = (OSError, EOFError, zlib.error)
+_READ_BYTES: Final = 256 * 1024
 # Parquet from a stream that cannot seek is copied: in memory up to this size, then to disk.
 _SPOOL_BYTES: Final = 16 * 1024 * 1024
 
@@ -167,16 +172,19 @@ def iter_chunks(
     """
     if chunk_rows < 1:
         raise DataError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    watched = _Watched(stream)
     if fmt.kind == "parquet":
-        yield from _parquet_chunks(stream, fmt, chunk_rows, name)
+        yield from _parquet_chunks(watched, fmt, chunk_rows, name)
         return
-    source: _Bytes = gzip.GzipFile(fileobj=stream, mode="rb") if fmt.compressed else stream
+    buffered = io.BufferedReader(watched, _READ_BYTES)
+    source: _Bytes = gzip.GzipFile(fileobj=buffered, mode="rb") if fmt.compressed else buffered
     try:
         if fmt.kind == "csv":
             yield from _csv_chunks(source, chunk_rows, name)
         else:
             yield from _jsonl_chunks(source, chunk_rows)
-    except (OSError, EOFError, zlib.error) as exc:
+    except _UNREADABLE as exc:
+        watched.raise_own_failure()
         # A truncated or corrupt gzip stream: the file is bad, not the connection.
         raise DataError(f"{name}: cannot be decompressed as gzip: {exc}") from exc
 
@@ -339,7 +347,7 @@ def _jsonl_chunk(
 
 
 def _parquet_chunks(
-    stream: BinaryIO, fmt: FileFormat, chunk_rows: int, name: str
+    stream: _Watched, fmt: FileFormat, chunk_rows: int, name: str
 ) -> Iterator[Chunk]:
     import pyarrow.parquet as pq
 
@@ -350,10 +358,11 @@ def _parquet_chunks(
         try:
             parquet = pq.ParquetFile(seekable)
         except (pa.ArrowInvalid, OSError) as exc:
+            stream.raise_own_failure()
             raise DataError(f"{name}: not a readable Parquet file: {exc}") from exc
         header = tuple(parquet.schema_arrow.names)
         next_row = 1
-        for batch in _batches(parquet, chunk_rows, name):
+        for batch in _batches(parquet, chunk_rows, name, stream):
             if batch.num_rows:
                 yield Chunk(batch.to_pandas(), next_row, header)
                 next_row += batch.num_rows
@@ -361,7 +370,9 @@ def _parquet_chunks(
             yield Chunk(parquet.schema_arrow.empty_table().to_pandas(), 1, header)
 
 
-def _batches(parquet: Any, chunk_rows: int, name: str) -> Iterator[pa.RecordBatch]:
+def _batches(
+    parquet: Any, chunk_rows: int, name: str, stream: _Watched
+) -> Iterator[pa.RecordBatch]:
     batches = parquet.iter_batches(batch_size=chunk_rows)
     while True:
         try:
@@ -369,28 +380,80 @@ def _batches(parquet: Any, chunk_rows: int, name: str) -> Iterator[pa.RecordBatc
         except StopIteration:
             return
         except (pa.ArrowInvalid, OSError) as exc:
+            stream.raise_own_failure()
             # A corrupt page or row group: the file is bad, the stream itself was readable.
             raise DataError(f"{name}: not a readable Parquet file: {exc}") from exc
         yield batch
 
 
 def _random_access(
-    stream: BinaryIO, compressed: bool, name: str
+    stream: _Watched, compressed: bool, name: str
 ) -> tempfile.SpooledTemporaryFile[bytes] | _Unclosed:
     if not compressed and stream.seekable():
-        return _Unclosed(stream)
+        return _Unclosed(io.BufferedReader(stream, _READ_BYTES))
     # Closed by the caller's `with`, which is why no context manager opens it here.
     spooled: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
         _SPOOL_BYTES
     )
-    source: _Bytes = gzip.GzipFile(fileobj=stream, mode="rb") if compressed else stream
+    buffered = io.BufferedReader(stream, _READ_BYTES)
+    source: _Bytes = gzip.GzipFile(fileobj=buffered, mode="rb") if compressed else buffered
     try:
         shutil.copyfileobj(source, spooled)
-    except (OSError, EOFError, zlib.error) as exc:
+    except _UNREADABLE as exc:
         spooled.close()
+        stream.raise_own_failure()
         raise DataError(f"{name}: cannot be decompressed as gzip: {exc}") from exc
     spooled.seek(0)
     return spooled
+
+
+class _Watched(io.RawIOBase):
+    """The caller's stream, remembering its own read failures.
+
+    Parsers and decompressors raise OSError for a corrupt file, and a dropped connection under
+    the stream raises OSError too. A failure of the stream itself is the transport's, which a
+    retry can fix, so it is raised as it was, never reported as a bad file.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._failure: BaseException | None = None
+
+    def raise_own_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _guard(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except BaseException as exc:
+            self._failure = exc
+            raise
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._stream.seekable()
+
+    def read(self, size: int = -1) -> bytes:
+        return self._guard(lambda: self._stream.read(size))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._guard(lambda: self._stream.seek(offset, whence))
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def close(self) -> None:
+        # The caller owns the stream and closes it.
+        super().close()
 
 
 class _Unclosed:

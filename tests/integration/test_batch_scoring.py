@@ -4,10 +4,8 @@ real batch function of the local cloud, with a champion trained for the stack's 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,70 +13,11 @@ from local_emulator.bridge import post, to_cloud_event
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
-from shared.project_config import parse_project_config
-from shared.registration import train_and_register
 from shared.registry import ModelRegistry
-from shared.sources import SourceInfo, fingerprint
+from tests.integration.batch_support import counts, drop, run_row
 from tests.integration.waiting import wait_for
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-def champion(local_stack: StackSettings) -> Iterator[str]:
-    frame = next(iter_demo_frames(3000, seed=41, drift=0.0, bad_rows=0.0, chunk_rows=3000))
-    config = parse_project_config(
-        {
-            "model": {
-                "name": local_stack.model_name,
-                "target": LABEL_COLUMN,
-                "id_column": "application_id",
-                "time_column": "application_date",
-            },
-            "training": {"time_budget_s": 5, "candidates": ["xgboost"]},
-        },
-        "test",
-    )
-    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
-    registry = ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
-    source = SourceInfo("memory://", "file", len(frame), fingerprint(frame))
-    yield train_and_register(frame, source, config, registry, None, promote=True).version
-
-
-def run_row(local_stack: StackSettings, uri: str) -> dict[str, Any] | None:
-    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
-    rows = list(
-        bq.query(
-            f"SELECT * FROM `{local_stack.project}.{local_stack.dataset}.scoring_runs` "
-            f"WHERE source_uri = '{uri}'"
-        ).result()
-    )
-    return dict(rows[0]) if len(rows) == 1 else None if not rows else {"duplicates": len(rows)}
-
-
-def counts(local_stack: StackSettings, uri: str) -> tuple[int, int, int]:
-    """(prediction rows, distinct predicted row numbers, distinct rejected row numbers)."""
-    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
-    dataset = f"{local_stack.project}.{local_stack.dataset}"
-    where = f"WHERE source_uri = '{uri}'"
-    sql = (
-        f"SELECT (SELECT COUNT(*) FROM `{dataset}.predictions` {where}) AS p, "
-        f"(SELECT COUNT(DISTINCT row_number) FROM `{dataset}.predictions` {where}) AS pd, "
-        f"(SELECT COUNT(DISTINCT row_number) FROM `{dataset}.rejected_rows` {where}) AS r"
-    )
-    row = next(iter(bq.query(sql).result()))
-    return int(row["p"]), int(row["pd"]), int(row["r"])
-
-
-def drop(local_stack: StackSettings, path: Path) -> tuple[str, int]:
-    name = f"incoming/{uuid.uuid4().hex[:8]}-{path.name}"
-    blob = (
-        clients.storage_client(local_stack.project, local_stack.endpoints())
-        .bucket(local_stack.inbox_bucket)
-        .blob(name)
-    )
-    blob.upload_from_filename(str(path))
-    return f"gs://{local_stack.inbox_bucket}/{name}", int(blob.generation)
 
 
 def test_every_row_of_a_dropped_file_lands_once_in_predictions_or_rejected_rows(

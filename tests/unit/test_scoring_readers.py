@@ -274,3 +274,42 @@ def test_jsonl_written_by_hand_keeps_unicode(tmp_path: Path) -> None:
     with path.open("rb") as stream:
         (chunk,) = iter_chunks(stream, FileFormat("jsonl"))
     assert chunk.frame["id"].tolist() == ["Zoë"]
+
+
+class Dropping(io.RawIOBase):
+    """A stream whose connection drops after `good` bytes, as a storage download can."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        self.inner = io.BytesIO(data)
+        self.good = good
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self.inner.tell() >= self.good:
+            raise ConnectionResetError("connection reset by peer")
+        chunk = self.inner.read(min(len(buffer), self.good - self.inner.tell()))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_dropped_connection_is_raised_as_itself_not_as_a_bad_file(
+    frame: pd.DataFrame, name: str
+) -> None:
+    data = encoded(pd.concat([frame] * 50, ignore_index=True), name)
+    stream = io.BufferedReader(Dropping(data, len(data) // 2), 4096)
+    fmt = detect_format(name, None, data[:512])
+
+    with pytest.raises(ConnectionResetError):
+        list(iter_chunks(stream, fmt, 25, name))

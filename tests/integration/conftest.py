@@ -1,0 +1,36 @@
+"""Fixtures of the stack tests that need a model: the stack's champion, trained once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from local_emulator.settings import StackSettings
+from shared import clients
+from shared.demo_data import LABEL_COLUMN, iter_demo_frames
+from shared.project_config import parse_project_config
+from shared.registration import train_and_register
+from shared.registry import ModelRegistry
+from shared.sources import SourceInfo, fingerprint
+
+
+@pytest.fixture(scope="session")
+def champion(local_stack: StackSettings) -> Iterator[str]:
+    frame = next(iter_demo_frames(3000, seed=41, drift=0.0, bad_rows=0.0, chunk_rows=3000))
+    config = parse_project_config(
+        {
+            "model": {
+                "name": local_stack.model_name,
+                "target": LABEL_COLUMN,
+                "id_column": "application_id",
+                "time_column": "application_date",
+            },
+            "training": {"time_budget_s": 5, "candidates": ["xgboost"]},
+        },
+        "test",
+    )
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    registry = ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
+    source = SourceInfo("memory://", "file", len(frame), fingerprint(frame))
+    yield train_and_register(frame, source, config, registry, None, promote=True).version
