@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -78,6 +78,8 @@ class ScoredChunk:
     rows_in: int
     rows_scored: int
     rows_rejected: int
+    # The scored rows' model inputs, typed as the contract declares them (for drift statistics).
+    features: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -159,6 +161,7 @@ def score_chunk(
         rows_in=chunk.rows_in,
         rows_scored=count,
         rows_rejected=int(problems["row_number"].nunique()),
+        features=valid,
     )
 
 
