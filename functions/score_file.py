@@ -8,7 +8,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared.events import storage_object
-from shared.runtime import instance_config, model_cache, run_event_handler
+from shared.runtime import batch_config, instance_config, model_cache, run_event_handler
 from shared.structured_log import log_labels
 
 _log = logging.getLogger(__name__)
@@ -17,6 +17,8 @@ _log = logging.getLogger(__name__)
 @functions_framework.cloud_event
 def score_file(cloud_event: CloudEvent) -> None:
     config = instance_config("score_file")
+    # Read here, not in the handler: a bad setting must fail the delivery, not be acknowledged.
+    settings = batch_config()
 
     def handle() -> None:
         obj = storage_object(cloud_event.get_attributes(), cloud_event.get_data())
@@ -29,6 +31,12 @@ def score_file(cloud_event: CloudEvent) -> None:
             from shared.scoring.bigquery_sink import BigQuerySink
 
             sink = BigQuerySink(bigquery_client(config.project), config.dataset)
-            score_object(obj, storage_client(config.project), sink, model_cache(config))
+            score_object(
+                obj,
+                storage_client(config.project),
+                sink,
+                model_cache(config),
+                settings=settings,
+            )
 
     run_event_handler("score_file", handle)

@@ -29,7 +29,12 @@ from typing import Final
 
 import functions
 from local_emulator.settings import HOST, StackSettings
-from shared.config import BIGQUERY_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST
+from shared.config import (
+    BIGQUERY_EMULATOR_HOST,
+    PUBSUB_EMULATOR_HOST,
+    STORAGE_EMULATOR_HOST,
+    BatchConfig,
+)
 from shared.errors import LocalStackError
 
 FUNCTIONS_SOURCE: Final = Path(functions.__file__).with_name("main.py")
@@ -171,8 +176,17 @@ def function_env(settings: StackSettings, name: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         **platform_env,
         **settings.function_config().to_env(),
+        **_own_settings(name),
         **settings.emulator_env(),
     }
+
+
+def _own_settings(name: str) -> dict[str, str]:
+    """The settings only one function reads, from the environment `local up` runs in (so a
+    user can try, say, a smaller chunk size), else their defaults."""
+    if name == "score_file":
+        return BatchConfig.from_env().to_env()
+    return {}
 
 
 # --- the catalogue ------------------------------------------------------------------------------

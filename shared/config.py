@@ -36,9 +36,9 @@ class Variable:
     default: str | None  # None: required
     pattern: str | None = None
     expected: str = ""  # the expected form, said in the error when the pattern does not match
-    scope: str = (
-        "function"  # "function": set on every function; "stack": deployment and local tools
-    )
+    # "function": set on every function; a function's name: set on that one only;
+    # "stack": read by the deployment and the local tools, not by functions.
+    scope: str = "function"
 
     def parse(self, env: Mapping[str, str]) -> str:
         raw = env.get(self.name)
@@ -123,7 +123,30 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     ),
 )
 
-_BY_NAME: Final = {v.name: v for v in VARIABLES}
+_POSITIVE_INT = r"[1-9][0-9]{0,8}"
+_POSITIVE_SECONDS = r"[0-9]{1,5}(\.[0-9]+)?"
+
+BATCH_VARIABLES: Final[tuple[Variable, ...]] = (
+    Variable(
+        "CLOUDSCORE_BATCH_CHUNK_ROWS",
+        "rows read, validated, scored and loaded at a time; bounds the scorer's memory",
+        "50000",
+        _POSITIVE_INT,
+        "a whole number of rows, at least 1",
+        scope="score_file",
+    ),
+    Variable(
+        "CLOUDSCORE_BATCH_TIME_BUDGET_S",
+        "seconds an attempt scores before it saves its progress and lets a retry carry on; "
+        "keep it below the function's timeout (540 s at most for event functions)",
+        "480",
+        _POSITIVE_SECONDS,
+        "a number of seconds such as 480",
+        scope="score_file",
+    ),
+)
+
+_BY_NAME: Final = {v.name: v for v in (*VARIABLES, *BATCH_VARIABLES)}
 
 
 def declared_names() -> frozenset[str]:
@@ -167,6 +190,29 @@ class FunctionConfig:
 
 
 @dataclass(frozen=True)
+class BatchConfig:
+    """Settings of the batch scorer only (`score_file`)."""
+
+    chunk_rows: int = 50_000
+    time_budget_s: float = 480.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BatchConfig:
+        source = os.environ if env is None else env
+        chunk_rows = int(_read(source, "CLOUDSCORE_BATCH_CHUNK_ROWS"))
+        budget = float(_read(source, "CLOUDSCORE_BATCH_TIME_BUDGET_S"))
+        if budget <= 0:
+            raise ConfigError("CLOUDSCORE_BATCH_TIME_BUDGET_S", f"expected > 0, found {budget}")
+        return cls(chunk_rows=chunk_rows, time_budget_s=budget)
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "CLOUDSCORE_BATCH_CHUNK_ROWS": str(self.chunk_rows),
+            "CLOUDSCORE_BATCH_TIME_BUDGET_S": f"{self.time_budget_s:g}",
+        }
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Settings of the deployment around the functions: topics and schedules."""
 
@@ -186,3 +232,9 @@ _LOCAL_NAMES: Final = frozenset(
 )
 
 FUNCTION_VARIABLES: Final = tuple(v.name for v in VARIABLES if v.scope == "function")
+
+
+def variables_of(function: str) -> tuple[str, ...]:
+    """Every `CLOUDSCORE_*` name the function `function` reads: the common ones and its own."""
+    own = tuple(v.name for v in _BY_NAME.values() if v.scope == function)
+    return FUNCTION_VARIABLES + own

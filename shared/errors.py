@@ -68,6 +68,11 @@ class TransientError(CloudscoreError):
     http_status = 503
 
 
+class SinkError(CloudscoreError):
+    """BigQuery refused rows for a reason a retry cannot fix (a missing table, a schema that
+    no longer matches, no permission); the message names the table and BigQuery's reason."""
+
+
 class RegistryError(CloudscoreError):
     """The model registry refused an operation."""
 

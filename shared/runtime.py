@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shared.config import FunctionConfig
+from shared.config import BatchConfig, FunctionConfig
 from shared.errors import CloudscoreError
 from shared.structured_log import configure_logging
 
@@ -23,6 +23,12 @@ def instance_config(component: str) -> FunctionConfig:
     config = FunctionConfig.from_env()
     configure_logging(component, config.log_level)
     return config
+
+
+@functools.cache
+def batch_config() -> BatchConfig:
+    """The batch scorer's own settings, read once per instance."""
+    return BatchConfig.from_env()
 
 
 def run_event_handler(component: str, handler: Callable[[], None]) -> None:

@@ -1,14 +1,26 @@
 """Score one file from the inbox into BigQuery: the use case behind the `score_file` function.
 
-    claim (run id + model version, fixed at the first attempt)
-      └─► stream the object's exact generation in chunks
-            └─► validate + score each chunk ─► load predictions and rejected rows, once per chunk
-      └─► one `scoring_runs` row ─► move the file to processed/ (or quarantine/)
+    claim (run id, model version and chunk size, fixed at the first attempt)
+      └─► stream the object's exact generation in chunks, from the first chunk not yet done
+            └─► validate + score a chunk ─► load its predictions and rejected rows, once
+            └─► save the progress (counts, drift statistics) beside the claim
+      └─► copy the file to processed/ (or quarantine/) ─► one `scoring_runs` row ─► delete it
 
-A retry after a crash, a timeout or a redelivered event walks the file again from the start:
-chunks whose load jobs already ran are not loaded again (their job ids say so), so the result has
-no gap and no duplicate. The time budget stops an attempt at a chunk boundary with a
-`TransientError`, so the platform retries and the next attempt carries on.
+Every attempt, whether a redelivered event, a retry after a crash or the next slice of a file
+larger than one attempt's time budget, carries on where the saved progress says. Loads are keyed
+by chunk, so a chunk whose progress was not saved before a crash is loaded once anyway.
+
+How a file ends, in `scoring_runs.status`:
+    succeeded            every row scored
+    partially_rejected   some rows rejected (each in `rejected_rows` with its reason)
+    rejected             every row rejected, or the file as a whole (not a format we read, no
+                         required column, empty, unreadable from its start): nothing of it
+                         loaded, the file goes to quarantine/
+    failed               it could not be finished: unreadable or deleted part way, its model
+                         version cannot be loaded, BigQuery refused the rows. The reason says
+                         which rows were loaded; the file (if it still exists) goes to quarantine/
+Transient failures (5xx, 429, timeouts) and an exhausted time budget raise `TransientError`
+instead, so the platform delivers the event again.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,14 +36,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 import pandas as pd
+from google.api_core import exceptions as api_exceptions
 
+from shared.config import BatchConfig
 from shared.contract import DataContract
-from shared.errors import DataError, TransientError, VersionNotFound
+from shared.drift import DriftCounts
+from shared.errors import DataError, RegistryError, SinkError, TransientError, VersionNotFound
 from shared.events import INCOMING_PREFIX, StorageObject
-from shared.model_cache import ModelCache
+from shared.model_cache import LoadedVersion, ModelCache
 from shared.retryable import transient_errors
 from shared.scoring.bigquery_sink import BigQuerySink, job_id
-from shared.scoring.claims import Claim, claim_file
+from shared.scoring.claims import Claim, Progress, claim_file, read_progress, save_progress
 from shared.scoring.core import HEAD_BYTES, RunInfo, score_stream
 from shared.scoring.readers import detect_format
 from shared.tables import PREDICTIONS, REJECTED_ROWS, SCORING_RUNS
@@ -48,7 +64,7 @@ _log = logging.getLogger(__name__)
 class RunOutcome:
     run_id: str
     model_version: str
-    status: str  # succeeded, partially_rejected, rejected
+    status: str  # succeeded, partially_rejected, rejected, failed, already_scored
     reason: str | None
     rows_in: int
     rows_scored: int
@@ -57,10 +73,14 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
-class BatchSettings:
-    chunk_rows: int = 50_000
-    # Event functions get 540 s at most; stop early enough to record progress and answer.
-    time_budget_s: float = 480.0
+class _Ending:
+    """Why a run ended before its last chunk was scored, or with nothing to score."""
+
+    status: str  # rejected or failed
+    reason: str
+
+
+_DEFAULTS: Final = BatchConfig()
 
 
 def score_object(
@@ -69,38 +89,81 @@ def score_object(
     sink: BigQuerySink,
     models: ModelCache,
     *,
-    settings: BatchSettings = BatchSettings(),
+    settings: BatchConfig = _DEFAULTS,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunOutcome:
-    started_clock, started_at = clock(), datetime.now(UTC)
+    started = clock()
     try:
         champion = models.resolve("champion")
     except VersionNotFound as exc:
         # Not the file's fault: it waits, retried by the platform, until a model is promoted.
         raise TransientError(f"{obj.key} cannot be scored yet: {exc}") from exc
-    claim, _ = claim_file(storage, obj, models.registry.model_name, champion)
+    claim, _ = claim_file(storage, obj, models.registry.model_name, champion, settings.chunk_rows)
+    run = _FileRun(obj, storage, sink, claim)
     if sink.is_done(job_id(claim.key, "run")):
         # Scored already (a redelivery, or a crash before the move): only the move may be left.
         _log.info("%s was already scored by run %s", obj.key, claim.run_id)
         _delete_original(storage, obj)
         return RunOutcome(claim.run_id, claim.model_version, "already_scored", None, 0, 0, 0, "")
-    loaded = models.get_version(claim.model_version)
-    contract = DataContract.from_json(json.dumps(loaded.artifacts["contract.json"]))
-    blob = storage.bucket(obj.bucket).blob(obj.name, generation=obj.generation)
-    totals = {"in": 0, "scored": 0, "rejected": 0}
-    reason: str | None = None
-    run = RunInfo(
-        model_name=claim.model_name,
-        model_version=claim.model_version,
-        source_uri=obj.uri,
-        source_generation=obj.generation,
-        run_id=claim.run_id,
-        scored_at=started_at,
-    )
-    with transient_errors(f"reading {obj.key}"), blob.open("rb") as stream:
-        head = stream.read(HEAD_BYTES)
-        stream.seek(0)
-        try:
+    try:
+        loaded = models.get_version(claim.model_version)
+    except RegistryError as exc:
+        # The claim fixed this version for the whole file: another one would mix two models.
+        return run.finish(
+            _Ending("failed", f"model version {claim.model_version} cannot be loaded: {exc}")
+        )
+    # This instance scores one file at a time: all its cores are the model's.
+    loaded.model.set_threads(os.cpu_count() or 1)
+    ending: _Ending | None = None
+    try:
+        run.score_chunks(loaded, deadline=started + settings.time_budget_s, clock=clock)
+    except (DataError, SinkError, api_exceptions.NotFound) as exc:
+        ending = run.ending_of(exc)
+    else:
+        if run.progress.chunks_done == 0:
+            ending = _Ending("rejected", f"{obj.uri}: the file is empty (no header, no rows)")
+    return run.finish(ending)
+
+
+class _FileRun:
+    """One attempt at one file: its claim, the progress saved so far, its drift statistics."""
+
+    def __init__(
+        self, obj: StorageObject, storage: storage.Client, sink: BigQuerySink, claim: Claim
+    ) -> None:
+        self.obj = obj
+        self.storage = storage
+        self.sink = sink
+        self.claim = claim
+        self.started_at = datetime.now(UTC)
+        self.progress, self._saved_generation = read_progress(storage, obj)
+        self.drift: DriftCounts | None = None
+
+    def score_chunks(
+        self, loaded: LoadedVersion, *, deadline: float, clock: Callable[[], float]
+    ) -> None:
+        """Score the chunks not yet done, saving the progress after each."""
+        obj, claim = self.obj, self.claim
+        contract = DataContract.from_json(json.dumps(loaded.artifacts["contract.json"]))
+        reference = loaded.artifacts.get("reference.json") or {}
+        drift = (
+            DriftCounts.from_state(reference, self.progress.drift)
+            if self.progress.drift
+            else DriftCounts(reference)
+        )
+        self.drift = drift
+        run = RunInfo(
+            model_name=claim.model_name,
+            model_version=claim.model_version,
+            source_uri=obj.uri,
+            source_generation=obj.generation,
+            run_id=claim.run_id,
+            scored_at=self.started_at,
+        )
+        blob = self.storage.bucket(obj.bucket).blob(obj.name, generation=obj.generation)
+        with transient_errors(f"reading {obj.key}"), blob.open("rb") as stream:
+            head = stream.read(HEAD_BYTES)
+            stream.seek(0)
             fmt = detect_format(obj.name, obj.content_type, head)
             chunks = score_stream(
                 stream,
@@ -109,96 +172,102 @@ def score_object(
                 loaded.model,
                 run,
                 name=obj.uri,
-                chunk_rows=settings.chunk_rows,
+                chunk_rows=claim.chunk_rows,
+                start_chunk=self.progress.chunks_done,
             )
             for index, scored in chunks:
-                # Every attempt scores every chunk (the counts must add up); only loads that
-                # an earlier attempt made are skipped, by their job ids.
-                sink.load_once(PREDICTIONS, scored.predictions, job_id(claim.key, "p", index))
-                sink.load_once(REJECTED_ROWS, scored.rejections, job_id(claim.key, "r", index))
-                totals["in"] += scored.rows_in
-                totals["scored"] += scored.rows_scored
-                totals["rejected"] += scored.rows_rejected
-                if clock() - started_clock > settings.time_budget_s:
+                self.sink.load_once(PREDICTIONS, scored.predictions, job_id(claim.key, "p", index))
+                self.sink.load_once(REJECTED_ROWS, scored.rejections, job_id(claim.key, "r", index))
+                drift.add(scored.features, scored.predictions["score"].to_numpy(dtype="float64"))
+                progress = self.progress.after_chunk(
+                    scored.rows_in, scored.rows_scored, scored.rows_rejected, drift.state()
+                )
+                self._saved_generation = save_progress(
+                    self.storage, obj, progress, self._saved_generation
+                )
+                self.progress = progress
+                if clock() > deadline:
                     raise TransientError(
-                        f"{obj.key}: time budget of {settings.time_budget_s:.0f} s reached after "
-                        f"chunk {index} ({totals['in']} rows); the next attempt carries on"
+                        f"{obj.key}: time budget reached after chunk {index} "
+                        f"({progress.rows_in} rows); the next attempt carries on from there"
                     )
-        except DataError as exc:
-            # The whole file is unusable (unknown format, missing columns): nothing of it loads.
-            reason = str(exc)
-    return _finish(
-        obj=obj,
-        storage=storage,
-        sink=sink,
-        claim=claim,
-        totals=totals,
-        file_reason=reason,
-        started_at=started_at,
-    )
+
+    def ending_of(self, exc: Exception) -> _Ending:
+        obj, done = self.obj, self.progress
+        if isinstance(exc, api_exceptions.NotFound):
+            return _Ending(
+                "failed",
+                f"{obj.uri} generation {obj.generation} was deleted or replaced before it was "
+                f"read in full; {_loaded_rows(done)}",
+            )
+        if isinstance(exc, SinkError) or done.chunks_done > 0:
+            return _Ending("failed", f"{exc}; {_loaded_rows(done)}")
+        # Unusable as a whole (not a format we read, no required column, garbled from the
+        # start): nothing of it was loaded.
+        return _Ending("rejected", str(exc))
+
+    def finish(self, ending: _Ending | None) -> RunOutcome:
+        obj, claim, progress = self.obj, self.claim, self.progress
+        if ending is not None:
+            status, reason = ending.status, ending.reason
+        elif progress.rows_rejected == 0:
+            status, reason = "succeeded", None
+        elif progress.rows_scored == 0:
+            status, reason = "rejected", "every row was rejected; see rejected_rows"
+        else:
+            status, reason = "partially_rejected", None
+        # A file that was not scored in full waits in quarantine/ for someone to look at it.
+        target_prefix = QUARANTINE_PREFIX if ending is not None else PROCESSED_PREFIX
+        # Copy, record, then delete: a retry after a crash anywhere in between either scores
+        # the file again (the original is still there) or finds the run recorded and the copy.
+        moved_to = _copy(self.storage, obj, target_prefix)
+        drift = self.drift.summary() if self.drift is not None and self.drift.rows else None
+        row = {
+            "run_id": claim.run_id,
+            "source_uri": obj.uri,
+            "source_generation": obj.generation,
+            "model_version": claim.model_version,
+            "status": status,
+            "reason": reason,
+            "rows_in": progress.rows_in,
+            "rows_scored": progress.rows_scored,
+            "rows_rejected": progress.rows_rejected,
+            "bytes_in": obj.size,
+            "started_at": self.started_at,
+            "ended_at": datetime.now(UTC),
+            "drift_summary": json.dumps(drift) if drift else None,
+        }
+        self.sink.load_once(SCORING_RUNS, pd.DataFrame([row]), job_id(claim.key, "run"))
+        _delete_original(self.storage, obj)
+        log = _log.warning if status in ("rejected", "failed") else _log.info
+        log(
+            "%s %s: %d rows in, %d scored, %d rejected; %s%s",
+            obj.key,
+            status,
+            progress.rows_in,
+            progress.rows_scored,
+            progress.rows_rejected,
+            f"moved to {moved_to}" if moved_to else "nothing left to move",
+            f"; {reason}" if reason else "",
+        )
+        return RunOutcome(
+            run_id=claim.run_id,
+            model_version=claim.model_version,
+            status=status,
+            reason=reason,
+            rows_in=progress.rows_in,
+            rows_scored=progress.rows_scored,
+            rows_rejected=progress.rows_rejected,
+            moved_to=moved_to,
+        )
 
 
-def _finish(
-    *,
-    obj: StorageObject,
-    storage: storage.Client,
-    sink: BigQuerySink,
-    claim: Claim,
-    totals: dict[str, int],
-    file_reason: str | None,
-    started_at: datetime,
-) -> RunOutcome:
-    if file_reason is not None:
-        status = "rejected"
-    elif totals["rejected"] == 0:
-        status = "succeeded"
-    elif totals["scored"] == 0:
-        status = "rejected"
-    else:
-        status = "partially_rejected"
-    target_prefix = QUARANTINE_PREFIX if file_reason is not None else PROCESSED_PREFIX
-    # Copy, record, then delete: a retry after a crash anywhere in between either scores the
-    # file again (the original is still there) or finds the run recorded and the copy made.
-    moved_to = _copy(storage, obj, target_prefix)
-    run = pd.DataFrame(
-        [
-            {
-                "run_id": claim.run_id,
-                "source_uri": obj.uri,
-                "source_generation": obj.generation,
-                "model_version": claim.model_version,
-                "status": status,
-                "reason": file_reason,
-                "rows_in": totals["in"],
-                "rows_scored": totals["scored"],
-                "rows_rejected": totals["rejected"],
-                "bytes_in": obj.size,
-                "started_at": started_at,
-                "ended_at": datetime.now(UTC),
-                "drift_summary": None,
-            }
-        ]
-    )
-    sink.load_once(SCORING_RUNS, run, job_id(claim.key, "run"))
-    _delete_original(storage, obj)
-    _log.info(
-        "%s %s: %d rows in, %d scored, %d rejected; moved to %s",
-        obj.key,
-        status,
-        totals["in"],
-        totals["scored"],
-        totals["rejected"],
-        moved_to,
-    )
-    return RunOutcome(
-        run_id=claim.run_id,
-        model_version=claim.model_version,
-        status=status,
-        reason=file_reason,
-        rows_in=totals["in"],
-        rows_scored=totals["scored"],
-        rows_rejected=totals["rejected"],
-        moved_to=moved_to,
+def _loaded_rows(done: Progress) -> str:
+    if done.rows_in == 0:
+        return "no row was loaded"
+    return (
+        f"data rows 1-{done.rows_in} were loaded ({done.rows_scored} scored, "
+        f"{done.rows_rejected} rejected) and the rest was not"
     )
 
 
@@ -207,15 +276,13 @@ def _destination(obj: StorageObject, prefix: str) -> str:
 
 
 def _copy(storage: storage.Client, obj: StorageObject, prefix: str) -> str:
-    """Copy the scored generation to `prefix/<generation>/<name>`; safe to repeat."""
-    from google.api_core import exceptions as api_exceptions
-
+    """Copy the scored generation to `prefix/<generation>/<name>`; safe to repeat. The empty
+    string when the generation no longer exists and no earlier attempt copied it."""
     bucket = storage.bucket(obj.bucket)
     destination = _destination(obj, prefix)
     with transient_errors(f"copying {obj.key} to {destination}"):
         source = bucket.blob(obj.name, generation=obj.generation)
-        # A copy made by an earlier attempt is kept as it is.
-        with contextlib.suppress(api_exceptions.PreconditionFailed):
+        try:
             bucket.copy_blob(
                 source,
                 bucket,
@@ -223,12 +290,15 @@ def _copy(storage: storage.Client, obj: StorageObject, prefix: str) -> str:
                 source_generation=obj.generation,
                 if_generation_match=0,
             )
+        except api_exceptions.PreconditionFailed:
+            pass  # a copy made by an earlier attempt is kept as it is
+        except api_exceptions.NotFound:
+            if bucket.get_blob(destination) is None:
+                return ""
     return f"gs://{obj.bucket}/{destination}"
 
 
 def _delete_original(storage: storage.Client, obj: StorageObject) -> None:
-    from google.api_core import exceptions as api_exceptions
-
     # Already gone, or overwritten by a newer generation, which is a file of its own.
     gone = (api_exceptions.NotFound, api_exceptions.PreconditionFailed)
     with transient_errors(f"deleting {obj.key}"), contextlib.suppress(*gone):

@@ -1,23 +1,33 @@
 """Load scored rows into BigQuery, each batch exactly once.
 
-Every load job gets an id derived from what it holds (file, generation, model version, chunk):
+Every load gets a job id derived from what it holds (file, generation, model version, chunk):
 BigQuery refuses a second job with the same id, so a redelivered event or a retried attempt that
 reaches the same chunk finds the job done and loads nothing twice. Load jobs, not streaming
 inserts: they are free, atomic per job and visible to the next query at once.
+
+A job id can be used only once, even by a job that failed. A load job is atomic, so a failed one
+loaded nothing, and the next attempt of the same load takes the next id of its sequence
+(`<id>`, `<id>-2`, … `<id>-5`): the load counts as done when any id of the sequence succeeded.
+
+Failures are sorted by what a retry can do: 5xx, rate limits and quotas are a `TransientError`
+(the platform retries the event); a missing table, a schema that no longer matches or a missing
+permission is a `SinkError`, recorded and not retried.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from google.api_core import exceptions as api_exceptions
 
-from shared.errors import DataError
+from shared.errors import DataError, SinkError, TransientError
 from shared.retryable import transient_errors
 from shared.tables import Table
 
@@ -31,11 +41,34 @@ _ARROW_TYPES = {
     "BOOL": pa.bool_(),
     "TIMESTAMP": pa.timestamp("us", tz="UTC"),
 }
+# Ids per load: a load that failed this many times is not one a sixth try fixes.
+MAX_ATTEMPTS: Final = 5
+# BigQuery's error reasons that a later attempt may not meet
+# (https://cloud.google.com/bigquery/docs/error-messages).
+_TRANSIENT_REASONS: Final = frozenset(
+    {
+        "backendError",
+        "internalError",
+        "rateLimitExceeded",
+        "quotaExceeded",
+        "jobBackendError",
+        "jobInternalError",
+        "timeout",
+    }
+)
 
 
 def job_id(*parts: object) -> str:
     """A valid BigQuery job id (letters, digits, - and _; at most 1024) made of `parts`."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", "-".join(str(p) for p in parts))[:1024]
+    # Room for the attempt suffix that `attempt_ids` adds.
+    return re.sub(r"[^A-Za-z0-9_-]", "_", "-".join(str(p) for p in parts))[:1000]
+
+
+def attempt_ids(load_job_id: str) -> Iterator[str]:
+    """The job ids one load may use, in order."""
+    yield load_job_id
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        yield f"{load_job_id}-{attempt}"
 
 
 def arrow_table(table: Table, frame: pd.DataFrame) -> pa.Table:
@@ -56,53 +89,107 @@ class BigQuerySink:
     def __init__(self, client: bigquery.Client, dataset: str) -> None:
         self.client = client
         self.dataset = dataset
+        self._location: str | None = None
 
     def table_id(self, table: Table) -> str:
         return f"{self.client.project}.{self.dataset}.{table.name}"
 
+    @property
+    def location(self) -> str | None:
+        """The dataset's location: jobs outside the US multi-region are found only with it."""
+        if self._location is None:
+            with transient_errors(f"reading dataset {self.dataset}"):
+                try:
+                    dataset = self.client.get_dataset(f"{self.client.project}.{self.dataset}")
+                except api_exceptions.NotFound as exc:
+                    raise SinkError(f"dataset {self.dataset} does not exist") from exc
+            self._location = dataset.location or ""
+        return self._location or None
+
     def load_once(self, table: Table, frame: pd.DataFrame, load_job_id: str) -> bool:
-        """Append `frame` under `load_job_id`; False when a job with that id already loaded it."""
-        if self._already_done(load_job_id):
-            return False
+        """Append `frame` under `load_job_id`; False when an earlier job of it did, or it is
+        empty."""
         if frame.empty:
             return False
+        payload = _parquet(arrow_table(table, frame))
+        for _ in range(MAX_ATTEMPTS):
+            done, free_id = self._settle(load_job_id)
+            if done:
+                return False
+            if self._submit(table, payload, len(frame), free_id):
+                return True
+            # A concurrent attempt took `free_id` first; its outcome decides, read on the loop.
+        raise TransientError(f"load {load_job_id} into {table.name}: too many concurrent attempts")
+
+    def is_done(self, load_job_id: str) -> bool:
+        """Whether a job of this load succeeded (waiting for one still running)."""
+        return self._settle(load_job_id)[0]
+
+    def _settle(self, load_job_id: str) -> tuple[bool, str]:
+        """(True, id) when a job of the load succeeded, else (False, the next unused id)."""
+        last_error: Any = None
+        for candidate in attempt_ids(load_job_id):
+            job = self._finished(candidate)
+            if job is None:
+                return False, candidate
+            if not job.error_result:
+                return True, candidate
+            last_error = job.error_result
+        raise SinkError(
+            f"load {load_job_id} failed {MAX_ATTEMPTS} times; the last error: {last_error}"
+        )
+
+    def _finished(self, candidate: str) -> Any:
+        """The job with this id once it is done, or None when there is none."""
+        with transient_errors(f"looking up load job {candidate}"):
+            try:
+                job = self.client.get_job(candidate, location=self.location)
+            except api_exceptions.NotFound:
+                return None
+            if job.state != "DONE":
+                # A concurrent attempt's job: its success or failure is read from the job.
+                with contextlib.suppress(api_exceptions.GoogleAPICallError):
+                    job.result()
+                job.reload()
+        return job
+
+    def _submit(self, table: Table, payload: bytes, rows: int, candidate: str) -> bool:
+        """Run the load as job `candidate`; False when a job with that id exists already."""
         from google.cloud import bigquery
 
-        buffer = io.BytesIO()
-        pq.write_table(arrow_table(table, frame), buffer)
-        buffer.seek(0)
         config = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
         )
-        with transient_errors(f"loading {len(frame)} rows into {table.name}"):
+        what = f"loading {rows} rows into {table.name} (job {candidate})"
+        with transient_errors(what):
             try:
                 job = self.client.load_table_from_file(
-                    buffer, self.table_id(table), job_config=config, job_id=load_job_id
+                    io.BytesIO(payload),
+                    self.table_id(table),
+                    job_config=config,
+                    job_id=candidate,
+                    location=self.location,
                 )
             except api_exceptions.Conflict:
-                # A concurrent attempt started the same load: its outcome is ours.
-                self._wait(load_job_id)
                 return False
-            job.result()
-        return True
-
-    def is_done(self, load_job_id: str) -> bool:
-        """Whether a job with this id ran (waiting for it if it is still running)."""
-        return self._already_done(load_job_id)
-
-    def _already_done(self, load_job_id: str) -> bool:
-        with transient_errors(f"looking up load job {load_job_id}"):
             try:
-                job = self.client.get_job(load_job_id)
-            except api_exceptions.NotFound:
-                return False
-        if job.state != "DONE":
-            self._wait(load_job_id)
-        elif job.error_result:
-            raise DataError(f"load job {load_job_id} failed earlier: {job.error_result}")
+                job.result()
+            except api_exceptions.GoogleAPICallError as exc:
+                if _is_transient(exc):
+                    raise TransientError(f"{what}: {exc}") from exc
+                raise SinkError(f"{what}: BigQuery refused it: {exc}") from exc
         return True
 
-    def _wait(self, load_job_id: str) -> None:
-        with transient_errors(f"waiting for load job {load_job_id}"):
-            self.client.get_job(load_job_id).result()
+
+def _is_transient(exc: api_exceptions.GoogleAPICallError) -> bool:
+    reasons = {str(e.get("reason")) for e in (exc.errors or []) if isinstance(e, dict)}
+    if reasons & _TRANSIENT_REASONS:
+        return True
+    return isinstance(exc, api_exceptions.ServerError | api_exceptions.TooManyRequests)
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()

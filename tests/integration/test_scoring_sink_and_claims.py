@@ -105,13 +105,13 @@ def test_the_first_claim_fixes_the_version_for_every_later_attempt(
         local_stack.inbox_bucket, f"incoming/{uuid.uuid4()}.csv", 42, 10, "text/csv", "e1"
     )
 
-    first, created = claim_file(storage, obj, "m", "v1")
-    again, created_again = claim_file(storage, obj, "m", "v2")  # the champion moved meanwhile
+    first, created = claim_file(storage, obj, "m", "v1", 100)
+    again, created_again = claim_file(storage, obj, "m", "v2", 100)  # the champion moved meanwhile
 
     assert created and not created_again
     assert (again.model_version, again.run_id) == ("v1", first.run_id)
     newer = StorageObject(obj.bucket, obj.name, 43, 10, "text/csv", "e2")  # an overwrite
-    assert claim_file(storage, newer, "m", "v2")[0].model_version == "v2"
+    assert claim_file(storage, newer, "m", "v2", 100)[0].model_version == "v2"
 
 
 def test_of_concurrent_claims_exactly_one_creates(local_stack: StackSettings) -> None:
@@ -122,7 +122,7 @@ def test_of_concurrent_claims_exactly_one_creates(local_stack: StackSettings) ->
 
     def claim(version: str) -> None:
         barrier.wait()
-        found, created = claim_file(storage, obj, "m", version)
+        found, created = claim_file(storage, obj, "m", version, 100)
         outcomes.append((found.run_id, created))
 
     threads = [threading.Thread(target=claim, args=(f"v{i}",)) for i in range(4)]
@@ -133,3 +133,31 @@ def test_of_concurrent_claims_exactly_one_creates(local_stack: StackSettings) ->
 
     assert sum(created for _, created in outcomes) == 1
     assert len({run_id for run_id, _ in outcomes}) == 1
+
+
+def test_a_failed_load_is_retried_under_the_next_id_and_lands_once(sink: BigQuerySink) -> None:
+    from google.cloud import bigquery
+
+    from shared.errors import SinkError
+    from shared.tables import Table
+
+    run_id = str(uuid.uuid4())
+    late = Table(
+        f"late_{uuid.uuid4().hex[:8]}", "created after the first load", PREDICTIONS.columns
+    )
+    frame = predictions(run_id, 30)
+    load = job_id("late", run_id)
+
+    # The first job fails for good (no such table): nothing is loaded and it says why.
+    with pytest.raises(SinkError, match=late.name):
+        sink.load_once(late, frame, load)
+    assert sink.is_done(load) is False
+    sink.client.create_table(bigquery.Table(sink.table_id(late), schema=late.schema()))
+
+    # Its id is spent, so the retry loads under the next one, once.
+    assert sink.load_once(late, frame, load) is True
+    assert sink.load_once(late, frame, load) is False
+    assert sink.is_done(load) is True
+    rows = sink.client.query(f"SELECT COUNT(*) AS n FROM `{sink.table_id(late)}`").result()
+    assert int(next(iter(rows))["n"]) == 30
+    assert sink.client.get_job(f"{load}-2").state == "DONE"

@@ -14,6 +14,7 @@ from local_emulator.scheduler import publish_tick
 from local_emulator.settings import StackSettings
 from local_emulator.worker import read_status
 from shared import clients
+from shared.config import BatchConfig, variables_of
 from shared.events import PUBSUB_PUBLISHED
 from tests.integration.receiver import serve_recorder
 from tests.integration.waiting import wait_for
@@ -68,7 +69,8 @@ def test_a_function_process_sees_exactly_the_deployed_variables(local_stack: Sta
     env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
     ours = {k: v for k, v in env.items() if k.startswith("CLOUDSCORE_")}
-    assert ours == local_stack.function_config().to_env()
+    assert ours == {**local_stack.function_config().to_env(), **BatchConfig.from_env(ours).to_env()}
+    assert sorted(ours) == sorted(variables_of("score_file"))
     assert env["FUNCTION_TARGET"] == env["K_SERVICE"] == "score_file"
     assert env["FUNCTION_SIGNATURE_TYPE"] == "cloudevent"
     assert env["STORAGE_EMULATOR_HOST"] == local_stack.url("gcs")

@@ -4,7 +4,14 @@ import logging
 
 import pytest
 
-from shared.config import FUNCTION_VARIABLES, FunctionConfig, StackConfig, warn_unknown
+from shared.config import (
+    FUNCTION_VARIABLES,
+    BatchConfig,
+    FunctionConfig,
+    StackConfig,
+    variables_of,
+    warn_unknown,
+)
 from shared.errors import ConfigError
 
 VALID = {
@@ -81,3 +88,34 @@ def test_stack_config_checks_the_cron_shape() -> None:
     assert StackConfig.from_env({}).retrain_schedule == "0 3 * * *"
     with pytest.raises(ConfigError, match="CLOUDSCORE_RETRAIN_SCHEDULE: expected a 5-field cron"):
         StackConfig.from_env({"CLOUDSCORE_RETRAIN_SCHEDULE": "daily"})
+
+
+def test_the_batch_settings_default_and_read_back() -> None:
+    assert BatchConfig.from_env({}) == BatchConfig()
+    config = BatchConfig.from_env(
+        {"CLOUDSCORE_BATCH_CHUNK_ROWS": "1000", "CLOUDSCORE_BATCH_TIME_BUDGET_S": "12.5"}
+    )
+    assert config == BatchConfig(chunk_rows=1000, time_budget_s=12.5)
+    assert BatchConfig.from_env(config.to_env()) == config
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CLOUDSCORE_BATCH_CHUNK_ROWS", "0"),
+        ("CLOUDSCORE_BATCH_CHUNK_ROWS", "50k"),
+        ("CLOUDSCORE_BATCH_TIME_BUDGET_S", "-5"),
+        ("CLOUDSCORE_BATCH_TIME_BUDGET_S", "0"),
+    ],
+)
+def test_a_bad_batch_setting_is_named_with_what_was_found(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        BatchConfig.from_env({name: value})
+
+    assert raised.value.name == name
+
+
+def test_only_the_batch_scorer_reads_the_batch_settings() -> None:
+    assert "CLOUDSCORE_BATCH_CHUNK_ROWS" in variables_of("score_file")
+    assert "CLOUDSCORE_BATCH_CHUNK_ROWS" not in variables_of("predict_rows")
+    assert set(FUNCTION_VARIABLES) <= set(variables_of("retrain_model"))
