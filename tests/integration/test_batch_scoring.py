@@ -3,7 +3,6 @@ real batch function of the local cloud, with a champion trained for the stack's 
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from local_emulator.bridge import post, to_cloud_event
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
-from shared.registry import ModelRegistry
 from tests.integration.batch_support import counts, drop, run_row
 from tests.integration.waiting import wait_for
 
@@ -96,40 +94,3 @@ def test_a_file_without_a_required_column_is_quarantined_whole(
         local_stack.inbox_bucket
     )
     assert bucket.get_blob(f"quarantine/{generation}/{name}") is not None
-
-
-def test_a_crash_between_recording_the_run_and_deleting_the_file_is_finished_by_the_retry(
-    local_stack: StackSettings, champion: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from shared.events import StorageObject
-    from shared.model_cache import ModelCache
-    from shared.scoring import batch
-    from shared.scoring.bigquery_sink import BigQuerySink
-
-    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
-    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
-    sink = BigQuerySink(bq, local_stack.dataset)
-    models = ModelCache(ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name))
-    path = tmp_path / "apps.csv"
-    next(iter_demo_frames(200, seed=8, drift=0.0, bad_rows=0.0, chunk_rows=200)).to_csv(
-        path, index=False
-    )
-    # Not under incoming/: the stack's own bridge must not score it meanwhile.
-    blob = storage.bucket(local_stack.inbox_bucket).blob(f"manual/{uuid.uuid4().hex[:8]}.csv")
-    blob.upload_from_filename(str(path))
-    obj = StorageObject(blob.bucket.name, blob.name, int(blob.generation), 1, "text/csv", "e")
-
-    def crash(*_: object) -> None:
-        raise RuntimeError("instance killed")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(batch, "_delete_original", crash)
-        with pytest.raises(RuntimeError):
-            batch.score_object(obj, storage, sink, models)
-    again = batch.score_object(obj, storage, sink, models)
-
-    assert again.status == "already_scored"
-    assert storage.bucket(obj.bucket).get_blob(obj.name) is None
-    run = run_row(local_stack, obj.uri)
-    assert run is not None and run["rows_in"] == 200
-    assert counts(local_stack, obj.uri) == (200, 200, 0)

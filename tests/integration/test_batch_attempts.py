@@ -1,0 +1,228 @@
+"""One file over several attempts, against the local cloud: `score_object` run in this process,
+so a test can stop an attempt where an instance would stop (a crash, the time budget, a file
+deleted under it) and check that the next attempt ends the run with exact row accounting."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from google.cloud import storage as gcs
+
+from local_emulator.settings import StackSettings
+from shared import clients
+from shared.config import BatchConfig
+from shared.demo_data import iter_demo_frames
+from shared.errors import TransientError
+from shared.events import StorageObject
+from shared.model_cache import ModelCache
+from shared.registry import ModelRegistry
+from shared.scoring import batch, core
+from shared.scoring.bigquery_sink import BigQuerySink
+from shared.scoring.claims import claim_file, read_progress
+from shared.scoring.readers import Chunk
+from tests.integration.batch_support import counts, run_row
+
+pytestmark = pytest.mark.stack
+DEFAULTS = BatchConfig()
+
+
+@dataclass
+class Parts:
+    storage: gcs.Client
+    sink: BigQuerySink
+    models: ModelCache
+    bucket: str
+
+    def upload(self, data: bytes, suffix: str = ".csv") -> StorageObject:
+        # Not under incoming/: the stack's own function must not score it meanwhile.
+        blob = self.storage.bucket(self.bucket).blob(f"manual/{uuid.uuid4().hex[:8]}{suffix}")
+        blob.upload_from_string(data)
+        return StorageObject(self.bucket, blob.name, int(blob.generation), len(data), None, "e")
+
+    def score(
+        self,
+        obj: StorageObject,
+        settings: BatchConfig = DEFAULTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> batch.RunOutcome:
+        return batch.score_object(
+            obj, self.storage, self.sink, self.models, settings=settings, clock=clock
+        )
+
+
+@pytest.fixture
+def parts(local_stack: StackSettings, champion: str) -> Parts:
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    registry = ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
+    return Parts(
+        storage,
+        BigQuerySink(bq, local_stack.dataset),
+        ModelCache(registry),
+        local_stack.inbox_bucket,
+    )
+
+
+def demo_csv(rows: int, seed: int, drift: float = 0.0) -> bytes:
+    frame = next(iter_demo_frames(rows, seed=seed, drift=drift, bad_rows=0.0, chunk_rows=rows))
+    return frame.to_csv(index=False).encode()
+
+
+def exists(parts: Parts, bucket_path: str) -> bool:
+    return parts.storage.bucket(parts.bucket).get_blob(bucket_path) is not None
+
+
+def test_a_crash_between_recording_the_run_and_deleting_the_file_is_finished_by_the_retry(
+    local_stack: StackSettings, parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    obj = parts.upload(demo_csv(200, seed=8))
+
+    def crash(*_: object) -> None:
+        raise RuntimeError("instance killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(batch, "_delete_original", crash)
+        with pytest.raises(RuntimeError):
+            parts.score(obj)
+    again = parts.score(obj)
+
+    assert again.status == "already_scored"
+    assert not exists(parts, obj.name)
+    run = run_row(local_stack, obj.uri)
+    assert run is not None and run["rows_in"] == 200
+    assert counts(local_stack, obj.uri) == (200, 200, 0)
+
+
+def test_a_file_beyond_the_time_budget_is_finished_by_the_next_attempts_from_where_it_stopped(
+    local_stack: StackSettings, parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    obj = parts.upload(demo_csv(1000, seed=9))
+    scored: list[int] = []
+    score_chunk = core.score_chunk
+
+    def counting(chunk: Chunk, *args: Any, **kwargs: Any) -> core.ScoredChunk:
+        scored.append(chunk.first_row_number)
+        return score_chunk(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(core, "score_chunk", counting)
+    # Every read of the clock is a second later: the budget of 2.5 s ends an attempt after
+    # two chunks.
+    ticks = iter(range(10_000))
+    settings = BatchConfig(chunk_rows=300, time_budget_s=2.5)
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            outcome = parts.score(obj, settings=settings, clock=lambda: float(next(ticks)))
+            break
+        except TransientError as exc:
+            assert "time budget" in str(exc)
+            assert run_row(local_stack, obj.uri) is None  # no half result is recorded
+        assert attempts < 5
+
+    # 1000 rows in chunks of 300: 4 chunks, two per attempt, none scored twice.
+    assert attempts == 2
+    assert scored == [1, 301, 601, 901]
+    assert (outcome.status, outcome.rows_in, outcome.rows_scored) == ("succeeded", 1000, 1000)
+    run = run_row(local_stack, obj.uri)
+    assert run is not None and (run["rows_in"], run["rows_scored"]) == (1000, 1000)
+    assert counts(local_stack, obj.uri) == (1000, 1000, 0)
+
+
+def test_the_chunk_size_of_the_first_attempt_holds_for_every_later_one(
+    parts: Parts, champion: str
+) -> None:
+    obj = parts.upload(demo_csv(100, seed=10))
+    name = parts.models.registry.model_name
+    claim, _ = claim_file(parts.storage, obj, name, champion, 40)
+
+    outcome = parts.score(obj, settings=BatchConfig(chunk_rows=7))
+
+    assert claim.chunk_rows == 40
+    progress, _ = read_progress(parts.storage, obj)
+    assert progress.chunks_done == 3  # 40 + 40 + 20, not 15 chunks of 7
+    assert outcome.rows_in == 100
+
+
+def test_a_claimed_version_that_cannot_be_loaded_ends_the_run_as_failed(
+    local_stack: StackSettings, parts: Parts
+) -> None:
+    obj = parts.upload(demo_csv(50, seed=11))
+    # A first attempt claimed a version that has since gone from the registry.
+    claim_file(parts.storage, obj, parts.models.registry.model_name, "20200101-000000-gone", 100)
+
+    outcome = parts.score(obj)
+
+    assert outcome.status == "failed"
+    run = run_row(local_stack, obj.uri)
+    assert run is not None and run["status"] == "failed"
+    assert "20200101-000000-gone" in run["reason"] and "cannot be loaded" in run["reason"]
+    assert (run["rows_in"], run["rows_scored"], run["rows_rejected"]) == (0, 0, 0)
+    assert counts(local_stack, obj.uri) == (0, 0, 0)
+    assert exists(parts, f"quarantine/{obj.generation}/{obj.name}")
+
+
+def test_a_generation_deleted_before_it_is_read_ends_the_run_as_failed(
+    local_stack: StackSettings, parts: Parts
+) -> None:
+    obj = parts.upload(demo_csv(50, seed=12))
+    parts.storage.bucket(parts.bucket).delete_blob(obj.name)
+
+    outcome = parts.score(obj)
+
+    assert (outcome.status, outcome.moved_to) == ("failed", "")
+    run = run_row(local_stack, obj.uri)
+    assert run is not None and run["status"] == "failed"
+    assert "was deleted or replaced before it was read in full" in run["reason"]
+    assert counts(local_stack, obj.uri) == (0, 0, 0)
+    # The same event again does not score it twice, nor fail differently.
+    assert parts.score(obj).status == "already_scored"
+
+
+def test_a_file_unreadable_part_way_keeps_what_was_loaded_and_says_where_it_stopped(
+    local_stack: StackSettings, parts: Parts
+) -> None:
+    good = demo_csv(150, seed=13).decode()
+    header, *lines = good.splitlines()
+    # Row 121 has an unclosed quote: the parser cannot tell where the rest of the file begins.
+    lines[120] = '"' + lines[120]
+    obj = parts.upload(("\n".join([header, *lines]) + "\n").encode())
+
+    outcome = parts.score(obj, settings=BatchConfig(chunk_rows=60))
+
+    assert outcome.status == "failed"
+    run = run_row(local_stack, obj.uri)
+    assert run is not None and run["status"] == "failed"
+    assert (run["rows_in"], run["rows_scored"], run["rows_rejected"]) == (120, 120, 0)
+    assert "data rows 1-120 were loaded" in run["reason"]
+    assert counts(local_stack, obj.uri) == (120, 120, 0)
+    assert exists(parts, f"quarantine/{obj.generation}/{obj.name}")
+
+
+def test_the_run_row_carries_the_drift_of_its_rows_against_the_reference(
+    local_stack: StackSettings, parts: Parts
+) -> None:
+    steady = parts.upload(demo_csv(2000, seed=14, drift=0.0))
+    drifted = parts.upload(demo_csv(2000, seed=15, drift=1.0))
+
+    parts.score(steady)
+    parts.score(drifted)
+
+    summaries: dict[str, dict[str, Any]] = {}
+    for obj in (steady, drifted):
+        run = run_row(local_stack, obj.uri)
+        assert run is not None
+        summaries[obj.name] = json.loads(run["drift_summary"])
+    calm, moved = summaries[steady.name], summaries[drifted.name]
+    assert calm["rows"] == moved["rows"] == 2000
+    assert set(calm["psi"]) == set(moved["psi"])
+    assert calm["drifted"] == []
+    assert moved["drifted"], moved
+    assert max(moved["psi"].values()) > 4 * max(calm["psi"].values())
+    assert moved["score_psi"] > calm["score_psi"]
