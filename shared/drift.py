@@ -69,13 +69,15 @@ class DriftCounts:
         """PSI per feature and of the scores; `drifted` lists features at or above DRIFT_PSI."""
         if not self.rows:
             return {"rows": 0, "psi": {}, "score_psi": None, "drifted": []}
+        # A feature is judged on the rows that had it (every row, once validated).
         by_feature = {
-            name: round(psi(_expected(described), _shares(self.counts[name], self.rows)), 4)
+            name: round(psi(_expected(described), _shares(self.counts[name])), 4)
             for name, described in self.features.items()
+            if sum(self.counts[name])
         }
         score_psi = (
-            round(psi(self.score["shares"], _shares(self.score_counts, self.rows)), 4)
-            if self.score
+            round(psi(self.score["shares"], _shares(self.score_counts)), 4)
+            if self.score and sum(self.score_counts)
             else None
         )
         drifted = sorted(
@@ -109,8 +111,9 @@ def _expected(described: Mapping[str, Any]) -> list[float]:
     return [*listed, described["missing_share"]]
 
 
-def _shares(counts: Sequence[int], rows: int) -> list[float]:
-    return [count / rows for count in counts]
+def _shares(counts: Sequence[int]) -> list[float]:
+    total = sum(counts)
+    return [count / total for count in counts]
 
 
 def _bin_counts(column: pd.Series, described: Mapping[str, Any]) -> npt.NDArray[np.int64]:
