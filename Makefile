@@ -32,6 +32,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/local_stack.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/batch.py
 
 lint: setup
 	$(BIN)/ruff check .
