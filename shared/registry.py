@@ -118,9 +118,20 @@ class ModelRegistry:
                     data, content_type=content_type, if_generation_match=0
                 )
         except api_exceptions.PreconditionFailed as exc:
+            # The client retries an upload whose answer was lost; the retry then meets the
+            # object its own first try wrote. Those bytes are ours: the write succeeded.
+            if self._holds(path, data):
+                return
             raise VersionExists(
                 f"gs://{self.bucket_name}/{path} already exists: versions are immutable"
             ) from exc
+
+    def _holds(self, path: str, data: bytes) -> bool:
+        with transient_errors(f"reading gs://{self.bucket_name}/{path}"):
+            try:
+                return bool(self.bucket.blob(path).download_as_bytes() == data)
+            except api_exceptions.NotFound:
+                return False
 
     def manifest(self, version: str) -> dict[str, Any]:
         path = self._version_path(version, MANIFEST_FILE)
@@ -238,11 +249,23 @@ class ModelRegistry:
                 )
         except api_exceptions.PreconditionFailed as exc:
             winner = self.alias(alias)
-            now_at = f"{winner.version}, by {winner.updated_by}" if winner else "unset"
-            raise AliasConflict(
-                f"{alias} of {self.model_name!r} was moved by someone else meanwhile (now "
-                f"{now_at}); nothing was changed — check and retry"
-            ) from exc
+            # The client retries an upload whose answer was lost, and the retry then meets the
+            # pointer its own first try wrote (same version, time and actor): that move is done.
+            ours = winner is not None and (
+                winner.version,
+                winner.updated_at,
+                winner.updated_by,
+            ) == (
+                version,
+                now,
+                actor,
+            )
+            if not ours:
+                now_at = f"{winner.version}, by {winner.updated_by}" if winner else "unset"
+                raise AliasConflict(
+                    f"{alias} of {self.model_name!r} was moved by someone else meanwhile (now "
+                    f"{now_at}); nothing was changed — check and retry"
+                ) from exc
         return AliasMove(
             model_name=self.model_name,
             alias=alias,

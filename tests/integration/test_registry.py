@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import joblib
 import pytest
+import requests
 
 from local_emulator.settings import StackSettings
 from shared import clients
@@ -155,3 +156,54 @@ def test_the_cache_picks_up_a_moved_champion_after_the_refresh_interval(
 def test_the_cache_says_when_there_is_no_champion(registry: ModelRegistry) -> None:
     with pytest.raises(VersionNotFound, match="has no champion yet"):
         ModelCache(registry).get()
+
+
+class LosesOneAnswer:
+    """Sends each request, but loses the answer to the first upload of an object whose name
+    holds `marker`, as a dropped connection does: the object is written, and the client, which
+    retries uploads made with a generation precondition, sends it again."""
+
+    def __init__(self, registry: ModelRegistry, marker: str) -> None:
+        self.session = registry.bucket.client._http
+        self.send = self.session.request
+        self.marker = marker
+        self.lost = 0
+
+    def __call__(self, method: str, url: str, *args: object, **kwargs: object) -> object:
+        response = self.send(method, url, *args, **kwargs)
+        body = kwargs.get("data")
+        names_it = isinstance(body, bytes) and self.marker.encode() in body[:2048]
+        if method == "POST" and "upload" in url and names_it and not self.lost:
+            self.lost += 1
+            raise requests.exceptions.ConnectionError("connection reset while reading the answer")
+        return response
+
+
+@pytest.mark.parametrize("marker", [MODEL_FILE, "manifest.json"])
+def test_a_version_write_whose_answer_was_lost_is_not_a_conflict(
+    registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch, marker: str
+) -> None:
+    losing = LosesOneAnswer(registry, f"/{marker}")
+    monkeypatch.setattr(losing.session, "request", losing)
+
+    version = register(registry, payload="retried")
+
+    assert losing.lost == 1
+    assert registry.versions() == [version]
+    assert registry.load_model(version) == {"payload": "retried"}
+
+
+def test_an_alias_move_whose_answer_was_lost_is_not_a_conflict(
+    registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = register(registry, "first"), register(registry, "second")
+    registry.move_alias("champion", first, actor="test", reason="first")
+    losing = LosesOneAnswer(registry, "aliases/champion")
+    monkeypatch.setattr(losing.session, "request", losing)
+
+    move = registry.move_alias("champion", second, actor="test", reason="second")
+
+    assert losing.lost == 1
+    assert move.to_version == second
+    pointer = registry.alias("champion")
+    assert pointer is not None and (pointer.version, pointer.previous_version) == (second, first)
