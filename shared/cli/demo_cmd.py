@@ -167,33 +167,6 @@ def _train(settings: Any, config_path: Path, data: Path) -> Any:
 
 def _drop(settings: Any, files: list[Path]) -> list[dict[str, Any]]:
     """Upload to the inbox and wait for each file's row in `scoring_runs`."""
-    from shared import clients
-    from shared.errors import LocalStackError
+    from local_emulator.inbox import drop, wait_for_runs
 
-    bucket = clients.storage_client(settings.project, settings.endpoints()).bucket(
-        settings.inbox_bucket
-    )
-    bq = clients.bigquery_client(settings.project, settings.endpoints())
-    uploaded = []
-    for path in files:
-        blob = bucket.blob(f"incoming/{path.name}")
-        blob.upload_from_filename(str(path))
-        uploaded.append((f"gs://{settings.inbox_bucket}/{blob.name}", int(blob.generation)))
-    runs_table = f"{settings.project}.{settings.dataset}.scoring_runs"
-    deadline = time.monotonic() + 120
-    runs: list[dict[str, Any]] = []
-    while len(runs) < len(uploaded):
-        if time.monotonic() > deadline:
-            raise LocalStackError(
-                "score_file", "the dropped files were not scored in 120 s; see `local logs`"
-            )
-        time.sleep(0.5)
-        runs = [
-            dict(row)
-            for uri, generation in uploaded
-            for row in bq.query(
-                f"SELECT * FROM `{runs_table}` WHERE source_uri = '{uri}' "
-                f"AND source_generation = {generation}"
-            ).result()
-        ]
-    return runs
+    return wait_for_runs(settings, [drop(settings, path) for path in files])

@@ -77,6 +77,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tick.add_argument("--state-dir", type=Path, help=_STATE_HELP)
     tick.set_defaults(run=_tick)
 
+    drop = actions.add_parser(
+        "drop",
+        help="upload files to the local inbox, wait for their scoring runs and print them",
+        description="Upload each FILE to incoming/ of the local inbox bucket (a file already "
+        "there is overwritten: a new generation, scored again), wait until the batch function "
+        "has recorded its run in scoring_runs, and print the run. Exits 1 when a file was "
+        "rejected or its run failed.",
+    )
+    drop.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    drop.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for all the runs (default: 300)",
+    )
+    drop.add_argument("--state-dir", type=Path, help=_STATE_HELP)
+    drop.set_defaults(run=_drop)
+
     query = actions.add_parser("query", help="run a SQL query on the local BigQuery and print it")
     query.add_argument(
         "sql", help="standard SQL; unqualified table names are in the stack's dataset"
@@ -216,6 +234,45 @@ def _tick(args: argparse.Namespace) -> int:
     message_id = publish_tick(settings, "manual")
     print(f"published retrain tick {message_id} to {settings.retrain_topic}")
     return 0
+
+
+def _drop(args: argparse.Namespace) -> int:
+    from local_emulator.inbox import drop, wait_for_runs
+    from local_emulator.settings import StackSettings
+    from local_emulator.stack import require_healthy
+    from shared.errors import UsageError
+
+    missing = [str(path) for path in args.files if not path.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    settings = StackSettings.load(args.state_dir)
+    for component in ("gcs", "bigquery", "score_file", "bridge"):
+        require_healthy(settings, component)
+    dropped = [drop(settings, path) for path in args.files]
+    for uri, generation in dropped:
+        print(f"dropped {uri} (generation {generation}); waiting for its run …", file=sys.stderr)
+    runs = wait_for_runs(settings, dropped, args.timeout)
+    for run in runs:
+        _print_run(run)
+    return 1 if any(run["status"] in ("rejected", "failed") for run in runs) else 0
+
+
+def _print_run(run: dict[str, object]) -> None:
+    import json
+
+    seconds = (run["ended_at"] - run["started_at"]).total_seconds()  # type: ignore[operator]
+    print(f"{run['source_uri']}  (generation {run['source_generation']})")
+    print(f"  status         {run['status']}" + (f": {run['reason']}" if run["reason"] else ""))
+    print(
+        f"  rows           {run['rows_in']:,} in = {run['rows_scored']:,} scored "
+        f"+ {run['rows_rejected']:,} rejected"
+    )
+    print(f"  model version  {run['model_version']}")
+    print(f"  run            {run['run_id']} ({seconds:.1f} s, {run['bytes_in']:,} bytes)")
+    if run["drift_summary"]:
+        drift = json.loads(str(run["drift_summary"]))
+        drifted = ", ".join(drift["drifted"]) or "none"
+        print(f"  drift          features at PSI ≥ {drift['threshold']}: {drifted}")
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@ real batch function of the local cloud, with a champion trained for the stack's 
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -94,3 +95,28 @@ def test_a_file_without_a_required_column_is_quarantined_whole(
         local_stack.inbox_bucket
     )
     assert bucket.get_blob(f"quarantine/{generation}/{name}") is not None
+
+
+def test_local_drop_prints_the_run_of_each_file_and_fails_for_a_rejected_one(
+    local_stack: StackSettings, champion: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli import main
+
+    good = write_demo_data(tmp_path / f"{uuid.uuid4().hex[:6]}.csv", rows=300, seed=21)
+    state = ["--state-dir", str(local_stack.state_dir)]
+
+    assert main(["local", "drop", str(good.out), *state]) == 0
+    out = capsys.readouterr().out
+    uri = f"gs://{local_stack.inbox_bucket}/incoming/{good.out.name}"
+    assert out.startswith(uri)
+    assert f"300 in = {300 - good.bad_rows} scored + {good.bad_rows} rejected" in out
+    assert f"model version  {champion}" in out
+    assert counts(local_stack, uri) == (300 - good.bad_rows, 300 - good.bad_rows, good.bad_rows)
+
+    empty = tmp_path / f"{uuid.uuid4().hex[:6]}.csv"
+    empty.write_bytes(b"")
+    assert main(["local", "drop", str(empty), *state]) == 1
+    assert "status         rejected: " in capsys.readouterr().out
+
+    assert main(["local", "drop", str(tmp_path / "nope.csv"), *state]) == 2
+    assert "no such file" in capsys.readouterr().err
