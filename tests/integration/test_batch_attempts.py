@@ -9,8 +9,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from google.cloud import storage as gcs
 
@@ -226,3 +228,70 @@ def test_the_run_row_carries_the_drift_of_its_rows_against_the_reference(
     assert moved["drifted"], moved
     assert max(moved["psi"].values()) > 4 * max(calm["psi"].values())
     assert moved["score_psi"] > calm["score_psi"]
+
+
+def test_the_function_killed_in_the_middle_of_a_file_is_finished_by_the_redelivered_event(
+    local_stack: StackSettings, champion: str, parts: Parts, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    from local_emulator import processes, stack
+    from local_emulator.bridge import post, to_cloud_event
+    from local_emulator.settings import HOST
+    from tests.integration.batch_support import drop
+    from tests.integration.waiting import wait_for
+
+    rows = 4 * BatchConfig().chunk_rows  # four chunks: the kill lands after the first
+    # The champion's own training rows, so that every value is one its contract accepts, with
+    # a credit score that is not a number in every 100th row.
+    training = next(iter_demo_frames(3000, seed=41, drift=0.0, bad_rows=0.0, chunk_rows=3000))
+    big = pd.concat([training] * (rows // len(training) + 1), ignore_index=True).iloc[:rows]
+    big = big.astype({"credit_score": object})
+    big.loc[big.index % 100 == 99, "credit_score"] = "abc"
+    bad_rows = rows // 100
+    path = tmp_path / "big.csv"
+    big.to_csv(path, index=False)
+    uri, generation = drop(local_stack, path)
+    name = uri.removeprefix(f"gs://{local_stack.inbox_bucket}/")
+    obj = StorageObject(local_stack.inbox_bucket, name, generation, 0, None, "e")
+
+    wait_for(
+        lambda: read_progress(parts.storage, obj)[0].chunks_done >= 1,
+        timeout_s=120,
+        what="the first chunk of the big file",
+    )
+    record = next(r for r in stack.read_records(local_stack) if r.component == "score_file")
+    os.killpg(record.pid, signal.SIGKILL)
+    killed_at = read_progress(parts.storage, obj)[0].chunks_done
+    port = local_stack.ports["score_file"]
+    wait_for(lambda: processes.port_is_free(HOST, port), timeout_s=30, what="the killed function")
+    try:
+        assert run_row(local_stack, uri) is None, "the file was finished before the kill"
+        assert killed_at < 4
+    finally:
+        # The platform starts a new instance; here, `up` restarts what is not running.
+        stack.up(local_stack)
+    bucket, _ = uri.removeprefix("gs://").split("/", 1)
+    event = to_cloud_event(
+        {
+            "eventType": "OBJECT_FINALIZE",
+            "bucketId": bucket,
+            "objectId": name,
+            "objectGeneration": str(generation),
+        },
+        json.dumps(
+            {"bucket": bucket, "name": name, "generation": str(generation), "size": "1"}
+        ).encode(),
+    )
+    assert event is not None
+
+    status, _ = post(local_stack.url("score_file") + "/", event, 300)
+
+    assert status == 200
+    run = run_row(local_stack, uri)
+    assert run is not None and "duplicates" not in run
+    assert (run["rows_in"], run["rows_rejected"]) == (rows, bad_rows)
+    assert run["rows_scored"] == rows - bad_rows
+    assert counts(local_stack, uri) == (rows - bad_rows, rows - bad_rows, bad_rows)
+    assert read_progress(parts.storage, obj)[0].chunks_done == 4
