@@ -12,9 +12,10 @@ CSV is read as text, as the data contract asks (`dtype=object`, only empty field
 by pandas' C parser: RFC 4180 quoting, a newline inside quotes is part of the value. Bytes that
 are not UTF-8 are kept with ``surrogateescape`` and each value holding one is rejected with
 reason ENCODING (the value shown with ``\\xNN`` escapes), the rest of the file is scored: one
-byte of Latin-1 in a comment field should not lose a million predictions. JSONL values keep their
-JSON types. Parquet is read a record batch at a time, typed; one row group is the unit of
-decompression, so memory is bounded by the writer's row-group size as well as by `chunk_rows`.
+byte of Latin-1 in a comment field should not lose a million predictions. In the header such
+bytes are spelled ``\\xNN`` in the column's name. JSONL values keep their JSON types. Parquet is
+read a record batch at a time, typed; one row group is the unit of decompression, so memory is
+bounded by the writer's row-group size as well as by `chunk_rows`.
 gzip is decompressed as it is read (a Parquet file, which needs random access, is first
 decompressed to a temporary file), so a small file that expands 1000 times is never held at once.
 """
@@ -54,6 +55,13 @@ _UNREADABLE: Final = (OSError, EOFError, zlib.error)
 _READ_BYTES: Final = 256 * 1024
 # Parquet from a stream that cannot seek is copied: in memory up to this size, then to disk.
 _SPOOL_BYTES: Final = 16 * 1024 * 1024
+# A CSV header longer than this is left unescaped (see _HeaderEscaped) rather than held whole.
+_MAX_HEADER_BYTES: Final = 1024 * 1024
+# Read in small steps: what follows the header is held until the parser asks for it.
+_HEADER_READ_BYTES: Final = 16 * 1024
+_QUOTE, _COMMA = ord('"'), ord(",")
+_LINE_BREAKS: Final = frozenset(b"\r\n")
+_BLANK_OR_BOM: Final = b" \t\r\n\x0b\x0c\xef\xbb\xbf"
 
 _SUFFIXES: Final[dict[str, Kind]] = {
     ".csv": "csv",
@@ -212,7 +220,7 @@ def header_of(chunks: Iterator[Chunk]) -> tuple[tuple[str, ...], Iterator[Chunk]
 def _csv_chunks(source: _Bytes, chunk_rows: int, name: str) -> Iterator[Chunk]:
     try:
         reader = pd.read_csv(
-            source,
+            io.BufferedReader(_HeaderEscaped(source)),
             dtype=object,
             keep_default_na=False,
             na_values=[""],
@@ -236,6 +244,80 @@ def _csv_chunks(source: _Bytes, chunk_rows: int, name: str) -> Iterator[Chunk]:
             frame.index = pd.RangeIndex(len(frame))
             yield _without_bad_text(frame, next_row)
             next_row += len(frame)
+
+
+class _HeaderEscaped(io.RawIOBase):
+    """A CSV byte stream whose header record spells the bytes that are not UTF-8 as ``\\xNN``.
+
+    pandas holds column names as Arrow strings, which cannot hold the lone surrogates that
+    ``surrogateescape`` makes of such bytes: one in a column name (a spreadsheet's Latin-1
+    export) would fail the whole read. Escaped, it is a column the contract does not know, or a
+    required one reported missing by a readable name. The values are left as they are, so each
+    bad one is still rejected on its own.
+    """
+
+    def __init__(self, source: _Bytes) -> None:
+        super().__init__()
+        self._source = source
+        self._pending: bytes | None = None  # None until the header has been read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pending is None:
+            self._pending = self._escaped_header()
+        if self._pending:
+            data, self._pending = self._pending[: len(buffer)], self._pending[len(buffer) :]
+        else:
+            data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _escaped_header(self) -> bytes:
+        head, scan = b"", _HeaderScan()
+        while (end := scan.feed(head)) is None:
+            more = self._source.read(_HEADER_READ_BYTES)
+            if not more:
+                end = len(head)
+                break
+            head += more
+            if len(head) > _MAX_HEADER_BYTES:
+                return head  # no header is this long: leave the bytes to the parser as they are
+        return head[:end].decode("utf-8", "backslashreplace").encode() + head[end:]
+
+
+class _HeaderScan:
+    """Finds where a CSV's header record ends, as the parser reads it: lines of blanks before
+    it are skipped, and a quote opens a quoted value (in which a line break is text and ``""``
+    a quote) only at the start of a value."""
+
+    def __init__(self) -> None:
+        self._scanned = self._line_start = 0
+        self._quoted = self._after_closing_quote = False
+        self._at_value_start = True
+
+    def feed(self, data: bytes) -> int | None:
+        """Where the header ends in `data` (past its line break), None if not within it yet.
+
+        `data` is what was fed before and more: only the new bytes are scanned.
+        """
+        for index in range(self._scanned, len(data)):
+            byte = data[index]
+            if self._quoted:
+                if byte == _QUOTE:
+                    self._quoted, self._after_closing_quote = False, True
+            elif byte == _QUOTE and (self._at_value_start or self._after_closing_quote):
+                self._quoted, self._at_value_start, self._after_closing_quote = True, False, False
+            elif byte in _LINE_BREAKS:
+                if data[self._line_start : index].strip(_BLANK_OR_BOM):
+                    return index + 1
+                self._line_start, self._at_value_start = index + 1, True
+                self._after_closing_quote = False
+            else:
+                self._at_value_start, self._after_closing_quote = byte == _COMMA, False
+        self._scanned = len(data)
+        return None
 
 
 def _without_bad_text(frame: pd.DataFrame, first_row_number: int) -> Chunk:

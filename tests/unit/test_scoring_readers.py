@@ -195,6 +195,26 @@ def test_non_utf8_values_reject_their_rows_and_the_rest_is_read() -> None:
     assert chunks[1].row_numbers().tolist() == [3]
 
 
+@pytest.mark.parametrize("name", ["names.csv", "names.csv.gz"])
+def test_column_names_that_are_not_utf8_are_spelled_with_escapes(name: str) -> None:
+    # Blank lines before the header, and a quoted name holding a line break and a quote.
+    data = b'\n  \n"r\xe9gion","a\xe9\n""b""",x\r\n1,S\xe3o,2\r\n3,4,5\r\n'
+    (chunk,) = read(gzip.compress(data, mtime=0) if name.endswith(".gz") else data, name)
+    assert chunk.header == ("r\\xe9gion", 'a\\xe9\n"b"', "x")
+    # Only the header is escaped: a bad value in the first data row is still rejected.
+    assert [(b.row_number, b.column_name, b.raw_value) for b in chunk.bad_rows] == [
+        (1, 'a\\xe9\n"b"', "S\\xe3o")
+    ]
+    assert plain(chunk.frame) == {"r\\xe9gion": ["3"], 'a\\xe9\n"b"': ["4"], "x": ["5"]}
+
+
+def test_a_header_longer_than_one_read_is_escaped_whole() -> None:
+    long_name = b"c" * 300_000 + b"\xe9"
+    (chunk,) = read(b"id," + long_name + b"\n1,2\n", "long.csv")
+    assert chunk.header == ("id", "c" * 300_000 + "\\xe9")
+    assert chunk.frame["id"].tolist() == ["1"]
+
+
 def test_malformed_jsonl_lines_become_bad_rows_with_their_row_numbers() -> None:
     lines = [
         b'{"id": "a", "n": 1, "x": 2.5, "ok": true}',
