@@ -13,9 +13,10 @@ by chunk, so a chunk whose progress was not saved before a crash is loaded once 
 How a file ends, in `scoring_runs.status`:
     succeeded            every row scored
     partially_rejected   some rows rejected (each in `rejected_rows` with its reason)
-    rejected             every row rejected, or the file as a whole (not a format we read, no
-                         required column, empty, unreadable from its start): nothing of it
-                         loaded, the file goes to quarantine/
+    rejected             every row rejected (each in `rejected_rows`; the file goes to
+                         processed/), or the file as a whole (not a format we read, no required
+                         column, empty, unreadable from its start): nothing of it loaded, the
+                         file goes to quarantine/
     failed               it could not be finished: unreadable or deleted part way, its model
                          version cannot be loaded, BigQuery refused the rows. The reason says
                          which rows were loaded; the file (if it still exists) goes to quarantine/

@@ -297,15 +297,32 @@ def test_a_header_only_csv_succeeds_with_no_rows(
     _assert_moved(local_stack, uri, generation, "processed")
 
 
-def test_a_highly_compressed_gzip_csv_has_every_row_scored(
+def test_a_gzip_csv_that_expands_about_1000_times_has_every_row_scored(
+    local_stack: StackSettings, champion: str, tmp_path: Path
+) -> None:
+    header, row = _demo_frame(1, seed=3).to_csv(index=False).splitlines(keepends=True)
+    # Each row carries a long run of one byte in a column the contract does not know: deflate
+    # packs such runs near its limit (1032x), while rows of contract values alone stay ~300x.
+    rows = 2_000
+    filler = "x" * 28_000
+    raw = (header.rstrip("\n") + ",note\n" + (row.rstrip("\n") + f",{filler}\n") * rows).encode()
+    packed = gzip.compress(raw, compresslevel=9, mtime=0)
+    assert len(raw) / len(packed) > 900, (len(raw), len(packed))
+    uri, generation = drop(local_stack, _write(tmp_path / "bomb.csv.gz", packed))
+
+    run = _wait_for_run(local_stack, uri)
+
+    _assert_run(run, status="succeeded", rows_in=rows, scored=rows, rejected=0)
+    _assert_every_row_once(local_stack, uri, generation, rows_in=rows, scored=rows)
+    _assert_moved(local_stack, uri, generation, "processed")
+
+
+def test_a_highly_compressed_gzip_csv_across_chunks_has_every_row_scored(
     local_stack: StackSettings, champion: str, tmp_path: Path
 ) -> None:
     header, row = _demo_frame(1, seed=3).to_csv(index=False).splitlines(keepends=True)
     raw = (header + row * BIG_ROWS).encode()
     packed = gzip.compress(raw, compresslevel=9, mtime=0)
-    # Near the most deflate gives for rows of this length: each 258-byte match back one row
-    # costs a length code, a distance code and 6 extra bits, so ~256x. (Its ~1000x limit is
-    # for runs of a single byte, which CSV rows of a contract's columns are not.)
     assert len(raw) / len(packed) > 250, (len(raw), len(packed))
     uri, generation = drop(local_stack, _write(tmp_path / "repeated.csv.gz", packed))
 
