@@ -501,3 +501,58 @@ def test_an_empty_chunk_gives_empty_results(clean: pd.DataFrame, contract: DataC
     assert (result.rows_in, len(result.valid), result.rows_rejected) == (0, 0, 0)
     assert list(result.rejections.columns) == list(REJECTION_COLUMNS)
     assert "row_number" in result.valid.columns
+
+
+def test_values_with_blanks_around_them_read_as_the_trimmed_values() -> None:
+    # A column whose values all read as given skips the trimming; one value with blanks around
+    # it must not change any verdict or value.
+    contract = DataContract((
+        ColumnContract("n", "feature", "numeric", nullable=False, required=True),
+        ColumnContract("b", "feature", "boolean", nullable=False, required=True),
+        ColumnContract(
+            "c", "feature", "categorical", nullable=False, required=True, categories=("x", "y")
+        ),
+    ))  # fmt: skip
+    plain = pd.DataFrame({"n": ["1", "2.5", "3"], "b": ["yes", "0", "T"], "c": ["x", "y", "x"]})
+    padded = pd.DataFrame(
+        {"n": ["1", " 2.5", "3"], "b": ["yes", "0 ", "T"], "c": ["x", "\ty ", "x"]}
+    )
+    expected = validate(plain, contract)
+    assert expected.rejections.empty
+    for frame in (padded, padded.astype("str")):
+        result = validate(frame, contract)
+        assert result.rejections.empty
+        pd.testing.assert_frame_equal(result.valid, expected.valid)
+    blank = validate(padded.assign(n=["1", "  ", "3"], c=["x", "y", " "]), contract)
+    assert [tuple(r) for r in blank.rejections[["row_number", "column_name"]].values] == [
+        (2, "n"),
+        (3, "c"),
+    ]
+
+
+TIMESTAMP_SPELLINGS = [
+    "2024-07-01", "2024-07-01T12", "2024-07-01 12:00", "2024-07-01T12:00:00.123456",
+    "2024-07-01T12:00:00.123456789", "2024-07-01T12:00:00Z", "2024-07-01T12:00:00+02:00",
+    "0001-01-01", "1677-09-21", "1677-09-22T00:00:00", "2262-04-11", "2262-04-12", "9999-12-31",
+    "2024-02-29", "2023-02-29", "2024-13-01", "2024-07-01T24:00:00", "2024-07-01T12:00:60",
+    " 2024-07-01 ", "20240701", "2024-7-1", "01/07/2024", "", "  ", "2024-07-01T12:00:00.",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("values", [[v] for v in TIMESTAMP_SPELLINGS] + [TIMESTAMP_SPELLINGS])
+def test_a_time_column_gets_the_verdicts_of_pandas_iso_8601_reading(values: list[str]) -> None:
+    # Only a timestamp feature is carried parsed; a time column's verdict may come from a
+    # faster reading, which must agree with pandas' (as the feature gets it) on every value.
+    contract = DataContract((
+        ColumnContract("at", "time", "timestamp", nullable=True, required=False),
+        ColumnContract("f", "feature", "timestamp", nullable=True, required=True),
+    ))  # fmt: skip
+    frame = pd.DataFrame({"at": values, "f": values}, dtype=object)
+    result = validate(frame, contract)
+    found = result.rejections
+    by_column = {
+        name: found.loc[found["column_name"] == name, "row_number"].tolist() for name in ("at", "f")
+    }
+    assert by_column["at"] == by_column["f"]
+    # The time column is carried as given.
+    assert result.valid["at"].tolist() == frame.loc[result.valid.index, "at"].tolist()
