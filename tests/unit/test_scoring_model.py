@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from shared.errors import DataError, UsageError
-from shared.model import FeatureSpec, IsotonicCalibrator, ScoringModel, SigmoidCalibrator
+from shared.model import (
+    FeatureSpec,
+    IsotonicCalibrator,
+    ScoringModel,
+    SigmoidCalibrator,
+    feature_matrix,
+    select_features,
+)
 from shared.training import TrainingOutcome, train_model
 from shared.training.calibration import fit_isotonic, fit_sigmoid
 from tests.unit.training_data import demo_frame, quick_demo_spec
@@ -80,10 +87,20 @@ def test_missing_feature_columns_are_named(
         sklearn_outcome.model.predict_scores(fresh.drop(columns=["region", "credit_score"]))
 
 
+def test_the_float_matrix_reads_as_xgboosts_own_dataframe_handling(
+    xgboost_model: ScoringModel, fresh: pd.DataFrame
+) -> None:
+    # XGBoost is handed a float32 matrix of numbers and category codes, not the DataFrame.
+    booster, features = xgboost_model.estimator, xgboost_model.features
+    matrix = feature_matrix(fresh, features)
+    assert matrix.dtype == np.float32
+    own = booster.inplace_predict(select_features(fresh, features))
+    assert np.array_equal(booster.inplace_predict(matrix), own)
+
+
 def test_small_and_large_frames_score_alike(
     xgboost_model: ScoringModel, fresh: pd.DataFrame
 ) -> None:
-    # Few rows go to XGBoost as a float matrix, many as a DataFrame: the two must agree.
     whole = xgboost_model.predict_scores(fresh)
     pieces = np.concatenate(
         [xgboost_model.predict_scores(fresh.iloc[i : i + 7]) for i in range(0, 700, 7)]
