@@ -129,6 +129,26 @@ def test_scores_are_the_models_on_the_valid_rows(
     assert result.predictions["row_number"].tolist() == valid["row_number"].tolist()
 
 
+@pytest.mark.parametrize(
+    ("ids", "texts"),
+    [
+        (pd.Series(["A-1", "A-2", " a 3", "4"], dtype=object), ["A-1", "A-2", " a 3", "4"]),
+        (pd.Series(["A-1", "A-2", " a 3", "4"], dtype="str"), ["A-1", "A-2", " a 3", "4"]),
+        (pd.Series([7, 12, -3, 0]), ["7", "12", "-3", "0"]),
+        (pd.Series([7.0, 2.5, 1e20, -0.0]), ["7", "2.5", "1e+20", "0"]),
+        (pd.Series([7, "b", 2.5, True], dtype=object), ["7", "b", "2.5", "True"]),
+    ],
+)
+def test_record_ids_are_the_ids_as_text(
+    ids: pd.Series, texts: list[str], contract: DataContract, model: ScoringModel
+) -> None:
+    frame = next(dd.iter_demo_frames(4, seed=2)).assign(**{dd.ID_COLUMN: ids})
+    result = score(Chunk(frame, 1, tuple(frame.columns)), contract, model)
+    assert result.predictions["record_id"].tolist() == texts
+    labels = result.predictions["predicted_label"].tolist()
+    assert labels == [str(x) for x in model.predict_labels(result.features)]
+
+
 @pytest.mark.parametrize("name", ["d.csv", "d.csv.gz", "d.jsonl", "d.parquet"])
 def test_chunk_boundaries_do_not_change_the_results(
     name: str, contract: DataContract, model: ScoringModel
