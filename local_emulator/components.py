@@ -34,6 +34,7 @@ from shared.config import (
     PUBSUB_EMULATOR_HOST,
     STORAGE_EMULATOR_HOST,
     BatchConfig,
+    PredictConfig,
 )
 from shared.errors import LocalStackError
 
@@ -186,6 +187,8 @@ def _own_settings(name: str) -> dict[str, str]:
     user can try, say, a smaller chunk size), else their defaults."""
     if name == "score_file":
         return BatchConfig.from_env().to_env()
+    if name == "predict_rows":
+        return PredictConfig.from_env().to_env()
     return {}
 
 

@@ -12,8 +12,8 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Final
+from dataclasses import dataclass, field, fields
+from typing import Any, Final, Self
 
 from shared.errors import ConfigError
 
@@ -146,7 +146,51 @@ BATCH_VARIABLES: Final[tuple[Variable, ...]] = (
     ),
 )
 
-_BY_NAME: Final = {v.name: v for v in (*VARIABLES, *BATCH_VARIABLES)}
+PREDICT_VARIABLES: Final[tuple[Variable, ...]] = (
+    Variable(
+        "CLOUDSCORE_PREDICT_MAX_BODY_BYTES",
+        "largest request body accepted, in bytes; larger ones are answered 413",
+        "1048576",
+        _POSITIVE_INT,
+        "a whole number of bytes, at least 1",
+        scope="predict_rows",
+    ),
+    Variable(
+        "CLOUDSCORE_PREDICT_MAX_INSTANCES",
+        "most instances in one request; more are answered 413",
+        "1000",
+        _POSITIVE_INT,
+        "a whole number, at least 1",
+        scope="predict_rows",
+    ),
+    Variable(
+        "CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE",
+        "share of answered requests logged to BigQuery online_predictions (0 to 1)",
+        "1",
+        r"0|1|0?\.[0-9]+|1\.0*",
+        "a share from 0 to 1 such as 0.1",
+        scope="predict_rows",
+    ),
+    Variable(
+        "CLOUDSCORE_PREDICT_SHADOW",
+        "also score each request with the challenger, off the response path, and log both",
+        "false",
+        r"true|false",
+        "true or false",
+        scope="predict_rows",
+    ),
+    Variable(
+        "CLOUDSCORE_MODEL_REFRESH_S",
+        "seconds a served alias is trusted before it is read again: a moved champion is "
+        "picked up within this time",
+        "30",
+        _POSITIVE_SECONDS,
+        "a number of seconds such as 30",
+        scope="predict_rows",
+    ),
+)
+
+_BY_NAME: Final = {v.name: v for v in (*VARIABLES, *BATCH_VARIABLES, *PREDICT_VARIABLES)}
 
 
 def declared_names() -> frozenset[str]:
@@ -189,27 +233,78 @@ class FunctionConfig:
         return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
 
 
-@dataclass(frozen=True)
-class BatchConfig:
-    """Settings of the batch scorer only (`score_file`)."""
-
-    chunk_rows: int = 50_000
-    time_budget_s: float = 480.0
+class _OwnSettings:
+    """Settings one function reads beside the common ones. Each field is typed and names its
+    variable in its metadata, with optional bounds: `above` (exclusive), `at_least`, `at_most`.
+    The variable's pattern checks the form, the bounds the value."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> BatchConfig:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
         source = os.environ if env is None else env
-        chunk_rows = int(_read(source, "CLOUDSCORE_BATCH_CHUNK_ROWS"))
-        budget = float(_read(source, "CLOUDSCORE_BATCH_TIME_BUDGET_S"))
-        if budget <= 0:
-            raise ConfigError("CLOUDSCORE_BATCH_TIME_BUDGET_S", f"expected > 0, found {budget}")
-        return cls(chunk_rows=chunk_rows, time_budget_s=budget)
+        values: dict[str, object] = {}
+        for item in fields(cls):  # type: ignore[arg-type]
+            name = item.metadata["variable"]
+            raw = _read(source, name)
+            kind = _TYPES[str(item.type)]
+            value: Any = raw.lower() == "true" if kind is bool else kind(raw)
+            above = item.metadata.get("above")
+            at_least = item.metadata.get("at_least")
+            at_most = item.metadata.get("at_most")
+            if above is not None and value <= above:
+                raise ConfigError(name, f"expected more than {above}, found {raw!r}")
+            if at_least is not None and value < at_least:
+                raise ConfigError(name, f"expected at least {at_least}, found {raw!r}")
+            if at_most is not None and value > at_most:
+                raise ConfigError(name, f"expected at most {at_most}, found {raw!r}")
+            values[item.name] = value
+        return cls(**values)
 
     def to_env(self) -> dict[str, str]:
         return {
-            "CLOUDSCORE_BATCH_CHUNK_ROWS": str(self.chunk_rows),
-            "CLOUDSCORE_BATCH_TIME_BUDGET_S": f"{self.time_budget_s:g}",
+            item.metadata["variable"]: _format(getattr(self, item.name))
+            for item in fields(self)  # type: ignore[arg-type]
         }
+
+
+_TYPES: Final[dict[str, type]] = {"int": int, "float": float, "bool": bool}
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class BatchConfig(_OwnSettings):
+    """Settings of the batch scorer only (`score_file`)."""
+
+    chunk_rows: int = field(default=50_000, metadata={"variable": "CLOUDSCORE_BATCH_CHUNK_ROWS"})
+    time_budget_s: float = field(
+        default=480.0, metadata={"variable": "CLOUDSCORE_BATCH_TIME_BUDGET_S", "above": 0}
+    )
+
+
+@dataclass(frozen=True)
+class PredictConfig(_OwnSettings):
+    """Settings of the HTTP predictor only (`predict_rows`)."""
+
+    max_body_bytes: int = field(
+        default=1_048_576, metadata={"variable": "CLOUDSCORE_PREDICT_MAX_BODY_BYTES"}
+    )
+    max_instances: int = field(
+        default=1000, metadata={"variable": "CLOUDSCORE_PREDICT_MAX_INSTANCES"}
+    )
+    log_sample_rate: float = field(
+        default=1.0,
+        metadata={"variable": "CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE", "at_least": 0, "at_most": 1},
+    )
+    shadow: bool = field(default=False, metadata={"variable": "CLOUDSCORE_PREDICT_SHADOW"})
+    model_refresh_s: float = field(
+        default=30.0, metadata={"variable": "CLOUDSCORE_MODEL_REFRESH_S", "at_least": 0}
+    )
 
 
 @dataclass(frozen=True)

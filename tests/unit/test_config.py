@@ -8,6 +8,7 @@ from shared.config import (
     FUNCTION_VARIABLES,
     BatchConfig,
     FunctionConfig,
+    PredictConfig,
     StackConfig,
     variables_of,
     warn_unknown,
@@ -119,3 +120,34 @@ def test_only_the_batch_scorer_reads_the_batch_settings() -> None:
     assert "CLOUDSCORE_BATCH_CHUNK_ROWS" in variables_of("score_file")
     assert "CLOUDSCORE_BATCH_CHUNK_ROWS" not in variables_of("predict_rows")
     assert set(FUNCTION_VARIABLES) <= set(variables_of("retrain_model"))
+
+
+def test_the_predict_settings_default_and_read_back() -> None:
+    assert PredictConfig.from_env({}) == PredictConfig()
+    env = {
+        "CLOUDSCORE_PREDICT_MAX_BODY_BYTES": "2048",
+        "CLOUDSCORE_PREDICT_MAX_INSTANCES": "10",
+        "CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE": "0.25",
+        "CLOUDSCORE_PREDICT_SHADOW": "true",
+        "CLOUDSCORE_MODEL_REFRESH_S": "0",
+    }
+    config = PredictConfig.from_env(env)
+    assert config == PredictConfig(2048, 10, 0.25, True, 0.0)
+    assert PredictConfig.from_env(config.to_env()) == config
+    assert sorted(config.to_env()) == sorted(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE", "1.5"),
+        ("CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE", "-0.1"),
+        ("CLOUDSCORE_PREDICT_SHADOW", "yes please"),
+        ("CLOUDSCORE_PREDICT_MAX_INSTANCES", "0"),
+    ],
+)
+def test_a_bad_predict_setting_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        PredictConfig.from_env({name: value})
+
+    assert raised.value.name == name
