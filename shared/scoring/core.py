@@ -255,14 +255,13 @@ def _as_text(values: pd.Series) -> pd.Series:
     """Values as text, whole floats without ".0" as a CSV would spell them; None where missing
     (text in pandas' text dtype stays in it, with its own missing value)."""
     fresh = pd.RangeIndex(len(values))
-    if isinstance(values.dtype, pd.StringDtype):
+    if isinstance(values.dtype, pd.StringDtype) or (
+        values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string"
+    ):
+        # Text already, none of it missing when not in the text dtype (as the ids read from a
+        # CSV): kept as it is, instead of a str() of each value.
         return values.set_axis(fresh)
     missing = values.isna().to_numpy()
-    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
-        # Text already, as an id read from a CSV is: no need for a str() of each value.
-        given = values.to_numpy(dtype=object, copy=True)
-        given[missing] = None
-        return pd.Series(given, dtype=object, index=fresh)
     if pd.api.types.is_float_dtype(values.dtype):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
         texts = [
