@@ -1,0 +1,247 @@
+"""The prediction API as data: what a request asks for, what an answer and an error look like.
+
+    parse_request(HttpRequest(...), limits) -> PredictRequest | Route
+    ApiError(status, message, problems)       every refusal, with the HTTP status it maps to
+
+Independent of the web framework: `functions/predict_rows.py` hands it the parts of the request.
+The shapes are those of `shared/serving/openapi.json`, which a test keeps in step with this code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+ALIASES: Final = ("champion", "challenger")
+# The health and document routes; every other path is the prediction endpoint's (a function
+# URL may be called with a trailing path, which functions-framework passes on as it is).
+HEALTH_PATHS: Final = frozenset({"/healthz"})
+OPENAPI_PATH: Final = "/openapi.json"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: which instance (None: the request as a whole), which
+    field, what was expected and what was found."""
+
+    message: str
+    instance: int | None = None
+    field: str | None = None
+    expected: str | None = None
+    found: Any = None
+    reason_code: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"message": self.message}
+        for name in ("instance", "field", "expected", "reason_code"):
+            value = getattr(self, name)
+            if value is not None:
+                document[name] = value
+        if self.found is not None:
+            document["found"] = _json_safe(self.found)
+        return document
+
+
+class ApiError(Exception):
+    """A refused request: its HTTP status, a message, and every problem found."""
+
+    def __init__(
+        self, status: int, message: str, problems: Sequence[Problem] = (), allow: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.problems = tuple(problems)
+        self.allow = allow  # the Allow header of a 405
+
+    def to_json(self, request_id: str) -> dict[str, Any]:
+        error: dict[str, Any] = {"status": self.status, "message": self.message}
+        if self.problems:
+            error["problems"] = [problem.to_json() for problem in self.problems]
+        return {"error": error, "request_id": request_id}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int
+    max_instances: int
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    instances: list[dict[str, Any]]
+    explain: bool = False
+    version: str | None = None
+    alias: str = "champion"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A request that is not a prediction: the health report or the API document."""
+
+    name: Literal["health", "openapi"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A prediction answer, ready to serialise."""
+
+    predictions: list[dict[str, Any]]
+    model: dict[str, Any]
+    request_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "predictions": self.predictions,
+            "model": self.model,
+            "request_id": self.request_id,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """The parts of an HTTP request the API reads."""
+
+    method: str
+    path: str
+    content_type: str | None
+    body: bytes
+    query: Mapping[str, str]
+
+
+def parse_request(request: HttpRequest, limits: Limits) -> PredictRequest | Route:
+    """What the request asks for, or `ApiError` saying why it cannot be served."""
+    method, content_type, body = request.method, request.content_type, request.body
+    route = request.path.rstrip("/") or "/"
+    if route in HEALTH_PATHS or route == OPENAPI_PATH:
+        if method not in ("GET", "HEAD"):
+            raise ApiError(405, f"{route} answers GET, not {method}", allow="GET, HEAD")
+        return Route("health" if route in HEALTH_PATHS else "openapi")
+    if method in ("GET", "HEAD"):
+        return Route("health")
+    if method != "POST":
+        raise ApiError(
+            405, f"method {method} is not allowed; use POST to predict", allow="GET, POST"
+        )
+    options = _options(request.query)
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(
+            415,
+            f"expected Content-Type application/json, found {content_type or 'none'}",
+        )
+    if len(body) > limits.max_body_bytes:
+        raise ApiError(
+            413, f"the body is {len(body)} bytes; at most {limits.max_body_bytes} are accepted"
+        )
+    instances = _instances(body, limits)
+    return PredictRequest(instances=instances, **options)
+
+
+def _options(query: Mapping[str, str]) -> dict[str, Any]:
+    problems = [
+        Problem(
+            f"unknown query parameter {name!r}", field=name, expected="explain, version or alias"
+        )
+        for name in query
+        if name not in ("explain", "version", "alias")
+    ]
+    explain_text = query.get("explain", "false").strip().lower()
+    if explain_text not in ("true", "false", "1", "0", ""):
+        problems.append(
+            Problem(
+                "explain must be true or false",
+                field="explain",
+                expected="true or false",
+                found=query["explain"],
+            )
+        )
+    version = query.get("version") or None
+    alias = query.get("alias") or None
+    if alias is not None and alias not in ALIASES:
+        problems.append(
+            Problem(
+                f"unknown alias {alias!r}",
+                field="alias",
+                expected=" or ".join(ALIASES),
+                found=alias,
+            )
+        )
+    if version is not None and alias is not None:
+        problems.append(Problem("give a version or an alias, not both", field="version"))
+    if problems:
+        raise ApiError(400, "the query parameters are not valid", problems)
+    return {
+        "explain": explain_text in ("true", "1"),
+        "version": version,
+        "alias": alias or "champion",
+    }
+
+
+def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from exc
+    if isinstance(document, dict) and isinstance(document.get("instances"), list):
+        instances = document["instances"]
+    elif isinstance(document, dict) and "instances" in document:
+        raise ApiError(
+            400,
+            "instances must be a list of objects",
+            [
+                Problem(
+                    "not a list",
+                    field="instances",
+                    expected="a list of objects",
+                    found=type(document["instances"]).__name__,
+                )
+            ],
+        )
+    elif isinstance(document, dict):
+        instances = [document]  # a single instance, as it is
+    else:
+        raise ApiError(
+            400,
+            'expected a JSON object: {"instances": [{…}, …]} or a single instance {…}',
+            [Problem("not an object", expected="an object", found=type(document).__name__)],
+        )
+    if not instances:
+        raise ApiError(400, "instances is empty; send at least one")
+    if len(instances) > limits.max_instances:
+        raise ApiError(
+            413,
+            f"{len(instances)} instances in one request; at most {limits.max_instances} "
+            "are accepted",
+        )
+    problems = [
+        Problem(
+            "an instance must be an object of field: value",
+            instance=index,
+            expected="an object",
+            found=type(item).__name__,
+        )
+        for index, item in enumerate(instances)
+        if not isinstance(item, dict)
+    ]
+    if problems:
+        raise ApiError(400, "some instances are not objects", problems)
+    return list(instances)
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which are not JSON: a client that sends them has a bug.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,281 @@
+"""Check request instances against a model version's data contract, one value at a time.
+
+The batch path checks whole columns with Arrow and pandas (`shared.contract.validate`); an HTTP
+request holds a few instances, for which building a frame costs more than the check itself, and
+importing pandas costs a new instance ~0.5 s. So this reads `contract.json` as it is stored and
+gives, value by value, the verdicts `validate` gives for the same JSON values — a parity test
+holds the two together:
+
+    numeric, integer   a JSON number, or text that reads as one ("1e3", " 42 "); "nan", "inf" are
+                       NOT_FINITE; true/false is WRONG_TYPE; ranges give BELOW_MIN / ABOVE_MAX
+    boolean            true/false, 1/0, or the words true/t/yes/y/1/1.0 (false/f/no/n/0/0.0)
+    categorical        one of the categories, compared as text with blanks trimmed (3.0 is "3")
+    string, timestamp  any value / ISO 8601 text; missing is null or blank text
+
+A missing field is MISSING_COLUMN when the column is required. The checked instance is a row of
+model inputs: numbers as floats, categories as their position in the model's categories, NaN
+where missing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from shared.reasons import Reason
+from shared.serving.api import Problem
+
+_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INFINITY: Final = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+_NAN: Final = frozenset({"nan", "+nan", "-nan"})
+_TRUE: Final = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE: Final = frozenset({"false", "f", "no", "n", "0", "0.0"})
+_NAN_VALUE: Final = float("nan")
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    role: str
+    kind: str
+    nullable: bool
+    required: bool
+    min: float | None
+    max: float | None
+    categories: tuple[str, ...] | None
+    strict: bool
+
+    @property
+    def expected(self) -> str:
+        if self.kind == "integer":
+            return "a whole number"
+        if self.kind == "numeric":
+            return "a number"
+        if self.kind == "boolean":
+            return "true/false, yes/no or 1/0"
+        if self.kind == "timestamp":
+            return "an ISO 8601 timestamp"
+        return "a value"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """A model feature: where its value comes from and how it is encoded."""
+
+    name: str
+    categories: tuple[str, ...] | None  # None: numeric
+
+
+class InstanceChecker:
+    """The contract of one model version, ready to check instances quickly."""
+
+    def __init__(self, contract: Mapping[str, Any], inputs: Sequence[ModelInput]) -> None:
+        self.columns = tuple(
+            _Column(
+                name=c["name"],
+                role=c["role"],
+                kind=c["kind"],
+                nullable=c["nullable"],
+                required=c["required"],
+                min=c["min"],
+                max=c["max"],
+                categories=tuple(c["categories"]) if c["categories"] is not None else None,
+                strict=c["strict_categories"],
+            )
+            for c in contract["columns"]
+            if c["role"] != "target"
+        )
+        self.inputs = tuple(inputs)
+        self._codes = {
+            i.name: {category: float(code) for code, category in enumerate(i.categories)}
+            for i in self.inputs
+            if i.categories is not None
+        }
+
+    def check(
+        self, instances: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[list[float]], list[Problem]]:
+        """The model inputs of each instance, in feature order, or the problems of every one."""
+        rows: list[list[float]] = []
+        problems: list[Problem] = []
+        for index, instance in enumerate(instances):
+            values: dict[str, Any] = {}
+            for column in self.columns:
+                value, problem = _check_value(column, instance, index)
+                if problem is not None:
+                    problems.append(problem)
+                values[column.name] = value
+            if not problems:
+                rows.append(self._inputs(values))
+        return ([] if problems else rows), problems
+
+    def _inputs(self, values: Mapping[str, Any]) -> list[float]:
+        row = []
+        for feature in self.inputs:
+            value = values.get(feature.name)
+            if value is None:
+                row.append(_NAN_VALUE)
+            elif feature.categories is None:
+                row.append(float(value))
+            else:
+                row.append(self._codes[feature.name].get(value, _NAN_VALUE))
+        return row
+
+
+def _check_value(
+    column: _Column, instance: Mapping[str, Any], index: int
+) -> tuple[Any, Problem | None]:
+    """(the checked value or None when missing, the problem if any)."""
+    if column.name not in instance:
+        if column.required:
+            return None, Problem(
+                f"expected a field {column.name!r}, found none",
+                instance=index,
+                field=column.name,
+                expected="a value",
+                reason_code=Reason.MISSING_COLUMN.value,
+            )
+        return None, None
+    raw = instance[column.name]
+    reader = _READERS[column.kind]
+    value, reason = reader(raw, column)
+    if reason is not None:
+        expected = _expected(column, reason)
+        return None, _problem(column, index, raw, reason, expected)
+    if value is None and not column.nullable:
+        return None, _problem(column, index, raw, Reason.MISSING_VALUE, "a value")
+    return value, None
+
+
+def _expected(column: _Column, reason: Reason) -> str:
+    if reason is Reason.NOT_FINITE:
+        return "a finite number"
+    if reason is Reason.BELOW_MIN:
+        return f">= {column.min:g}"
+    if reason is Reason.ABOVE_MAX:
+        return f"<= {column.max:g}"
+    if reason is Reason.UNKNOWN_CATEGORY:
+        return "one of " + ", ".join(column.categories or ())[:300]
+    return column.expected
+
+
+def _problem(column: _Column, index: int, raw: Any, reason: Reason, expected: str) -> Problem:
+    found = "nothing" if raw is None else f"'{_text(raw)}'"
+    return Problem(
+        f"expected {expected}, found {found}",
+        instance=index,
+        field=column.name,
+        expected=expected,
+        found=raw,
+        reason_code=reason.value,
+    )
+
+
+# --- one reader per kind: (value, None) or (None, reason); value None means missing ----------
+
+
+def _read_number(raw: Any, column: _Column) -> tuple[Any, Reason | None]:
+    if raw is None:
+        return None, None
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None, Reason.WRONG_TYPE
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return None, None
+        lowered = text.lower()
+        if lowered in _NAN or lowered in _INFINITY:
+            return None, Reason.NOT_FINITE
+        if _NUMBER.fullmatch(text) is None:
+            return None, Reason.WRONG_TYPE
+        value = float(text)
+    else:
+        try:
+            value = float(raw)
+        except OverflowError:
+            return None, Reason.NOT_FINITE
+    if not math.isfinite(value):
+        return None, Reason.NOT_FINITE
+    if column.kind == "integer" and value != math.floor(value):
+        return None, Reason.WRONG_TYPE
+    if column.min is not None and value < column.min:
+        return None, Reason.BELOW_MIN
+    if column.max is not None and value > column.max:
+        return None, Reason.ABOVE_MAX
+    return value, None
+
+
+def _read_boolean(raw: Any, column: _Column) -> tuple[Any, Reason | None]:
+    if raw is None:
+        return None, None
+    if isinstance(raw, bool):
+        return float(raw), None
+    if isinstance(raw, int | float):
+        return (float(raw), None) if raw in (0, 1) else (None, Reason.WRONG_TYPE)
+    text = _text(raw).strip().lower()
+    if not text:
+        return None, None
+    if text in _TRUE:
+        return 1.0, None
+    if text in _FALSE:
+        return 0.0, None
+    return None, Reason.WRONG_TYPE
+
+
+def _read_category(raw: Any, column: _Column) -> tuple[Any, Reason | None]:
+    if raw is None:
+        return None, None
+    text = _text(raw).strip()
+    if not text:
+        return None, None
+    if text in (column.categories or ()):
+        return text, None
+    if column.strict:
+        return None, Reason.UNKNOWN_CATEGORY
+    return _UNKNOWN, None
+
+
+def _read_string(raw: Any, column: _Column) -> tuple[Any, Reason | None]:
+    if raw is None or not _text(raw).strip():
+        return None, None
+    return raw, None
+
+
+def _read_timestamp(raw: Any, column: _Column) -> tuple[Any, Reason | None]:
+    if raw is None:
+        return None, None
+    text = _text(raw).strip()
+    if not text:
+        return None, None
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return None, Reason.WRONG_TYPE
+    return text, None
+
+
+class _Unknown(str):
+    """A lenient column's unknown category: given (so not missing), but no category."""
+
+
+_UNKNOWN: Final = _Unknown("")
+
+_READERS: Final = {
+    "numeric": _read_number,
+    "integer": _read_number,
+    "boolean": _read_boolean,
+    "categorical": _read_category,
+    "string": _read_string,
+    "timestamp": _read_timestamp,
+}
+
+
+def _text(raw: Any) -> str:
+    """A value as the batch path spells it: whole floats without ".0", True as "True"."""
+    if isinstance(raw, float) and math.isfinite(raw) and raw == int(raw) and abs(raw) < 2**53:
+        return str(int(raw))
+    return str(raw)

@@ -1,0 +1,133 @@
+"""The HTTP path's per-instance check gives the batch path's verdicts for the same JSON values,
+and the same model inputs for the instances it accepts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.contract import ColumnContract, DataContract, validate
+from shared.model import FeatureSpec, feature_matrix
+from shared.serving.instance_check import InstanceChecker, ModelInput
+
+CONTRACT = DataContract(
+    (
+        ColumnContract("id", "id", "string", nullable=False, required=True),
+        ColumnContract("age", "feature", "integer", False, True, min=18.0, max=100.0),
+        ColumnContract("income", "feature", "numeric", nullable=True, required=True, min=0.0),
+        ColumnContract("owner", "feature", "boolean", nullable=True, required=True),
+        ColumnContract(
+            "region", "feature", "categorical", False, True, categories=("north", "south", "3")
+        ),
+        ColumnContract(
+            "channel",
+            "feature",
+            "categorical",
+            nullable=True,
+            required=True,
+            categories=("web", "branch"),
+            strict_categories=False,
+        ),
+        ColumnContract("seen_at", "time", "timestamp", nullable=True, required=False),
+        ColumnContract("note", "passthrough", "string", nullable=True, required=False),
+        ColumnContract("label", "target", "categorical", True, False, categories=("0", "1")),
+    )
+)
+FEATURES = (
+    FeatureSpec("age", "numeric"),
+    FeatureSpec("income", "numeric"),
+    FeatureSpec("owner", "numeric"),
+    FeatureSpec("region", "categorical", ("north", "south", "3")),
+    FeatureSpec("channel", "categorical", ("web", "branch")),
+)
+VALID: dict[str, Any] = {
+    "id": "a1",
+    "age": 40,
+    "income": 52000.5,
+    "owner": True,
+    "region": "north",
+    "channel": "web",
+    "seen_at": "2026-01-02T03:04:05",
+    "note": "hello",
+}
+CORPUS: dict[str, list[Any]] = {
+    "id": ["x", "", "  ", None, 7, 7.0, True],
+    "age": [18, 100, 17, 101, 40.0, 40.5, "40", " 41 ", "4e1", "40.0", "forty", "", None,
+            "nan", "inf", "-inf", True, False, [1], {"a": 1}, 1e308, "1_000", "+42", ".5e2"],
+    "income": [0, -1, 0.0, 1e9, "12k", "1,000", "NaN", "Infinity", None, "", "  ", "3.5",
+               "-0", "1e-3", False],
+    "owner": [True, False, 1, 0, 2, 0.5, "yes", "NO", "t", "F", "y", "1", "0", "1.0", "0.0",
+              "maybe", "", None, " true ", "TRUE"],
+    "region": ["north", " south ", "South", "west", "", None, 3, 3.0, "3", 3.5, True],
+    "channel": ["web", "branch", "phone", None, "", 1],
+    "seen_at": ["2026-01-02", "2026-01-02T03:04:05Z", "2026-01-02 03:04", "yesterday", "",
+                None, 5],
+    "note": ["x", None, 5],
+}  # fmt: skip
+
+
+def batch_verdict(instance: dict[str, Any]) -> set[tuple[str, str]]:
+    frame = pd.DataFrame.from_records([instance])
+    result = validate(frame, CONTRACT)
+    return {(r.column_name, r.reason_code) for r in result.rejections.itertuples()}
+
+
+def checker() -> InstanceChecker:
+    inputs = [ModelInput(f.name, f.categories) for f in FEATURES]
+    return InstanceChecker(json.loads(CONTRACT.to_json()), inputs)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(field, value) for field, values in CORPUS.items() for value in values],
+)
+def test_each_value_gets_the_batch_paths_verdict(field: str, value: Any) -> None:
+    instance = {**VALID, field: value}
+
+    _, problems = checker().check([instance])
+
+    assert {(p.field, p.reason_code) for p in problems} == batch_verdict(instance)
+
+
+@pytest.mark.parametrize("field", ["id", "age", "income", "owner", "region", "channel", "note"])
+def test_a_missing_field_gets_the_batch_paths_verdict(field: str) -> None:
+    instance = {k: v for k, v in VALID.items() if k != field}
+
+    _, problems = checker().check([instance])
+
+    assert {(p.field, p.reason_code) for p in problems} == batch_verdict(instance)
+
+
+def test_accepted_instances_give_the_batch_paths_model_inputs() -> None:
+    instances = [
+        VALID,
+        {**VALID, "age": "41", "income": None, "owner": "no", "region": "3", "channel": "phone"},
+        {**VALID, "income": " 7.25 ", "owner": 1, "region": " south ", "channel": None},
+    ]
+
+    rows, problems = checker().check(instances)
+
+    assert problems == []
+    valid = validate(pd.DataFrame.from_records(instances), CONTRACT).valid
+    expected = feature_matrix(valid, FEATURES)
+    np.testing.assert_array_equal(np.asarray(rows, dtype=np.float32), expected)
+
+
+def test_every_problem_of_every_instance_is_listed_with_where_and_what() -> None:
+    bad = [{**VALID, "age": "forty"}, VALID, {**VALID, "region": "west", "income": -5}]
+
+    rows, problems = checker().check(bad)
+
+    assert rows == []
+    listed = [(p.instance, p.field, p.reason_code, p.found) for p in problems]
+    assert listed == [
+        (0, "age", "WRONG_TYPE", "forty"),
+        (2, "income", "BELOW_MIN", -5),
+        (2, "region", "UNKNOWN_CATEGORY", "west"),
+    ]
+    assert problems[0].message == "expected a whole number, found 'forty'"
+    assert problems[1].expected == ">= 0"
