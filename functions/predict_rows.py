@@ -1,18 +1,36 @@
-"""HTTP predictor: JSON instances in, predictions out."""
+"""HTTP predictor: JSON instances in, predictions out (see shared/serving/openapi.json)."""
 
 from __future__ import annotations
+
+import json
 
 import flask
 import functions_framework
 
-from shared.runtime import instance_config
+from shared.runtime import prediction_service
+from shared.serving.api import HttpRequest
+from shared.serving.service import request_id_from
 
 
 @functions_framework.http
-def predict_rows(request: flask.Request) -> flask.typing.ResponseReturnValue:
-    config = instance_config("predict_rows")
-    if request.method == "GET":
-        return {"status": "ok", "model": {"name": config.model_name, "version": None}}
-    if request.method != "POST":
-        return {"error": f"method {request.method} is not allowed; use POST or GET"}, 405
-    return {"error": f"no version of model {config.model_name!r} is being served yet"}, 503
+def predict_rows(request: flask.Request) -> flask.Response:
+    service = prediction_service()
+    request_id = request_id_from(request.headers.get("X-Request-Id"))
+    # One byte past the limit is enough to refuse the body, and no more is read.
+    body = request.stream.read(service.limits.max_body_bytes + 1)
+    reply = service.handle(
+        HttpRequest(
+            method=request.method,
+            path=request.path,
+            content_type=request.headers.get("Content-Type"),
+            body=body,
+            query=request.args.to_dict(),
+        ),
+        request_id,
+    )
+    return flask.Response(
+        json.dumps(reply.body, allow_nan=False),
+        status=reply.status,
+        headers={"X-Request-Id": request_id, **reply.headers},
+        mimetype="application/json",
+    )

@@ -7,12 +7,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shared.config import BatchConfig, FunctionConfig
+from shared.config import BatchConfig, FunctionConfig, PredictConfig
 from shared.errors import CloudscoreError
 from shared.structured_log import configure_logging
 
 if TYPE_CHECKING:
     from shared.model_cache import ModelCache
+    from shared.serving.service import PredictionService
 
 
 @functools.cache
@@ -49,7 +50,7 @@ def run_event_handler(component: str, handler: Callable[[], None]) -> None:
 
 
 @functools.cache
-def model_cache(config: FunctionConfig) -> ModelCache:
+def model_cache(config: FunctionConfig, refresh_s: float = 30.0) -> ModelCache:
     """One cache per instance: models stay loaded across requests and events."""
     from shared.clients import storage_client
     from shared.model_cache import ModelCache
@@ -58,4 +59,18 @@ def model_cache(config: FunctionConfig) -> ModelCache:
     registry = ModelRegistry(
         storage_client(config.project), config.models_bucket, config.model_name
     )
-    return ModelCache(registry)
+    return ModelCache(registry, refresh_s=refresh_s)
+
+
+@functools.cache
+def prediction_service() -> PredictionService:
+    """The HTTP predictor of this instance, built on its first request."""
+    from shared.serving.prediction_log import PredictionLog, bigquery_writer
+    from shared.serving.service import PredictionService
+
+    config = instance_config("predict_rows")
+    settings = PredictConfig.from_env()
+    log = PredictionLog(
+        bigquery_writer(config.project, config.dataset), sample_rate=settings.log_sample_rate
+    )
+    return PredictionService(model_cache(config, settings.model_refresh_s), settings, log)

@@ -124,6 +124,8 @@ ONLINE_PREDICTIONS: Final = Table(
         _opt("score", "FLOAT64"),
         _req("model_name", "STRING"),
         _req("model_version", "STRING"),
+        _opt("alias", "STRING", "the alias that chose the version; null when one was pinned"),
+        _req("shadow", "BOOL", "true: a challenger's shadow prediction, not the answer given"),
         _opt("latency_ms", "FLOAT64"),
         _req("predicted_at", "TIMESTAMP"),
     ),

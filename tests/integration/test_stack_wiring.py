@@ -81,11 +81,12 @@ def test_a_function_process_sees_exactly_the_deployed_variables(local_stack: Sta
     assert not extra, f"variables the cloud would not set: {sorted(extra)}"
 
 
-def test_the_http_function_answers_on_its_port(local_stack: StackSettings) -> None:
-    with urllib.request.urlopen(local_stack.url("predict_rows") + "/", timeout=10) as response:
+def test_the_http_function_answers_on_its_port(local_stack: StackSettings, champion: str) -> None:
+    with urllib.request.urlopen(local_stack.url("predict_rows") + "/", timeout=30) as response:
         body = json.loads(response.read())
     assert response.status == 200
     assert body["model"]["name"] == local_stack.model_name
+    assert body["model"]["version"] == champion
 
 
 def test_env_prints_every_variable_a_client_needs(

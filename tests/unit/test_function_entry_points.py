@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import functions_framework
 import pytest
@@ -56,20 +57,53 @@ def test_a_missing_setting_fails_the_call_naming_the_variable(
 
 
 @pytest.fixture
-def predict_client() -> object:
+def predict_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from shared.runtime import prediction_service
+
+    # Nothing listens there: these requests are refused before any model is looked up.
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("CLOUDSCORE_PREDICT_MAX_BODY_BYTES", "200")
+    prediction_service.cache_clear()
     app = functions_framework.create_app("predict_rows", "functions/main.py", "http")
-    return app.test_client()
+    yield app.test_client()
+    prediction_service.cache_clear()
 
 
-def test_get_reports_the_model_served(predict_client: object) -> None:
-    response = predict_client.get("/")  # type: ignore[attr-defined]
-
-    assert response.status_code == 200
-    assert response.get_json()["model"]["name"] == "churn"
-
-
-def test_a_wrong_method_is_405(predict_client: object) -> None:
-    response = predict_client.put("/", json={})  # type: ignore[attr-defined]
+def test_a_wrong_method_is_405_with_the_allowed_ones(predict_client: Any) -> None:
+    response = predict_client.put("/", json={})
 
     assert response.status_code == 405
-    assert "PUT" in response.get_json()["error"]
+    assert response.headers["Allow"] == "GET, POST"
+    assert "PUT" in response.get_json()["error"]["message"]
+
+
+def test_a_body_that_is_not_json_is_415(predict_client: Any) -> None:
+    response = predict_client.post("/", data="a,b\n1,2", content_type="text/csv")
+
+    assert response.status_code == 415
+    assert "text/csv" in response.get_json()["error"]["message"]
+
+
+def test_a_body_over_the_limit_is_413(predict_client: Any) -> None:
+    response = predict_client.post("/", json={"instances": [{"x": "y" * 300}]})
+
+    assert response.status_code == 413
+    assert "at most 200" in response.get_json()["error"]["message"]
+
+
+def test_malformed_json_is_400_and_every_answer_has_a_request_id(predict_client: Any) -> None:
+    response = predict_client.post(
+        "/", data="{not json", content_type="application/json", headers={"X-Request-Id": "r-1"}
+    )
+
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["request_id"] == response.headers["X-Request-Id"] == "r-1"
+    assert body["error"]["message"].startswith("the body is not valid JSON")
+
+
+def test_the_api_document_is_served(predict_client: Any) -> None:
+    response = predict_client.get("/openapi.json")
+
+    assert response.status_code == 200
+    assert response.get_json()["openapi"].startswith("3.")

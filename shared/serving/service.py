@@ -1,0 +1,277 @@
+"""The HTTP predictor's use case: a request in, a reply out (status, JSON body, headers).
+
+    service = PredictionService(models, settings, log)
+    reply = service.handle(HttpRequest(...), request_id)
+
+Per instance of the function: the model cache (versions stay loaded; an alias is re-read at
+most every `model_refresh_s`), one `Predictor` and `InstanceChecker` per version, the
+prediction log, and in shadow mode one thread that scores each request with the challenger
+after the answer is sent. Safe under concurrent requests: everything shared is either immutable
+once built or guarded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Final
+
+from shared.config import PredictConfig
+from shared.errors import CloudscoreError, RegistryError, TransientError, VersionNotFound
+from shared.model_cache import LoadedVersion, ModelCache
+from shared.serving.api import (
+    Answer,
+    ApiError,
+    HttpRequest,
+    Limits,
+    PredictRequest,
+    Route,
+    parse_request,
+)
+from shared.serving.instance_check import InstanceChecker, ModelInput
+from shared.serving.prediction_log import PredictionLog
+from shared.serving.predictor import NotExplainable, Predictor
+
+_log = logging.getLogger(__name__)
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A model version ready to answer: how to check its instances and score them."""
+
+    version: str
+    family: str
+    checker: InstanceChecker
+    predictor: Predictor
+    id_field: str | None
+
+    @classmethod
+    def of(cls, loaded: LoadedVersion) -> Served:
+        model = loaded.model
+        contract = loaded.artifacts["contract.json"]
+        inputs = [ModelInput(f.name, f.categories) for f in model.features]
+        id_field = next((c["name"] for c in contract["columns"] if c["role"] == "id"), None)
+        return cls(
+            loaded.version, model.family, InstanceChecker(contract, inputs), Predictor(model),
+            id_field,
+        )  # fmt: skip
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's request id when it is a sane token, else a new one."""
+    import uuid
+
+    if header and _REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class PredictionService:
+    def __init__(
+        self, models: ModelCache, settings: PredictConfig, log: PredictionLog | None = None
+    ) -> None:
+        self.models = models
+        self.settings = settings
+        self.log = log
+        self.limits = Limits(settings.max_body_bytes, settings.max_instances)
+        self._served: dict[str, Served] = {}
+        self._lock = threading.Lock()
+        self._shadow = ThreadPoolExecutor(1, "shadow") if settings.shadow else None
+
+    def handle(self, request: HttpRequest, request_id: str) -> Reply:
+        started = time.perf_counter()
+        try:
+            parsed = parse_request(request, self.limits)
+            if isinstance(parsed, Route):
+                return self._route(parsed)
+            return self._predict(parsed, request_id, started)
+        except ApiError as exc:
+            headers = {"Allow": exc.allow} if exc.allow else {}
+            return Reply(exc.status, exc.to_json(request_id), headers)
+        except CloudscoreError as exc:
+            status = 503 if exc.retryable or isinstance(exc, RegistryError) else exc.http_status
+            _log.warning("request %s: %s: %s", request_id, type(exc).__name__, exc)
+            return Reply(status, ApiError(status, str(exc)).to_json(request_id))
+        except Exception:
+            _log.exception("request %s failed", request_id)
+            message = f"internal error; the logs hold its details under request id {request_id}"
+            return Reply(500, ApiError(500, message).to_json(request_id))
+
+    def served(self, version: str) -> Served:
+        with self._lock:
+            found = self._served.get(version)
+        if found is None:
+            found = Served.of(self.models.get_version(version))
+            with self._lock:
+                found = self._served.setdefault(version, found)
+        return found
+
+    def _route(self, route: Route) -> Reply:
+        if route.name == "openapi":
+            return Reply(200, openapi_document())
+        name = self.models.registry.model_name
+        try:
+            version = self.models.resolve("champion")
+            served = self.served(version)
+        except (VersionNotFound, TransientError, RegistryError) as exc:
+            return Reply(503, {"status": "unavailable", "message": str(exc)})
+        model = {
+            "name": name,
+            "version": served.version,
+            "alias": "champion",
+            "family": served.family,
+            "features": list(served.predictor.feature_names),
+        }
+        return Reply(200, {"status": "ok", "model": model})
+
+    def _predict(self, request: PredictRequest, request_id: str, started: float) -> Reply:
+        version, alias = self._choose(request)
+        served = self.served(version)
+        rows, problems = served.checker.check(request.instances)
+        if problems:
+            count = len({p.instance for p in problems})
+            raise ApiError(
+                400,
+                f"{count} of {len(request.instances)} instances are not valid for model "
+                f"version {version}",
+                problems,
+            )
+        scores = served.predictor.scores(rows)
+        labels = served.predictor.labels(scores)
+        predictions: list[dict[str, Any]] = [
+            {"label": label, "score": score}
+            for label, score in zip(labels, scores.tolist(), strict=True)
+        ]
+        if request.explain:
+            try:
+                explanations = served.predictor.explain(rows)
+            except NotExplainable as exc:
+                raise ApiError(400, str(exc)) from exc
+            for prediction, explanation in zip(predictions, explanations, strict=True):
+                prediction["contributions"] = explanation.contributions
+                prediction["bias"] = explanation.bias
+                prediction["margin"] = explanation.margin
+        model = {"name": self.models.registry.model_name, "version": version, "alias": alias}
+        answer = Answer(predictions, model, request_id)
+        latency_ms = (time.perf_counter() - started) * 1000
+        if self.log is not None and self.log.sampled():
+            self.log.record(
+                self._log_rows(
+                    request,
+                    served,
+                    predictions,
+                    alias=alias,
+                    request_id=request_id,
+                    latency_ms=latency_ms,
+                )
+            )
+            if self._shadow is not None and alias == "champion":
+                self._shadow.submit(self._score_shadow, request, version, request_id)
+        return Reply(200, answer.to_json(), {"X-Request-Id": request_id})
+
+    def _choose(self, request: PredictRequest) -> tuple[str, str | None]:
+        if request.version is not None:
+            try:
+                self.models.registry.manifest(request.version)
+            except VersionNotFound as exc:
+                raise ApiError(404, str(exc)) from exc
+            return request.version, None
+        try:
+            return self.models.resolve(request.alias), request.alias
+        except VersionNotFound as exc:
+            if request.alias == "champion":
+                raise  # no model is served yet: 503
+            raise ApiError(404, str(exc)) from exc
+
+    def _score_shadow(self, request: PredictRequest, champion: str, request_id: str) -> None:
+        """The challenger's predictions for a request the champion answered, logged beside."""
+        try:
+            version = self.models.resolve("challenger")
+            if version == champion:
+                return
+            started = time.perf_counter()
+            served = self.served(version)
+            rows, problems = served.checker.check(request.instances)
+            if problems:
+                _log.info("shadow %s: challenger %s refuses the request", request_id, version)
+                return
+            scores = served.predictor.scores(rows)
+            labels = served.predictor.labels(scores)
+            predictions = [
+                {"label": label, "score": score}
+                for label, score in zip(labels, scores.tolist(), strict=True)
+            ]
+            latency_ms = (time.perf_counter() - started) * 1000
+            rows_out = self._log_rows(
+                request,
+                served,
+                predictions,
+                alias="challenger",
+                request_id=request_id,
+                latency_ms=latency_ms,
+                shadow=True,
+            )
+            if self.log is not None:
+                self.log.record(rows_out)
+        except Exception as exc:  # the shadow never affects the answer, nor the server
+            _log.warning("shadow %s: %s: %s", request_id, type(exc).__name__, exc)
+
+    def _log_rows(
+        self,
+        request: PredictRequest,
+        served: Served,
+        predictions: list[dict[str, Any]],
+        *,
+        alias: str | None,
+        request_id: str,
+        latency_ms: float,
+        shadow: bool = False,
+    ) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        name = self.models.registry.model_name
+        return [
+            {
+                "request_id": request_id,
+                "instance_index": index,
+                "record_id": _text(instance.get(served.id_field)) if served.id_field else None,
+                "inputs": json.dumps(instance, default=str),
+                "predicted_label": str(prediction["label"]),
+                "score": prediction["score"],
+                "model_name": name,
+                "model_version": served.version,
+                "alias": alias,
+                "shadow": shadow,
+                "latency_ms": latency_ms,
+                "predicted_at": now,
+            }
+            for index, (instance, prediction) in enumerate(
+                zip(request.instances, predictions, strict=True)
+            )
+        ]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    text = resources.files("shared.serving").joinpath("openapi.json").read_text("utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
