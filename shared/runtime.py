@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 from collections.abc import Callable
@@ -73,4 +74,8 @@ def prediction_service() -> PredictionService:
     log = PredictionLog(
         bigquery_writer(config.project, config.dataset), sample_rate=settings.log_sample_rate
     )
-    return PredictionService(model_cache(config, settings.model_refresh_s), settings, log)
+    service = PredictionService(model_cache(config, settings.model_refresh_s), settings, log)
+    # At exit (the platform stops an instance with SIGTERM, and gunicorn's worker exits):
+    # shadow predictions under way are finished and the log is flushed.
+    atexit.register(service.close)
+    return service

@@ -94,6 +94,13 @@ class PredictionService:
         self._lock = threading.Lock()
         self._shadow = ThreadPoolExecutor(1, "shadow") if settings.shadow else None
 
+    def close(self) -> None:
+        """Finish the shadow predictions under way, then load what the log holds."""
+        if self._shadow is not None:
+            self._shadow.shutdown(wait=True)
+        if self.log is not None:
+            self.log.close()
+
     def handle(self, request: HttpRequest, request_id: str) -> Reply:
         started = time.perf_counter()
         try:

@@ -183,8 +183,8 @@ def test_answered_requests_are_logged_to_bigquery(
 def own_model(
     local_stack: StackSettings, champion: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[ModelRegistry, list[str], Any]]:
-    """A model name of its own with two versions (the champion's artifacts, copied), served by
-    the test client with no alias caching."""
+    """A model name of its own with two versions (the champion's artifacts, copied), and a
+    function to serve it with the test client, with no alias caching and the settings given."""
     from shared.runtime import instance_config, model_cache, prediction_service
 
     storage = clients.storage_client(local_stack.project, local_stack.endpoints())
@@ -199,30 +199,33 @@ def own_model(
         version = new_version_id(artifacts["model.joblib"] + uuid.uuid4().bytes)
         registry.write_version(version, artifacts)
         versions.append(version)
-    for name, value in {
-        **local_stack.function_config().to_env(),
-        **local_stack.emulator_env(),
-        "CLOUDSCORE_MODEL_NAME": registry.model_name,
-        "CLOUDSCORE_MODEL_REFRESH_S": "0",
-        "CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE": "0",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for cached in (instance_config, model_cache, prediction_service):
-        cached.cache_clear()
-    clients_cleared = [getattr(clients, n) for n in dir(clients) if n.endswith("_client")]
-    for client in clients_cleared:
-        if hasattr(client, "cache_clear"):
-            client.cache_clear()
-    app = functions_framework.create_app("predict_rows", "functions/main.py", "http")
-    yield registry, versions, app.test_client()
-    for cached in (instance_config, model_cache, prediction_service):
+    caches = (instance_config, model_cache, prediction_service)
+
+    def serve(**settings: str) -> Any:
+        env = {
+            **local_stack.function_config().to_env(),
+            **local_stack.emulator_env(),
+            "CLOUDSCORE_MODEL_NAME": registry.model_name,
+            "CLOUDSCORE_MODEL_REFRESH_S": "0",
+            "CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE": "0",
+            **settings,
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        for cached in caches:
+            cached.cache_clear()
+        return functions_framework.create_app("predict_rows", "functions/main.py", "http")
+
+    yield registry, versions, lambda **settings: serve(**settings).test_client()
+    for cached in caches:
         cached.cache_clear()
 
 
 def test_no_champion_is_503_and_a_moved_champion_is_picked_up(
     own_model: tuple[ModelRegistry, list[str], Any], instances: list[dict[str, Any]]
 ) -> None:
-    registry, (first, second), client = own_model
+    registry, (first, second), serve = own_model
+    client = serve()
 
     assert client.get("/").status_code == 503
     assert client.post("/", json=instances[0]).status_code == 503
@@ -236,7 +239,8 @@ def test_no_champion_is_503_and_a_moved_champion_is_picked_up(
 def test_a_version_or_an_alias_can_be_pinned(
     own_model: tuple[ModelRegistry, list[str], Any], instances: list[dict[str, Any]]
 ) -> None:
-    registry, (first, second), client = own_model
+    registry, (first, second), serve = own_model
+    client = serve()
     registry.move_alias("champion", first, actor="test", reason="serve")
 
     assert client.post("/?alias=challenger", json=instances[0]).status_code == 404
@@ -251,3 +255,63 @@ def test_a_version_or_an_alias_can_be_pinned(
     pinned = client.post(f"/?version={first}", json={"instances": instances[:2]}).get_json()
     assert pinned["model"]["version"] == first and pinned["model"]["alias"] is None
     assert len(pinned["predictions"]) == 2
+
+
+def test_in_shadow_mode_the_challenger_scores_each_request_and_is_logged_beside(
+    local_stack: StackSettings,
+    own_model: tuple[ModelRegistry, list[str], Any],
+    instances: list[dict[str, Any]],
+) -> None:
+    from shared.runtime import prediction_service
+
+    registry, (first, second), serve = own_model
+    registry.move_alias("champion", first, actor="test", reason="serve")
+    registry.move_alias("challenger", second, actor="test", reason="shadow")
+    client = serve(CLOUDSCORE_PREDICT_SHADOW="true", CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE="1")
+
+    response = client.post("/", json={"instances": instances[:2]})
+    prediction_service().close()
+
+    assert response.status_code == 200
+    assert response.get_json()["model"]["version"] == first
+    request_id = response.headers["X-Request-Id"]
+    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    table = f"{local_stack.project}.{local_stack.dataset}.online_predictions"
+    sql = (
+        f"SELECT model_version, alias, shadow, instance_index, score FROM `{table}` "
+        f"WHERE request_id = '{request_id}' ORDER BY shadow, instance_index"
+    )
+
+    def logged() -> list[dict[str, Any]]:
+        rows = [dict(r) for r in bq.query(sql).result()]
+        return rows if len(rows) >= 4 else []
+
+    rows = wait_for(logged, timeout_s=60, what="the logged answer and its shadow")
+    seen = [(r["model_version"], r["alias"], r["shadow"], r["instance_index"]) for r in rows]
+    assert seen == [
+        (first, "champion", False, 0),
+        (first, "champion", False, 1),
+        (second, "challenger", True, 0),
+        (second, "challenger", True, 1),
+    ]
+    # The same artifacts under two versions: the shadow's scores are the answer's.
+    assert [r["score"] for r in rows[2:]] == pytest.approx([r["score"] for r in rows[:2]])
+
+
+def test_concurrent_requests_each_get_their_own_answer(
+    local_stack: StackSettings, champion: str, instances: list[dict[str, Any]]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = call(local_stack, {"instances": instances})[1]["predictions"]
+
+    def one(index: int) -> tuple[int, float]:
+        status, body = call(local_stack, {"instances": [instances[index % len(instances)]]})
+        assert status == 200
+        return index % len(instances), body["predictions"][0]["score"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(80)))
+
+    for position, score in answers:
+        assert score == pytest.approx(expected[position]["score"], abs=1e-9)
