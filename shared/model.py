@@ -27,13 +27,17 @@ import functools
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from shared.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    # Imported where it is used: unpickling a model for the HTTP path must not import pandas
+    # (~0.5 s of a new instance's first request).
+    import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -172,6 +176,8 @@ class ScoringModel:
 
 def select_features(frame: pd.DataFrame, features: tuple[FeatureSpec, ...]) -> pd.DataFrame:
     """The feature columns of `frame`, in model order, with the training types."""
+    import pandas as pd
+
     _require_columns(frame, features)
     columns = {
         feature.name: _numeric(frame[feature.name], feature.name)
@@ -202,11 +208,15 @@ def feature_matrix(frame: pd.DataFrame, features: tuple[FeatureSpec, ...]) -> Fl
 
 def category_codes(values: pd.Series, categories: tuple[str, ...]) -> npt.NDArray[np.intp]:
     """Position of each value in `categories`; -1 for missing and unknown values."""
+    import pandas as pd
+
     return np.asarray(_category_index(categories).get_indexer(pd.Index(values)), dtype=np.intp)
 
 
 @functools.lru_cache(maxsize=1024)
 def _category_index(categories: tuple[str, ...]) -> pd.Index:
+    import pandas as pd
+
     return pd.Index(categories)
 
 
@@ -221,6 +231,8 @@ def _require_columns(frame: pd.DataFrame, features: tuple[FeatureSpec, ...]) -> 
 
 def library_versions(engine: str) -> dict[str, str]:
     """The versions a model trained now depends on, for its pickle to be judged later."""
+    import pandas as pd
+
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     versions["pandas"] = pd.__version__
     if engine == "xgboost":
@@ -235,6 +247,8 @@ def library_versions(engine: str) -> dict[str, str]:
 
 
 def _numeric(column: pd.Series, name: str) -> pd.Series:
+    import pandas as pd
+
     if column.dtype == np.float64:
         return column
     try:
@@ -248,6 +262,8 @@ def _numeric(column: pd.Series, name: str) -> pd.Series:
 
 
 def _categorical(column: pd.Series, categories: tuple[str, ...]) -> pd.Series:
+    import pandas as pd
+
     if _has_categories(column, categories):
         return column
     codes = category_codes(column, categories)
@@ -262,6 +278,8 @@ def _codes(column: pd.Series, categories: tuple[str, ...]) -> npt.NDArray[np.int
 
 
 def _has_categories(column: pd.Series, categories: tuple[str, ...]) -> bool:
+    import pandas as pd
+
     dtype = column.dtype
     return (
         isinstance(dtype, pd.CategoricalDtype)

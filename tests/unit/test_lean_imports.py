@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_xgboost_is_imported_without_scikit_learn_or_pandas() -> None:
@@ -22,3 +23,30 @@ def test_xgboost_is_imported_without_scikit_learn_or_pandas() -> None:
     )
 
     assert result.stdout.split("\n")[:2] == ["['xgboost']", "True"]
+
+
+def test_an_xgboost_model_is_loaded_and_served_without_pandas(tmp_path: Path) -> None:
+    import joblib
+
+    from shared.training import train_model
+    from tests.unit.training_data import demo_frame, quick_demo_spec
+
+    spec = quick_demo_spec(candidates=("xgboost",), max_trials=1)
+    model = train_model(demo_frame(1500, seed=5), spec).model
+    joblib.dump(model, tmp_path / "model.joblib")
+    code = (
+        "import sys\n"
+        "from shared.serving.lean_imports import import_xgboost_alone\n"
+        "import_xgboost_alone()\n"
+        "import joblib\n"
+        "from shared.serving.predictor import Predictor\n"
+        f"model = joblib.load({str(tmp_path / 'model.joblib')!r})\n"
+        "row = [float('nan')] * len(model.features)\n"
+        "print(0.0 <= float(Predictor(model).scores([row])[0]) <= 1.0)\n"
+        "print(sorted(m for m in ('sklearn', 'pandas', 'pyarrow') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+
+    assert result.stdout.split("\n")[:2] == ["True", "[]"]
