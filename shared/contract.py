@@ -56,7 +56,6 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import numpy as np
@@ -66,6 +65,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.errors import ConfigError, DataError, UsageError
+from shared.reasons import Reason
 
 if TYPE_CHECKING:
     from shared.project_config import ProjectConfig
@@ -83,18 +83,6 @@ MIN_REPEATS_PER_CATEGORY: Final = 2
 
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
-
-
-class Reason(StrEnum):
-    """Why a row was rejected; `reason_code` in the rejections and in `rejected_rows`."""
-
-    MISSING_COLUMN = "MISSING_COLUMN"  # a required column is absent from the input
-    MISSING_VALUE = "MISSING_VALUE"  # null or blank where the contract says not nullable
-    WRONG_TYPE = "WRONG_TYPE"  # does not read as the column's kind ("12k" in a number)
-    NOT_FINITE = "NOT_FINITE"  # "nan", "inf" or an infinite number where a value is needed
-    BELOW_MIN = "BELOW_MIN"
-    ABOVE_MAX = "ABOVE_MAX"
-    UNKNOWN_CATEGORY = "UNKNOWN_CATEGORY"  # not among the categories of a strict column
 
 
 def toml_key(name: str) -> str:
