@@ -222,7 +222,11 @@ class _FileRun:
         # Copy, record, then delete: a retry after a crash anywhere in between either scores
         # the file again (the original is still there) or finds the run recorded and the copy.
         moved_to = _copy(self.storage, obj, target_prefix)
-        drift = self.drift.summary() if self.drift is not None and self.drift.rows else None
+        drift = None
+        if self.drift is not None and self.drift.rows:
+            # The bin counts too: monitoring adds them up over many files, which gives the
+            # drift of all their rows together (PSIs of single files do not add up).
+            drift = {**self.drift.summary(), "counts": self.drift.state()}
         row = {
             "run_id": claim.run_id,
             "source_uri": obj.uri,

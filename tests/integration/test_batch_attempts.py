@@ -228,6 +228,14 @@ def test_the_run_row_carries_the_drift_of_its_rows_against_the_reference(
     assert moved["drifted"], moved
     assert max(moved["psi"].values()) > 4 * max(calm["psi"].values())
     assert moved["score_psi"] > calm["score_psi"]
+    # The counts behind the figures are kept, and give them again.
+    from shared.drift import DriftCounts
+
+    champion_reference = parts.models.get_version(parts.models.resolve("champion")).artifacts[
+        "reference.json"
+    ]
+    again = DriftCounts.from_state(champion_reference, moved["counts"]).summary()
+    assert again["psi"] == moved["psi"]
 
 
 def test_the_function_killed_in_the_middle_of_a_file_is_finished_by_the_redelivered_event(
