@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     runs = _drop(settings, [b.out for b in batches])
 
     _say("5/6 calling the HTTP function …")
-    with urllib.request.urlopen(settings.url("predict_rows") + "/", timeout=30) as response:
-        health = json.loads(response.read())
+    instance = _first_instance(batches[0].out)
+    answer = _predict(settings.url("predict_rows"), instance)
 
     _say("6/6 firing the retrain schedule …")
     message_id = publish_tick(settings, "demo")
@@ -80,7 +81,8 @@ cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local clo
                   application {metrics["expected_cost"]:.3f} (baseline {base_cost:.3f})
   scored          (week 2 drifted; 2% of rows malformed on purpose)
 {_runs_table(runs)}
-  HTTP function   GET {settings.url("predict_rows")}/ → {json.dumps(health)}
+  HTTP function   POST {settings.url("predict_rows")}/?explain=true ({_shown_id(instance)})
+{_answer_lines(answer)}
   retrain topic   tick {message_id} published to {settings.retrain_topic} (pushed to retrain_model)
   BigQuery        {settings.project}.{settings.dataset}: {", ".join(tables)}
 
@@ -98,7 +100,58 @@ def _runs_table(runs: list[dict[str, Any]]) -> str:
             f"{run['rows_scored']:,} predictions, {run['rows_rejected']:,} rejected "
             f"({run['status']})"
         )
+        if run.get("drift_summary"):
+            drift = json.loads(run["drift_summary"])
+            drifted = ", ".join(drift["drifted"][:4]) or "none"
+            lines.append(
+                f"                    drifted features (PSI ≥ {drift['threshold']}): {drifted}"
+            )
     return "\n".join(lines)
+
+
+def _first_instance(path: Path) -> dict[str, Any]:
+    """The first valid-looking application of a demo file, as a client would send it."""
+    import pandas as pd
+
+    from shared.demo_data import LABEL_COLUMN
+
+    frame = pd.read_csv(path, nrows=50, dtype=str, keep_default_na=False)
+    row = frame.drop(columns=[LABEL_COLUMN], errors="ignore").iloc[0]
+    return {str(name): (value if value != "" else None) for name, value in row.items()}
+
+
+def _predict(url: str, instance: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url + "/?explain=true",
+        data=json.dumps({"instances": [instance]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        answer = {"error": json.loads(error.read()).get("error")}
+    return answer
+
+
+def _shown_id(instance: dict[str, Any]) -> str:
+    from shared.demo_data import ID_COLUMN
+
+    return str(instance.get(ID_COLUMN))
+
+
+def _answer_lines(answer: dict[str, Any]) -> str:
+    pad = " " * 18
+    if "predictions" not in answer:
+        return f"{pad}→ {json.dumps(answer)}"
+    (prediction,) = answer["predictions"]
+    top = sorted(prediction["contributions"].items(), key=lambda item: -abs(item[1]))[:3]
+    reasons = ", ".join(f"{name} {value:+.2f}" for name, value in top)
+    return (
+        f"{pad}→ label {prediction['label']}, score {prediction['score']:.3f} "
+        f"(model {answer['model']['version']})\n"
+        f"{pad}  largest contributions to the log-odds: {reasons}"
+    )
 
 
 def _next_steps(state: str) -> str:
