@@ -1,0 +1,200 @@
+# One service account per function, holding only what that function does; one per trigger,
+# allowed only to call its function; one for the builds. Nothing is granted to the project's
+# default accounts, and no member is given access to a whole project where a bucket, table,
+# topic or repository can be named instead.
+
+locals {
+  # What each function does with the buckets (by CLOUDSCORE_* name) and the tables, from the
+  # code: score_file claims, reads and moves inbox files, loads its three tables; predict_rows
+  # loads online_predictions; retrain_model registers versions, moves aliases (model_events)
+  # and writes monitoring_runs from predictions joined with labels.
+  bucket_roles = {
+    score_file = {
+      CLOUDSCORE_INBOX_BUCKET  = "roles/storage.objectUser"
+      CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
+    }
+    predict_rows = {
+      CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
+    }
+    retrain_model = {
+      CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectUser"
+    }
+  }
+  table_roles = {
+    score_file = {
+      predictions   = "roles/bigquery.dataEditor"
+      rejected_rows = "roles/bigquery.dataEditor"
+      scoring_runs  = "roles/bigquery.dataEditor"
+    }
+    predict_rows = {
+      online_predictions = "roles/bigquery.dataEditor"
+    }
+    retrain_model = {
+      predictions        = "roles/bigquery.dataViewer"
+      online_predictions = "roles/bigquery.dataViewer"
+      scoring_runs       = "roles/bigquery.dataViewer"
+      labels             = "roles/bigquery.dataViewer"
+      monitoring_runs    = "roles/bigquery.dataEditor"
+      model_events       = "roles/bigquery.dataEditor"
+    }
+  }
+
+  buckets = {
+    CLOUDSCORE_INBOX_BUCKET  = google_storage_bucket.inbox.name
+    CLOUDSCORE_MODELS_BUCKET = google_storage_bucket.models.name
+  }
+
+  bucket_grants = merge([
+    for function, roles in local.bucket_roles : {
+      for bucket, role in roles : "${function}/${bucket}" => { function = function, bucket = bucket, role = role }
+    }
+  ]...)
+  table_grants = merge([
+    for function, roles in local.table_roles : {
+      for table, role in roles : "${function}/${table}" => { function = function, table = table, role = role }
+    }
+  ]...)
+
+  # The functions triggered by events, each through its own Eventarc trigger.
+  event_functions = toset([for name, spec in module.config.functions : name if spec.signature == "cloudevent"])
+}
+
+resource "google_service_account" "function" {
+  for_each = local.function_names
+
+  account_id   = each.value
+  display_name = "cloudscore ${each.key} function"
+  description  = "Runs the ${each.key} function; holds only the access it needs."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "trigger" {
+  for_each = local.event_functions
+
+  account_id   = "${local.function_names[each.key]}-ev"
+  display_name = "cloudscore ${each.key} trigger"
+  description  = "Eventarc's identity when it delivers events to the ${each.key} function."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "build" {
+  account_id   = "${var.name_prefix}-build"
+  display_name = "cloudscore function builds"
+  description  = "Cloud Build's identity when it builds the functions' images."
+
+  depends_on = [google_project_service.apis]
+}
+
+# --- the functions' own access -----------------------------------------------------------------
+
+resource "google_storage_bucket_iam_member" "function" {
+  for_each = local.bucket_grants
+
+  bucket = local.buckets[each.value.bucket]
+  role   = each.value.role
+  member = google_service_account.function[each.value.function].member
+}
+
+resource "google_bigquery_table_iam_member" "function" {
+  for_each = local.table_grants
+
+  dataset_id = google_bigquery_dataset.this.dataset_id
+  table_id   = google_bigquery_table.tables[each.value.table].table_id
+  role       = each.value.role
+  member     = google_service_account.function[each.value.function].member
+}
+
+# Load jobs (every write here is one) and queries run as jobs of the project: BigQuery has no
+# narrower place to grant creating them. What a job may read or write is still limited to the
+# tables above.
+resource "google_project_iam_member" "function_job_user" {
+  for_each = local.function_names
+
+  project = local.project
+  role    = "roles/bigquery.jobUser"
+  member  = google_service_account.function[each.key].member
+}
+
+# --- who may call which function ---------------------------------------------------------------
+
+resource "google_project_iam_member" "trigger_event_receiver" {
+  for_each = local.event_functions
+
+  # Required of every Eventarc trigger's account; it grants receiving events, nothing else.
+  project = local.project
+  role    = "roles/eventarc.eventReceiver"
+  member  = google_service_account.trigger[each.key].member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "trigger_invokes" {
+  for_each = {
+    score_file    = google_cloudfunctions2_function.score_file
+    retrain_model = google_cloudfunctions2_function.retrain_model
+  }
+
+  project  = local.project
+  location = local.region
+  name     = each.value.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.trigger[each.key].member
+}
+
+# The prediction function answers only the members listed (never allUsers: see the variable).
+resource "google_cloud_run_v2_service_iam_member" "predict_invokers" {
+  for_each = toset(var.predict_invokers)
+
+  project  = local.project
+  location = local.region
+  name     = google_cloudfunctions2_function.predict_rows.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+# Pub/Sub signs the pushes of Eventarc's subscriptions as the trigger's account (projects whose
+# Pub/Sub agent predates April 2021 need this grant for it).
+resource "google_service_account_iam_member" "pubsub_signs_as_trigger" {
+  for_each = local.event_functions
+
+  service_account_id = google_service_account.trigger[each.key].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${local.pubsub_agent}"
+}
+
+# Cloud Storage publishes object events to the transport topic Eventarc creates, whose name is
+# not known before the trigger exists: the documented grant is on the project.
+resource "google_project_iam_member" "gcs_publishes_events" {
+  project = local.project
+  role    = "roles/pubsub.publisher"
+  member  = data.google_storage_project_service_account.gcs.member
+}
+
+# --- builds ------------------------------------------------------------------------------------
+
+resource "google_project_iam_member" "build_log_writer" {
+  project = local.project
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
+}
+
+# The build reads the archive, from the sources bucket or from the copy Cloud Functions keeps
+# in its own gcf-v2-sources-* bucket (created on first deploy, so it is named by pattern).
+resource "google_project_iam_member" "build_reads_sources" {
+  project = local.project
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "function sources only"
+    description = "The sources bucket of this deployment and Cloud Functions' source copies."
+    expression  = "resource.name == \"projects/_/buckets/${google_storage_bucket.sources.name}\" || resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.sources.name}/\") || resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-\")"
+  }
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_pushes_images" {
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}

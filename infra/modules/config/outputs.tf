@@ -1,0 +1,19 @@
+output "values" {
+  description = "Every CLOUDSCORE_* setting: the given ones over the code's defaults."
+  value       = local.values
+}
+
+output "environment" {
+  description = "Function name => the exact CLOUDSCORE_* variables it reads, with their values."
+  value       = local.environment
+}
+
+output "functions" {
+  description = "Function name => entry point and signature type (http or cloudevent)."
+  value       = { for name, spec in local.code.functions : name => { entry_point = spec.entry_point, signature = spec.signature } }
+}
+
+output "tables" {
+  description = "Table name => description, schema (BigQuery JSON), day-partitioning column, clustering columns."
+  value       = local.code.tables
+}

@@ -1,0 +1,75 @@
+# The inbox: files to score land under incoming/, and the batch function moves them to
+# processed/ or quarantine/ when done.
+resource "google_storage_bucket" "inbox" {
+  name                        = local.settings["CLOUDSCORE_INBOX_BUCKET"]
+  location                    = local.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = !var.protect_data
+
+  #checkov:skip=CKV_GCP_78:Files are immutable inputs (an overwrite is a new generation, scored as a new file); the scored copy is kept under processed/ for processed_retention_days.
+  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs; usage logs would need a second bucket for no use here.
+
+  lifecycle_rule {
+    condition {
+      age            = var.processed_retention_days
+      matches_prefix = ["processed/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# The model registry: versions are immutable and aliases move with generation preconditions;
+# object versioning keeps every overwritten alias and any deleted artifact recoverable.
+resource "google_storage_bucket" "models" {
+  name                        = local.settings["CLOUDSCORE_MODELS_BUCKET"]
+  location                    = local.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = !var.protect_data
+
+  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs; usage logs would need a second bucket for no use here.
+
+  versioning {
+    enabled = true
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# The functions' source archives, one object per distinct content.
+resource "google_storage_bucket" "sources" {
+  name                        = local.sources_bucket
+  location                    = local.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  # Only build inputs: every archive can be built again from the repository.
+  force_destroy = true
+
+  #checkov:skip=CKV_GCP_78:Archives are named by their sha256 and never overwritten, so there is nothing for versioning to keep.
+  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs; usage logs would need a second bucket for no use here.
+
+  lifecycle_rule {
+    # Old archives are no longer deployed once a newer one is.
+    condition {
+      age = 90
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_storage_bucket_object" "source" {
+  # Named by content: a new archive is a new object, which redeploys the functions; the same
+  # archive is the same name, so nothing changes.
+  name   = "cloudscore-functions-${filesha256(var.source_archive)}.zip"
+  bucket = google_storage_bucket.sources.name
+  source = var.source_archive
+}

@@ -1,0 +1,139 @@
+variable "settings" {
+  description = "CLOUDSCORE_* settings by name (README, Configuration): CLOUDSCORE_PROJECT, CLOUDSCORE_INBOX_BUCKET, CLOUDSCORE_MODELS_BUCKET, CLOUDSCORE_DATASET and CLOUDSCORE_MODEL_NAME are required; the others default as in the code. `cloudscore deploy` passes those of its environment."
+  type        = map(string)
+}
+
+variable "source_archive" {
+  description = "Path of the functions' source archive built by `cloudscore deploy package`."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Cloud Functions runtime; the Python the archive's requirements were pinned with (`cloudscore deploy` passes it)."
+  type        = string
+  default     = "python311"
+
+  validation {
+    condition     = can(regex("^python3[0-9]+$", var.runtime))
+    error_message = "runtime must be a Python runtime such as python311."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of the functions, service accounts, topics and repository this creates."
+  type        = string
+  default     = "cloudscore"
+
+  validation {
+    # Service account ids are 6-30 characters; the longest suffix here is 17 (-retrain-model-ev).
+    condition     = can(regex("^[a-z][a-z0-9-]{1,11}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-13 of a-z 0-9 -, starting with a letter."
+  }
+}
+
+variable "sources_bucket" {
+  description = "Bucket of the functions' source archives; default <project>-cloudscore-sources."
+  type        = string
+  default     = null
+}
+
+variable "score_file" {
+  description = "Size of the batch function. Event functions time out at 540 s at most."
+  type = object({
+    memory        = optional(string, "2Gi")
+    cpu           = optional(string, "1")
+    timeout_s     = optional(number, 540)
+    min_instances = optional(number, 0)
+    max_instances = optional(number, 10)
+  })
+  default = {}
+
+  validation {
+    condition     = var.score_file.timeout_s >= 1 && var.score_file.timeout_s <= 540
+    error_message = "score_file.timeout_s must be 1-540: event functions time out at 540 s at most."
+  }
+
+  validation {
+    condition     = var.score_file.min_instances >= 0 && var.score_file.max_instances >= max(1, var.score_file.min_instances)
+    error_message = "score_file: need 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+}
+
+variable "predict_rows" {
+  description = "Size of the HTTP function; concurrency is the requests one instance serves at once."
+  type = object({
+    memory        = optional(string, "1Gi")
+    cpu           = optional(string, "1")
+    timeout_s     = optional(number, 60)
+    min_instances = optional(number, 0)
+    max_instances = optional(number, 20)
+    concurrency   = optional(number, 1)
+  })
+  default = {}
+
+  validation {
+    condition     = var.predict_rows.timeout_s >= 1 && var.predict_rows.timeout_s <= 3600
+    error_message = "predict_rows.timeout_s must be 1-3600."
+  }
+
+  validation {
+    condition     = var.predict_rows.min_instances >= 0 && var.predict_rows.max_instances >= max(1, var.predict_rows.min_instances)
+    error_message = "predict_rows: need 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+}
+
+variable "retrain_model" {
+  description = "Size of the retrain function. Event functions time out at 540 s at most."
+  type = object({
+    memory        = optional(string, "4Gi")
+    cpu           = optional(string, "2")
+    timeout_s     = optional(number, 540)
+    min_instances = optional(number, 0)
+    max_instances = optional(number, 1)
+  })
+  default = {}
+
+  validation {
+    condition     = var.retrain_model.timeout_s >= 1 && var.retrain_model.timeout_s <= 540
+    error_message = "retrain_model.timeout_s must be 1-540: event functions time out at 540 s at most."
+  }
+
+  validation {
+    condition     = var.retrain_model.min_instances >= 0 && var.retrain_model.max_instances >= max(1, var.retrain_model.min_instances)
+    error_message = "retrain_model: need 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+}
+
+variable "predict_invokers" {
+  description = "Members allowed to call the HTTP function, e.g. [\"serviceAccount:app@p.iam.gserviceaccount.com\", \"group:ml@example.com\"]. Nobody else can."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = !anytrue([for member in var.predict_invokers : contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "predict_invokers must name accounts or groups: the prediction function is never public (no allUsers, no allAuthenticatedUsers)."
+  }
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one event before it goes to the dead-letter topic (5-100). A file scored over several time budgets uses one per budget."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be 5-100 (Pub/Sub's limits)."
+  }
+}
+
+variable "processed_retention_days" {
+  description = "Days a scored file is kept under processed/ in the inbox before it is deleted."
+  type        = number
+  default     = 30
+}
+
+variable "protect_data" {
+  description = "Refuse to delete the tables, and the buckets while they hold objects. Set false (and apply) before a destroy that should remove the data too."
+  type        = bool
+  default     = true
+}
