@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "shared.cli.demo_data_cmd",
     "shared.cli.local_cmd",
     "shared.cli.demo_cmd",
+    "shared.cli.deploy_cmd",
 )
 
 

@@ -1,0 +1,229 @@
+"""`cloudscore deploy …`: package the functions and deploy them with Terraform (infra/).
+
+    generate [--check]        write infra/generated/cloudscore.json from the code (or check it)
+    package                   build the functions' source archive
+    plan | apply | destroy    terraform init, then a plan from the CLOUDSCORE_* environment and the
+                              archive; apply and destroy show that plan and apply it once confirmed
+
+Settings are read and validated by the code that the functions run (`shared.config`), so a
+missing or malformed one stops here, named, before Terraform is started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Final
+
+from shared.errors import ConfigError, UsageError
+
+# The longest an event-triggered function may run; the batch function's time budget must end
+# before its timeout does (Terraform checks it against the configured timeout as well).
+EVENT_FUNCTION_MAX_TIMEOUT_S: Final = 540
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    deploy = subparsers.add_parser(
+        "deploy",
+        help="package the functions and deploy them to Google Cloud with Terraform",
+        description="Build the functions' source archive and run Terraform on infra/ with the "
+        "settings of the CLOUDSCORE_* environment. See infra/README.md.",
+    )
+    actions = deploy.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    generate = actions.add_parser(
+        "generate", help="write infra/generated/cloudscore.json (functions, settings, tables)"
+    )
+    generate.add_argument(
+        "--check", action="store_true", help="only check it is current; exit 1 if not"
+    )
+    actions.add_parser("package", help="build the functions' source archive, print its sha256")
+
+    helps = {
+        "plan": "show what a deployment would change",
+        "apply": "show the plan, then apply it once confirmed",
+        "destroy": "show what would be deleted, then delete it once confirmed",
+    }
+    for name, text in helps.items():
+        action = actions.add_parser(name, help=text)
+        action.add_argument(
+            "--var",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="another Terraform variable, e.g. protect_data=false (repeatable)",
+        )
+        action.add_argument(
+            "--var-file",
+            action="append",
+            default=[],
+            type=Path,
+            metavar="FILE",
+            help="a .tfvars file of other variables: sizes, predict_invokers … (repeatable)",
+        )
+        if name != "plan":
+            action.add_argument("--yes", action="store_true", help="apply the plan without asking")
+    for action in actions.choices.values():
+        action.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from shared import packaging
+
+    root = packaging.ROOT
+    if args.action == "generate":
+        return _generate(root, check=args.check)
+    if args.action == "package":
+        archive = packaging.build_archive(work_dir(root))
+        print(archive.path)
+        print(f"sha256 {archive.sha256}  ({archive.runtime}, {len(archive.entries)} files)")
+        return 0
+    return _terraform(root, args)
+
+
+def work_dir(root: Path) -> Path:
+    return root / ".cloudscore" / "deploy"
+
+
+def _generate(root: Path, check: bool) -> int:
+    from shared import packaging
+
+    if check:
+        if packaging.facts_are_current(root):
+            print(f"{packaging.FACTS_PATH} is current")
+            return 0
+        print(
+            f"{packaging.FACTS_PATH} does not match the code; run `cloudscore deploy generate`",
+            file=sys.stderr,
+        )
+        return 1
+    print(packaging.write_facts(root))
+    return 0
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def deployment_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every CLOUDSCORE_* setting a deployment passes to Terraform, read and validated as the
+    functions will read them; raises `ConfigError` naming the first bad one."""
+    from shared.config import PREFIX, BatchConfig, FunctionConfig, PredictConfig, StackConfig
+
+    source = os.environ if env is None else env
+    stack = StackConfig.from_env(source)
+    batch = BatchConfig.from_env(source)
+    if batch.time_budget_s >= EVENT_FUNCTION_MAX_TIMEOUT_S:
+        raise ConfigError(
+            "CLOUDSCORE_BATCH_TIME_BUDGET_S",
+            f"is {batch.time_budget_s:g} s; it must stay below the batch function's timeout, "
+            f"which is {EVENT_FUNCTION_MAX_TIMEOUT_S} s at most",
+        )
+    return {
+        **FunctionConfig.from_env(source).to_env(),
+        **batch.to_env(),
+        **PredictConfig.from_env(source).to_env(),
+        **{PREFIX + f.name.upper(): str(getattr(stack, f.name)) for f in fields(stack)},
+    }
+
+
+# --- terraform ---------------------------------------------------------------------------------
+
+
+def _terraform(root: Path, args: argparse.Namespace) -> int:
+    from shared import packaging
+
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        raise ConfigError(
+            "terraform",
+            "is not installed or not on PATH; install Terraform 1.9 or newer "
+            "(https://developer.hashicorp.com/terraform/install)",
+        )
+    settings = deployment_settings()
+    for item in args.var:
+        if "=" not in item or item.startswith("="):
+            raise UsageError(f"--var {item!r}: expected NAME=VALUE")
+    if not packaging.facts_are_current(root):
+        raise ConfigError(
+            str(packaging.FACTS_PATH),
+            "does not match the code; run `cloudscore deploy generate` and commit the result",
+        )
+
+    archive = packaging.build_archive(work_dir(root))
+    print(f"source archive {archive.path.name}: sha256 {archive.sha256}")
+    var_file = work_dir(root) / "deploy.tfvars.json"
+    var_file.write_text(
+        json.dumps(
+            {"settings": settings, "source_archive": str(archive.path), "runtime": archive.runtime},
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n"
+    )
+    plan_file = work_dir(root) / f"{args.action}.tfplan"
+    commands = terraform_commands(
+        terraform,
+        root / "infra",
+        args.action,
+        var_files=[var_file, *(f.resolve() for f in args.var_file)],
+        variables=args.var,
+        plan_file=plan_file,
+    )
+    for command in commands[:2]:  # init, plan
+        code = _call(command)
+        if code != 0:
+            return code
+    if args.action == "plan":
+        return 0
+    if not args.yes and not _confirmed(args.action):
+        print("nothing was changed")
+        return 1
+    return _call(commands[2])
+
+
+def terraform_commands(
+    terraform: str,
+    infra: Path,
+    action: str,
+    *,
+    var_files: Sequence[Path],
+    variables: Sequence[str],
+    plan_file: Path,
+) -> list[list[str]]:
+    """init, plan (saved) and, for apply and destroy, applying exactly that saved plan."""
+    chdir = f"-chdir={infra}"
+    plan = [terraform, chdir, "plan", "-input=false", f"-out={plan_file}"]
+    if action == "destroy":
+        plan.append("-destroy")
+    # Absolute paths: -chdir makes Terraform resolve relative ones from infra/.
+    plan += [f"-var-file={Path(f).resolve()}" for f in var_files]
+    for item in variables:
+        plan += ["-var", item]
+    return [
+        [terraform, chdir, "init", "-input=false"],
+        plan,
+        [terraform, chdir, "apply", "-input=false", str(plan_file)],
+    ]
+
+
+def _call(command: list[str]) -> int:
+    print("$ " + " ".join(command), flush=True)
+    return subprocess.run(command, check=False).returncode
+
+
+def _confirmed(action: str) -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"`deploy {action}` asks before changing anything and there is no terminal to ask "
+            "on; pass --yes to apply the plan shown above"
+        )
+    verb = "Delete these resources" if action == "destroy" else "Apply this plan"
+    answer = input(f"\n{verb}? Only 'yes' goes ahead: ")
+    return answer.strip() == "yes"
