@@ -6,7 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast bench lint format clean
+# checkov (`make test` runs it on infra/) pins its own HCL parser, which clashes with the
+# python-hcl2 the tests use: it gets a virtual environment of its own, made once per version.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .cloudscore/tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+.PHONY: setup demo test test-fast bench lint format clean checkov package
 
 setup: $(STAMP)
 
@@ -17,16 +23,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	@touch $(CHECKOV_STAMP)
+
+checkov: $(CHECKOV_STAMP)
+
+# The functions' source archive (.cloudscore/deploy/cloudscore-functions.zip) and its sha256.
+package: setup
+	$(BIN)/cloudscore deploy package
+
 demo: setup
 	$(BIN)/cloudscore demo
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: setup
+test: setup checkov
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no test was collected" >&2; exit 1; fi; exit $$rc
 
 # Only the tests that need no server (seconds).
-test-fast: setup
+test-fast: setup checkov
 	$(BIN)/python -m pytest -m "not stack" $(PYTEST_ARGS)
 
 bench: setup
