@@ -43,9 +43,10 @@ REQUIRED_SETTINGS = {
 
 
 def _plain(value: Any) -> Any:
-    """python-hcl2 keeps quotes on strings and labels and marks blocks; drop both."""
+    """python-hcl2 keeps quotes on strings and labels and adds markers (blocks, comments);
+    drop both."""
     if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items() if k != "__is_block__"}
+        return {_plain(k): _plain(v) for k, v in value.items() if not k.startswith("__")}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
@@ -572,3 +573,95 @@ def test_checkov_finds_nothing_and_every_skip_says_why() -> None:
     skipped = {c["check_id"] for c in results["skipped_checks"]}
     assert skipped <= set(reasons)
     assert all(len(reason) >= 30 for reason in reasons.values()), reasons
+
+
+# --- names checked against the provider's schema -----------------------------------------------
+
+_META = {"for_each", "count", "depends_on", "lifecycle", "provider", "provisioner", "connection"}
+
+
+def _unknown_names(body: dict[str, Any], node: dict[str, Any], where: str) -> list[str]:
+    unknown = []
+    for key, value in body.items():
+        if key in _META:
+            continue
+        if key == "dynamic":
+            for block in value:
+                for name, spec in block.items():
+                    child = node["arguments"].get(name, False)
+                    if child is False:
+                        unknown.append(f"{where}.{name}")
+                    elif child:
+                        unknown += _unknown_names(spec["content"][0], child, f"{where}.{name}")
+            continue
+        if key not in node["arguments"]:
+            unknown.append(f"{where}.{key}")
+            continue
+        child = node["arguments"][key]
+        if child and isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    unknown += _unknown_names(item, child, f"{where}.{key}")
+    return unknown
+
+
+def test_every_argument_is_one_the_provider_has() -> None:
+    schema = json.loads((INFRA / "tools" / "google-provider.json").read_text())["types"]
+    root = _module(INFRA)
+
+    unknown = []
+    for kind, prefix in (("resource", ""), ("data", "data.")):
+        for (type_, name), body in root[kind].items():
+            if type_.startswith("google_"):
+                node = schema[prefix + type_]
+                unknown += _unknown_names(body, node, f"{prefix}{type_}.{name}")
+
+    assert unknown == []
+    # The names were checked against this version: the provider is held to it.
+    with (INFRA / "versions.tf").open() as source:
+        terraform = _plain(hcl2.load(source))["terraform"][0]
+    assert terraform["required_providers"][0]["google"]["version"] == "~> 6.50"
+    assert "6.50.0" in json.loads((INFRA / "tools" / "google-provider.json").read_text())["source"]
+
+
+_REFERENCE = re.compile(r"(?<![\w.])(data\.)?(google_\w+)\.(\w+)((?:\[[^\]]*\]|\.\w+)*)")
+
+
+def test_every_attribute_read_is_one_the_provider_has() -> None:
+    schema = json.loads((INFRA / "tools" / "google-provider.json").read_text())["types"]
+    root = _module(INFRA)
+    declared = {("", t, n) for t, n in root["resource"]} | {
+        ("data.", t, n) for t, n in root["data"]
+    }
+
+    problems = []
+    for path in sorted(INFRA.glob("*.tf")):
+        code = "\n".join(
+            line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+        )
+        for data, type_, name, rest in _REFERENCE.findall(code):
+            if (data, type_, name) not in declared:
+                problems.append(f"{path.name}: {data}{type_}.{name} is not declared")
+                continue
+            node = schema[data + type_]
+            steps = re.findall(r"\.(\w+)", re.sub(r"^\[[^\]]*\]", "", rest))
+            for step in steps:
+                if node is None or step not in node["attributes"]:
+                    problems.append(f"{path.name}: {data}{type_}.{name}{rest} ({step})")
+                    break
+                node = node["arguments"].get(step)
+
+    assert problems == []
+
+
+def test_every_variable_local_and_module_output_used_is_declared() -> None:
+    for folder in (INFRA, INFRA / "modules" / "config"):
+        module = _module(folder)
+        text = "\n".join(p.read_text() for p in folder.glob("*.tf"))
+        used_vars = set(re.findall(r"\bvar\.(\w+)", text))
+        used_locals = set(re.findall(r"\blocal\.(\w+)", text))
+        assert used_vars <= set(module["variable"]), folder
+        assert used_locals <= set(module["locals"]), folder
+    config_outputs = set(_module(INFRA / "modules" / "config")["output"])
+    root_text = "\n".join(p.read_text() for p in INFRA.glob("*.tf"))
+    assert set(re.findall(r"\bmodule\.config\.(\w+)", root_text)) <= config_outputs
