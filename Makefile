@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/local_stack.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/online.py
 
 lint: setup
 	$(BIN)/ruff check .
