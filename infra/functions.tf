@@ -35,8 +35,9 @@ resource "google_cloudfunctions2_function" "score_file" {
   }
 
   event_trigger {
-    # A storage trigger lives where its bucket is.
-    trigger_region = google_storage_bucket.inbox.location
+    # A storage trigger lives where its bucket is (the inbox is in local.region; the bucket's
+    # own location attribute is upper case, which Eventarc's region names are not).
+    trigger_region = local.region
     event_type     = "google.cloud.storage.object.v1.finalized"
     # The function raises on what a retry can fix (and to carry on past its time budget);
     # without retries those events would be lost.

@@ -222,6 +222,7 @@ def test_the_batch_function_is_triggered_by_the_inbox_with_retries(root: dict[st
 
     assert trigger["event_type"] == "google.cloud.storage.object.v1.finalized"
     assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert trigger["trigger_region"] == inbox["location"] == "${local.region}"
     assert trigger["event_filters"] == [
         {"attribute": "bucket", "value": "${google_storage_bucket.inbox.name}"}
     ]
