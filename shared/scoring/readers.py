@@ -5,17 +5,30 @@
 
 Row numbers are 1-based data rows (the header and blank lines are not rows), continuous across
 chunks. A chunk holds at most `chunk_rows` data rows: the rows that could be read go in `frame`,
-the others (a JSONL line that is not a JSON object, a value that is not UTF-8) in `bad_rows`,
-so a few unreadable rows never cost the rest of the file.
+the others (a JSONL line that is not a JSON object, a CSV row with more values than its header,
+a value that is not UTF-8) in `bad_rows`, so a few unreadable rows never cost the rest of the
+file.
 
-CSV is read as text, as the data contract asks (`dtype=object`, only empty fields are missing),
-by pandas' C parser: RFC 4180 quoting, a newline inside quotes is part of the value. Bytes that
-are not UTF-8 are kept with ``surrogateescape`` and each value holding one is rejected with
-reason ENCODING (the value shown with ``\\xNN`` escapes), the rest of the file is scored: one
-byte of Latin-1 in a comment field should not lose a million predictions. In the header such
-bytes are spelled ``\\xNN`` in the column's name. JSONL values keep their JSON types. Parquet is
-read a record batch at a time, typed; one row group is the unit of decompression, so memory is
-bounded by the writer's row-group size as well as by `chunk_rows`.
+CSV is read as text, as the data contract asks: no value is converted and only an empty field
+(quoted or not) is missing, so "n/a", "NA", "nan" or " 42 " reach the contract as written. The
+frame's columns are pandas' Arrow-backed text (``pd.StringDtype("pyarrow")``), which the
+contract reads without converting the text again. pyarrow's CSV parser reads a few MB of whole
+rows at a time, in a thread that works ahead of the caller. RFC 4180 quoting: a line break
+inside quotes is part of the value and ``""`` is a quote (a quote that does not start a value
+is text, as in ``5'11"``); LF, CRLF or CR line ends; a UTF-8 byte order mark at the start is
+dropped; blank lines (empty or only blanks) are not rows. A row with fewer values than the
+header has its last ones missing, as pandas reads it; one with more is rejected as
+MALFORMED_LINE, since which value belongs to which column is unknown. A quote that is never
+closed (or a row over `_MAX_ROW_BYTES`) is a DataError saying after which data row. Bytes that
+are not UTF-8: each value holding one is rejected with reason ENCODING (the value shown with
+``\\xNN`` escapes), the rest of the file is scored: one byte of Latin-1 in a comment field should
+not lose a million predictions. In the header such bytes are spelled ``\\xNN`` in the column's
+name; an empty name becomes "Unnamed: i" and a repeated one gets ".1", ".2"…, as pandas names
+them.
+
+JSONL values keep their JSON types. Parquet is read a record batch at a time, typed; one row
+group is the unit of decompression, so memory is bounded by the writer's row-group size as well
+as by `chunk_rows`.
 gzip is decompressed as it is read (a Parquet file, which needs random access, is first
 decompressed to a temporary file), so a small file that expands 1000 times is never held at once.
 """
@@ -25,8 +38,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import queue
 import shutil
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shared.errors import DataError
 
@@ -55,13 +71,21 @@ _UNREADABLE: Final = (OSError, EOFError, zlib.error)
 _READ_BYTES: Final = 256 * 1024
 # Parquet from a stream that cannot seek is copied: in memory up to this size, then to disk.
 _SPOOL_BYTES: Final = 16 * 1024 * 1024
-# A CSV header longer than this is left unescaped (see _HeaderEscaped) rather than held whole.
-_MAX_HEADER_BYTES: Final = 1024 * 1024
-# Read in small steps: what follows the header is held until the parser asks for it.
-_HEADER_READ_BYTES: Final = 16 * 1024
-_QUOTE, _COMMA = ord('"'), ord(",")
-_LINE_BREAKS: Final = frozenset(b"\r\n")
-_BLANK_OR_BOM: Final = b" \t\r\n\x0b\x0c\xef\xbb\xbf"
+# CSV is parsed this many bytes at a time (whole rows: up to the last line break that ends one),
+# by a thread that keeps this many such pieces ready: about one default chunk ahead.
+_BLOCK_BYTES: Final = 2 * 1024 * 1024
+_READ_AHEAD: Final = 2
+# A row longer than this is refused, not held: a quote that is never closed makes one.
+_MAX_ROW_BYTES: Final = 64 * 1024 * 1024
+_BOM: Final = b"\xef\xbb\xbf"
+_QUOTE, _COMMA, _LF, _CR = ord('"'), ord(","), ord("\n"), ord("\r")
+# What may come before a quote that opens a value, and after one that closes it.
+_BEFORE_OPENING: Final = (_COMMA, _LF, _CR, _QUOTE)
+_AFTER_CLOSING: Final = (_COMMA, _LF, _CR, _QUOTE)
+_VALUE_STARTS: Final = frozenset((_COMMA, _LF, _CR))
+_BLANKS: Final = (ord(" "), ord("\t"))
+# The header is looked for in this many bytes first, then four times as many, and so on.
+_HEADER_LOOK_BYTES: Final = 64 * 1024
 
 _SUFFIXES: Final[dict[str, Kind]] = {
     ".csv": "csv",
@@ -172,8 +196,8 @@ def iter_chunks(
 ) -> Generator[Chunk, None, None]:
     """The file's rows, `chunk_rows` at most at a time; see the module docstring.
 
-    Close the generator (or exhaust it) before closing `stream`: the CSV parser flushes its
-    text wrapper over the stream when it closes.
+    Close the generator (or exhaust it) before closing `stream`: until then it may read from
+    `stream` (CSV is read ahead by a thread of its own, which closing stops).
 
     An empty file gives no chunk; a file with a header (or Parquet schema) and no rows gives one
     empty chunk that carries the header.
@@ -215,156 +239,484 @@ def header_of(chunks: Iterator[Chunk]) -> tuple[tuple[str, ...], Iterator[Chunk]
 
 
 # --- CSV ---------------------------------------------------------------------------------------
+#
+# A thread of its own (`_read_ahead`) reads the stream, cuts it into pieces of whole rows
+# (`_whole_rows`), has pyarrow parse each piece in one call with every column as bytes, and
+# turns the columns into text (`_text_piece`), while the caller works on the chunk before. The
+# caller's side only slices the pieces into chunks of exactly `chunk_rows` rows. Cutting needs
+# to know which line breaks are inside quoted values: a quote opens a value only at the value's
+# start, as pyarrow reads it (`_quoted_spans`).
 
 
 def _csv_chunks(source: _Bytes, chunk_rows: int, name: str) -> Iterator[Chunk]:
+    header: tuple[str, ...] | None = None
+    pending: list[pa.Table] = []  # rows read, not yet in a chunk
+    pending_rows = 0
+    bad: list[BadRow] = []  # of the pending rows, in row order
+    next_row = 1  # the first row of the next chunk
+    for piece in _read_ahead(_csv_pieces(source, name), _READ_AHEAD):
+        header = piece.header
+        pending.append(piece.table)
+        pending_rows += piece.table.num_rows
+        bad.extend(piece.bad)
+        while pending_rows >= chunk_rows:
+            table = pa.concat_tables(pending)  # no copy: the pieces become chunks of a column
+            pending, pending_rows = [table.slice(chunk_rows)], pending_rows - chunk_rows
+            end = next_row + chunk_rows
+            taken, bad = (
+                [b for b in bad if b.row_number < end],
+                [b for b in bad if b.row_number >= end],
+            )
+            yield _chunk(table.slice(0, chunk_rows), header, next_row, taken)
+            next_row = end
+    if header is None:
+        return  # an empty file, or blank lines only: no header, no chunk
+    if pending_rows or next_row == 1:
+        yield _chunk(pa.concat_tables(pending), header, next_row, bad)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Consecutive data rows as text columns; a row in `bad` holds nulls where it was unreadable."""
+
+    header: tuple[str, ...]
+    table: pa.Table
+    bad: tuple[BadRow, ...]
+
+
+def _csv_pieces(source: _Bytes, name: str) -> Iterator[_Piece]:
+    header: tuple[str, ...] | None = None
+    rows_read = 0
     try:
-        reader = pd.read_csv(
-            io.BufferedReader(_HeaderEscaped(source)),
-            dtype=object,
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8-sig",
-            encoding_errors="surrogateescape",
-            chunksize=chunk_rows,
-        )
-    except pd.errors.EmptyDataError:
-        return
-    next_row = 1
-    with reader:
-        while True:
-            try:
-                frame = next(reader)
-            except StopIteration:
-                return
-            except pd.errors.ParserError as exc:
-                where = f"after data row {next_row - 1}" if next_row > 1 else "in its first rows"
-                raise DataError(f"{name}: not a well-formed CSV {where}: {exc}") from exc
-            frame.columns = [str(c) for c in frame.columns]
-            frame.index = pd.RangeIndex(len(frame))
-            yield _without_bad_text(frame, next_row)
-            next_row += len(frame)
+        for piece, quoted in _whole_rows(source):
+            rest = piece
+            if header is None:
+                header, rest = _header_and_rest(piece)
+                if header is None:
+                    continue  # nothing but blank lines so far
+                yield _Piece(header, _text_table(len(header)), ())  # the header, if no row comes
+            if rest:
+                table, malformed = _parsed(rest, len(header), quoted)
+                first_row, rows_read = rows_read + 1, rows_read + table.num_rows
+                yield _text_piece(table, header, first_row, malformed)
+    except _NotWellFormed as exc:
+        where = f"after data row {rows_read}" if rows_read else "in its first rows"
+        raise DataError(f"{name}: not a well-formed CSV {where}: {exc}") from exc
 
 
-class _HeaderEscaped(io.RawIOBase):
-    """A CSV byte stream whose header record spells the bytes that are not UTF-8 as ``\\xNN``.
+class _NotWellFormed(Exception):
+    """The bytes cannot be cut into rows; the message says why, the caller says where."""
 
-    pandas holds column names as Arrow strings, which cannot hold the lone surrogates that
-    ``surrogateescape`` makes of such bytes: one in a column name (a spreadsheet's Latin-1
-    export) would fail the whole read. Escaped, it is a column the contract does not know, or a
-    required one reported missing by a readable name. The values are left as they are, so each
-    bad one is still rejected on its own.
+
+@dataclass(frozen=True)
+class _Malformed:
+    """A row with more values than the header: which of them belongs to which column is unknown."""
+
+    text: bytes  # the row as written, cut to what a rejection keeps
+    values: int
+
+
+def _whole_rows(source: _Bytes) -> Iterator[tuple[bytes, bool]]:
+    """The stream in pieces of whole rows (the header among them), about `_BLOCK_BYTES` each,
+    with whether a line break inside a quoted value may be among them.
+
+    A UTF-8 byte order mark at the start is dropped. Raises `_NotWellFormed` at the end of the
+    stream if a quoted value is never closed, and for a row longer than `_MAX_ROW_BYTES` (one
+    that long is almost surely an unclosed quote, and holding it would not bound memory).
     """
+    carry = b""
+    want = _BLOCK_BYTES
+    at_start = True
+    while True:
+        more = source.read(want)
+        if at_start:
+            more, at_start = more.removeprefix(_BOM), False
+        buffer = carry + more if carry else more
+        if not more:
+            if buffer:
+                end, quoted = _rows_end(buffer, final=True)
+                if end:
+                    yield buffer[:end], quoted
+                if end < len(buffer):
+                    raise _NotWellFormed("the next row opens a quote that is never closed")
+            return
+        end, quoted = _rows_end(buffer, final=False)
+        if end == 0:
+            if len(buffer) > _MAX_ROW_BYTES:
+                raise _NotWellFormed(
+                    f"the next row is longer than {_MAX_ROW_BYTES // 2**20} MiB (is a quote "
+                    "never closed?)"
+                )
+            # No row ends yet: read as much again, so a long row costs O(n log n), not O(n²).
+            carry, want = buffer, max(_BLOCK_BYTES, len(buffer))
+            continue
+        yield buffer[:end], quoted
+        carry, want = buffer[end:], _BLOCK_BYTES
 
-    def __init__(self, source: _Bytes) -> None:
-        super().__init__()
-        self._source = source
-        self._pending: bytes | None = None  # None until the header has been read
 
-    def readable(self) -> bool:
-        return True
+def _rows_end(buffer: bytes, *, final: bool) -> tuple[int, bool]:
+    """Where the last whole row in `buffer` ends (0: none yet), and whether a line break before
+    that is inside a quoted value. At the end of the stream (`final`) every row is whole unless
+    a quote is still open; the end is then that of the rows before it."""
+    if buffer.find(b'"') < 0:  # memchr: most blocks of most files hold no quote at all
+        end = len(buffer) if final else max(buffer.rfind(b"\n"), buffer.rfind(b"\r")) + 1
+        return end, False
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    opens, closes = _quoted_spans(buffer, data)
+    breaks = np.flatnonzero((data == _LF) | (data == _CR))
+    inside = _within(breaks, opens, closes)
+    still_open = bool(closes.size) and int(closes[-1]) == len(data)
+    if final and not still_open:
+        return len(buffer), bool(inside.any())
+    ends = breaks[~inside]
+    end = int(ends[-1]) + 1 if ends.size else 0
+    return end, bool(inside[breaks < end].any())
 
-    def readinto(self, buffer: Any) -> int:
-        if self._pending is None:
-            self._pending = self._escaped_header()
-        if self._pending:
-            data, self._pending = self._pending[: len(buffer)], self._pending[len(buffer) :]
+
+def _quoted_spans(
+    buffer: bytes, data: npt.NDArray[np.uint8]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The positions of the opening and closing quotes of the quoted values in `buffer` (`data`
+    is the same bytes as an array), which starts at the start of a row; a value still open at
+    the end closes at len(buffer).
+
+    A quote opens a value only at the value's start; inside, ``""`` is a quote and a quote
+    followed by anything else closes it (what follows is part of the value, unquoted). So a
+    quote elsewhere, as in ``5'11"``, is text. In RFC 4180 files every quote alternates
+    opening and closing, which is checked at once; the others are followed quote by quote.
+    """
+    quotes = np.flatnonzero(data == _QUOTE)
+    opens, closes = quotes[0::2], quotes[1::2]
+    before = data[np.maximum(opens - 1, 0)]
+    after = data[np.minimum(closes + 1, len(data) - 1)]
+    alternating = bool(
+        np.all((opens == 0) | np.isin(before, _BEFORE_OPENING))
+        and np.all((closes + 1 == len(data)) | np.isin(after, _AFTER_CLOSING))
+    )
+    if not alternating:
+        opens, closes = _quotes_one_by_one(buffer, quotes)
+    if closes.size < opens.size:
+        closes = np.append(closes, len(data))
+    return opens, closes
+
+
+def _quotes_one_by_one(
+    buffer: bytes, quotes: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    opens: list[int] = []
+    closes: list[int] = []
+    positions = quotes.tolist()
+    inside, index = False, 0
+    while index < len(positions):
+        at = positions[index]
+        index += 1
+        if not inside:
+            if at == 0 or buffer[at - 1] in _VALUE_STARTS:
+                inside = True
+                opens.append(at)
+        elif index < len(positions) and positions[index] == at + 1:
+            index += 1  # "" inside a quoted value: a quote, the value goes on
         else:
-            data = self._source.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def _escaped_header(self) -> bytes:
-        head, scan = b"", _HeaderScan()
-        while (end := scan.feed(head)) is None:
-            more = self._source.read(_HEADER_READ_BYTES)
-            if not more:
-                end = len(head)
-                break
-            head += more
-            if len(head) > _MAX_HEADER_BYTES:
-                return head  # no header is this long: leave the bytes to the parser as they are
-        return head[:end].decode("utf-8", "backslashreplace").encode() + head[end:]
+            inside = False
+            closes.append(at)
+    return np.array(opens, dtype=np.intp), np.array(closes, dtype=np.intp)
 
 
-class _HeaderScan:
-    """Finds where a CSV's header record ends, as the parser reads it: lines of blanks before
-    it are skipped, and a quote opens a quoted value (in which a line break is text and ``""``
-    a quote) only at the start of a value."""
-
-    def __init__(self) -> None:
-        self._scanned = self._line_start = 0
-        self._quoted = self._after_closing_quote = False
-        self._at_value_start = True
-
-    def feed(self, data: bytes) -> int | None:
-        """Where the header ends in `data` (past its line break), None if not within it yet.
-
-        `data` is what was fed before and more: only the new bytes are scanned.
-        """
-        for index in range(self._scanned, len(data)):
-            byte = data[index]
-            if self._quoted:
-                if byte == _QUOTE:
-                    self._quoted, self._after_closing_quote = False, True
-            elif byte == _QUOTE and (self._at_value_start or self._after_closing_quote):
-                self._quoted, self._at_value_start, self._after_closing_quote = True, False, False
-            elif byte in _LINE_BREAKS:
-                if data[self._line_start : index].strip(_BLANK_OR_BOM):
-                    return index + 1
-                self._line_start, self._at_value_start = index + 1, True
-                self._after_closing_quote = False
-            else:
-                self._at_value_start, self._after_closing_quote = byte == _COMMA, False
-        self._scanned = len(data)
-        return None
+def _within(
+    positions: npt.NDArray[np.intp], opens: npt.NDArray[np.intp], closes: npt.NDArray[np.intp]
+) -> npt.NDArray[np.bool_]:
+    """Which of `positions` are inside a quoted value (spans are sorted and disjoint)."""
+    if opens.size == 0:
+        return np.zeros(positions.size, dtype=np.bool_)
+    span = np.searchsorted(opens, positions, side="right") - 1
+    return (span >= 0) & (positions < closes[np.maximum(span, 0)])
 
 
-def _without_bad_text(frame: pd.DataFrame, first_row_number: int) -> Chunk:
-    """The chunk of `frame`, rows holding a value that was not UTF-8 moved to `bad_rows`."""
-    header = tuple(frame.columns)
-    bad: list[BadRow] = []
-    rows_with_bad = np.zeros(len(frame), dtype=np.bool_)
-    for column in frame.columns:
-        positions = _undecodable(frame[column])
-        for position in positions:
-            raw = str(frame[column].iat[position])
-            shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+@dataclass(frozen=True)
+class _Layout:
+    """The rows of a piece: where each starts and ends (line break excluded), how many values it
+    has, and whether it is a data row (not empty, not only blanks)."""
+
+    starts: npt.NDArray[np.intp]
+    ends: npt.NDArray[np.intp]
+    values: npt.NDArray[np.intp]
+    counted: npt.NDArray[np.bool_]
+    empty: npt.NDArray[np.bool_]
+    quoted: bool  # a line break inside a quoted value
+
+
+def _layout(piece: bytes) -> _Layout:
+    data = np.frombuffer(piece, dtype=np.uint8)
+    opens, closes = _quoted_spans(piece, data)
+    breaks = np.flatnonzero((data == _LF) | (data == _CR))
+    inside = _within(breaks, opens, closes)
+    row_breaks = breaks[~inside]
+    starts = np.concatenate(([0], row_breaks + 1))
+    ends = np.append(row_breaks, len(data))
+    commas = np.flatnonzero(data == _COMMA)
+    commas = commas[~_within(commas, opens, closes)]
+    values = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    # Blank lines are not rows (pandas' rule; pyarrow skips only empty ones). A blank line has
+    # one value and starts with a blank: only those few are looked at one by one.
+    empty = ends == starts
+    candidates = (values == 1) & ~empty & np.isin(data[np.minimum(starts, len(data) - 1)], _BLANKS)
+    blank = empty.copy()
+    for row in np.flatnonzero(candidates).tolist():
+        blank[row] = not piece[starts[row] : ends[row]].strip(b" \t")
+    return _Layout(starts, ends, values, ~blank, empty, bool(inside.any()))
+
+
+def _header_and_rest(piece: bytes) -> tuple[tuple[str, ...] | None, bytes]:
+    """The column names from the first row that is not blank, and the bytes after that row."""
+    # Rows that end in the first bytes of the piece are rows of the piece: look at no more.
+    size = _HEADER_LOOK_BYTES
+    while True:
+        layout = _layout(piece[:size])
+        ended = np.flatnonzero(layout.counted[:-1])  # the last row may go on past `size`
+        if ended.size or size >= len(piece):
+            break
+        size *= 4
+    found = ended if ended.size else np.flatnonzero(layout.counted)
+    if found.size == 0:
+        return None, b""
+    row = int(found[0])
+    line = piece[layout.starts[row] : layout.ends[row]]
+    rest = piece[layout.starts[row + 1] :] if row + 1 < len(layout.starts) else b""
+    width = int(layout.values[row])
+    table = _read_csv(line, width, quoted=b'"' in line)
+    names = [
+        "" if value is None else value.decode("utf-8", "backslashreplace")
+        for value in (table.column(i)[0].as_py() for i in range(width))
+    ]
+    return tuple(_unique_names(names)), rest
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Column names as pandas gives them: an empty one is "Unnamed: i", and a repeated one gets
+    ".1", ".2"… (skipping names the header already has); kept so files read as they always
+    were."""
+    unnamed = [i for i, name in enumerate(names) if name == ""]
+    names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]
+    taken = set(names)
+    counts: dict[str, int] = {}
+    named_first = [i for i in range(len(names)) if i not in set(unnamed)] + unnamed
+    for i in named_first:
+        col = original = names[i]
+        count = counts.get(col, 0)
+        while count > 0:
+            counts[original] = count + 1
+            col = f"{original}.{count}"
+            count = count + 1 if col in taken else counts.get(col, 0)
+        names[i] = col
+        counts[col] = count + 1
+    return names
+
+
+def _parsed(
+    piece: bytes, width: int, quoted: bool
+) -> tuple[pa.Table, list[tuple[int, _Malformed]]]:
+    """The rows of `piece` as a table of bytes, with the rows that have more values than the
+    header (each an all-null row in the table, so rows keep their places) by position."""
+    if width > 1:  # one column: a line of blanks would be read as a value, not skipped
+        try:
+            return _read_csv(piece, width, quoted), []
+        except pa.ArrowInvalid:
+            pass  # a row with another number of values, or a line of blanks
+    return _parsed_row_by_row(piece, width)
+
+
+def _parsed_row_by_row(piece: bytes, width: int) -> tuple[pa.Table, list[tuple[int, _Malformed]]]:
+    """`piece` with its irregular rows mended before pyarrow reads it: a line of blanks is left
+    out, a short row gets empty values for its missing last columns (as pandas read it), and a
+    row with too many values is kept aside, an empty row in its place."""
+    layout = _layout(piece)
+    irregular = np.flatnonzero(~layout.empty & (~layout.counted | (layout.values != width)))
+    numbers = np.cumsum(layout.counted) - 1  # each row's position among the data rows
+    parts: list[bytes] = []
+    malformed: list[tuple[int, _Malformed]] = []
+    placeholder = b'""' + b"," * (width - 1) + b"\n"  # "" is a null value, even in one column
+    copied = 0  # the bytes before this have been handled
+    for row in irregular.tolist():
+        start, end = int(layout.starts[row]), int(layout.ends[row])
+        parts.append(piece[copied:start])
+        copied = int(layout.starts[row + 1]) if row + 1 < len(layout.starts) else len(piece)
+        if not layout.counted[row]:
+            continue
+        found = int(layout.values[row])
+        if found < width:
+            parts.append(piece[start:end] + b"," * (width - found) + b"\n")
+        else:
+            text = piece[start : min(end, start + 4 * MAX_RAW_CHARS)]
+            malformed.append((int(numbers[row]), _Malformed(text, found)))
+            parts.append(placeholder)
+    parts.append(piece[copied:])
+    expected = int(layout.counted.sum())
+    if expected == 0:  # only empty lines, which pyarrow would call an empty file
+        return _binary_table(width), []
+    try:
+        table = _read_csv(b"".join(parts), width, layout.quoted)
+    except pa.ArrowInvalid as exc:  # not expected once mended: said, never guessed around
+        raise _NotWellFormed(str(exc)) from exc
+    if table.num_rows != expected:  # the layout and pyarrow disagree: never guess
+        raise _NotWellFormed(f"{expected} rows found where pyarrow reads {table.num_rows}")
+    return table, malformed
+
+
+def _read_csv(data: bytes, width: int, quoted: bool) -> pa.Table:
+    """Rows of `width` values, each as bytes; only an empty value (quoted or not) is null."""
+    import pyarrow.csv as pacsv
+
+    names = [str(i) for i in range(width)]
+    return pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(
+            column_names=names,
+            # One block, one thread: the piece is whole rows, and it is already parsed apart
+            # from the caller's work (_read_ahead).
+            use_threads=False,
+            block_size=max(len(data) + 1, 1 << 16),
+        ),
+        # Only where a line break may be inside a quoted value: pyarrow then cuts blocks more
+        # carefully, which costs time, and a piece with no quote cannot have one.
+        parse_options=pacsv.ParseOptions(newlines_in_values=quoted),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.large_binary()),
+            strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+
+
+def _binary_table(width: int) -> pa.Table:
+    return pa.table({str(i): pa.array([], pa.large_binary()) for i in range(width)})
+
+
+def _text_table(width: int) -> pa.Table:
+    return pa.table({str(i): pa.array([], pa.large_string()) for i in range(width)})
+
+
+def _text_piece(
+    table: pa.Table,
+    header: tuple[str, ...],
+    first_row: int,
+    malformed: list[tuple[int, _Malformed]],
+) -> _Piece:
+    """`table` (bytes) as text; the rows with too many values, or with a value that is not
+    UTF-8, as bad rows (that value made null, so the column can be text)."""
+    bad = [
+        BadRow(
+            row_number=first_row + position,
+            reason_code=MALFORMED_LINE,
+            reason=f"expected {len(header)} values as in the header, found {found.values}",
+            raw_value=found.text.decode("utf-8", "backslashreplace")[:MAX_RAW_CHARS],
+        )
+        for position, found in malformed
+    ]
+    texts: list[Any] = []
+    for name, column in zip(header, table.columns, strict=True):
+        try:
+            # One cast checks a whole column; the data buffer is kept, not copied.
+            texts.append(column.cast(pa.large_string()))
+            continue
+        except pa.ArrowInvalid:
+            pass
+        undecodable = np.zeros(len(column), dtype=np.bool_)
+        for position, value in _undecodable(column):
+            undecodable[position] = True
             bad.append(
                 BadRow(
-                    row_number=first_row_number + int(position),
+                    row_number=first_row + position,
                     reason_code=ENCODING,
                     reason="expected UTF-8 text, found bytes that are not (shown as \\xNN)",
-                    raw_value=shown[:MAX_RAW_CHARS],
-                    column_name=column,
+                    raw_value=value.decode("utf-8", "backslashreplace")[:MAX_RAW_CHARS],
+                    column_name=name,
                 )
             )
-        rows_with_bad[positions] = True
-    if not bad:
-        return Chunk(frame, first_row_number, header)
-    bad.sort(key=lambda b: b.row_number)
-    kept = frame[~rows_with_bad].reset_index(drop=True)
-    return Chunk(kept, first_row_number, header, tuple(bad))
+        nulled = pc.if_else(pa.array(undecodable), pa.scalar(None, pa.large_binary()), column)
+        texts.append(nulled.cast(pa.large_string()))
+    bad.sort(key=lambda b: b.row_number)  # stable: a row's bad values stay in column order
+    return _Piece(header, pa.table(texts, names=[str(i) for i in range(len(texts))]), tuple(bad))
 
 
-def _undecodable(column: pd.Series) -> npt.NDArray[np.intp]:
-    """Positions of the values that hold an escaped non-UTF-8 byte (a lone surrogate)."""
-    try:
-        # Arrow refuses lone surrogates: one fast conversion clears a clean column.
-        pa.array(column.to_numpy(), type=pa.large_string(), from_pandas=True)
-    except (UnicodeEncodeError, pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    else:
-        return np.empty(0, dtype=np.intp)
-    return np.flatnonzero([isinstance(v, str) and not _is_utf8(v) for v in column.to_numpy()])
+def _undecodable(column: Any) -> Iterator[tuple[int, bytes]]:
+    """The positions and values of the values that are not UTF-8."""
+    for position, value in enumerate(column.to_pylist()):
+        if value is not None:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                yield position, value
 
 
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+def _chunk(table: pa.Table, header: tuple[str, ...], first_row: int, bad: list[BadRow]) -> Chunk:
+    if bad:
+        dropped = np.zeros(table.num_rows, dtype=np.bool_)
+        dropped[[b.row_number - first_row for b in bad]] = True
+        table = table.filter(pa.array(~dropped))
+    # pandas' text dtype backed by Arrow, over the parsed buffers as they are: the contract's
+    # checks read them as Arrow text without converting anything again.
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(pd.arrays.ArrowStringArray(column), copy=False)
+            for name, column in zip(header, table.columns, strict=True)
+        }
+    )
+    return Chunk(frame, first_row, header, tuple(bad))
+
+
+_END: Final = object()
+
+
+def _read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """`items`, made by a thread of their own at most `depth` ahead of the caller.
+
+    What the thread raises is raised here, in turn. Closing this generator stops the thread and
+    waits for it (a read under way is finished first), so the stream is no longer read once it
+    has returned.
+    """
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
         return False
-    return True
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the caller, who raises it
+            put(_Raised(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=run, name="csv-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    exc: BaseException
 
 
 # --- JSONL -------------------------------------------------------------------------------------

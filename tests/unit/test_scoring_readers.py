@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
+import random
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from shared import demo_data as dd
 from shared.contract import DataContract, infer_contract, validate
 from shared.errors import DataError
 from shared.project_config import ProjectConfig
+from shared.scoring import readers
 from shared.scoring.readers import (
     ENCODING,
     MALFORMED_LINE,
@@ -248,7 +252,12 @@ def test_a_corrupt_gzip_stream_is_a_data_error_naming_the_file(frame: pd.DataFra
         read(data, "cut.csv.gz")
 
 
-def test_a_gzip_that_expands_1000_times_is_read_in_bounded_memory() -> None:
+def test_a_gzip_that_expands_1000_times_is_read_in_bounded_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CSV is parsed a block at a time: blocks far smaller than the file show that no more than
+    # a few are held. (pyarrow's own memory is not traced here; its parsed rows go in chunks.)
+    monkeypatch.setattr(readers, "_BLOCK_BYTES", 64 * 1024)
     line = b"1234567,0.5,alpha,beta,gamma\n"
     rows = 200_000
     plain_size = len(line) * rows
@@ -333,3 +342,224 @@ def test_a_dropped_connection_is_raised_as_itself_not_as_a_bad_file(
 
     with pytest.raises(ConnectionResetError):
         list(iter_chunks(stream, fmt, 25, name))
+
+
+# --- CSV read in blocks of whole rows ----------------------------------------------------------
+
+
+def values_of(chunks: list[Chunk]) -> list[list[object]]:
+    """The rows of every chunk's frame, each value as text or None."""
+    return [
+        [None if pd.isna(v) else v for v in row]
+        for c in chunks
+        for row in c.frame.astype(object).to_numpy().tolist()
+    ]
+
+
+def bad_of(chunks: list[Chunk]) -> list[tuple[int, str, str | None, str | None]]:
+    return [
+        (b.row_number, b.reason_code, b.column_name, b.raw_value)
+        for c in chunks
+        for b in c.bad_rows
+    ]
+
+
+def outcome(data: bytes, chunk_rows: int) -> object:
+    """Everything a reader of `data` sees, the error included: equal for equal readings."""
+    seen: list[object] = []
+    try:
+        for c in iter_chunks(io.BytesIO(data), FileFormat("csv"), chunk_rows, "f.csv"):
+            seen.append((c.first_row_number, c.header, c.rows_in, c.row_numbers().tolist()))
+            seen.append((values_of([c]), bad_of([c])))
+    except DataError as exc:
+        seen.append(str(exc))
+    return seen
+
+
+def blocks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    monkeypatch.setattr(readers, "_BLOCK_BYTES", size)
+
+
+@pytest.mark.parametrize("block", [16, 100, 1000, 1 << 20])
+def test_chunks_have_exactly_chunk_rows_rows_whatever_blocks_pyarrow_is_given(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # Rows of different lengths, so the blocks' ends fall anywhere in a row.
+    rows = [[str(i), "x" * (i % 13), f"{i * 0.5}"] for i in range(100)]
+    data = b"id,text,n\n" + "".join(",".join(r) + "\n" for r in rows).encode()
+    blocks(monkeypatch, block)
+    chunks = read(data, "rows.csv", chunk_rows=7)
+    assert [c.first_row_number for c in chunks] == list(range(1, 101, 7))
+    assert [len(c.frame) for c in chunks] == [7] * 14 + [2]
+    assert values_of(chunks) == [[r[0], r[1] or None, r[2]] for r in rows]
+
+
+def test_a_quoted_line_break_straddling_a_block_boundary_stays_in_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = (
+        b'id,note,n\r\n1,"two\nlines",5\r\n2,"a ""quoted"", word\r\nand more",6\r\n'
+        b'3,"",7\r\n4,"\r\n",8\r\n5,plain,9\r\n'
+    )
+    expected = [
+        ["1", "two\nlines", "5"],
+        ["2", 'a "quoted", word\r\nand more', "6"],
+        ["3", None, "7"],
+        ["4", "\r\n", "8"],
+        ["5", "plain", "9"],
+    ]
+    # Every block size up to the whole file: each byte is the last of a block once.
+    for block in range(1, len(data) + 2):
+        blocks(monkeypatch, block)
+        chunks = read(data, "notes.csv", chunk_rows=2)
+        assert values_of(chunks) == expected, block
+        assert [c.first_row_number for c in chunks] == [1, 3, 5]
+
+
+def test_a_bad_byte_in_the_last_row_of_a_block_rejects_that_row_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    head = b"id,city\n1,Paris\n2,Lyon\n"
+    data = head + b"3,S\xe3o Paulo\n4,Z\xc3\xbcrich\n5,Oslo\n"
+    bad_row_end = len(head) + len(b"3,S\xe3o Paulo\n")
+    for block in (bad_row_end, bad_row_end - 1, bad_row_end + 1, 5):
+        blocks(monkeypatch, block)
+        chunks = read(data, "cities.csv", chunk_rows=2)
+        assert bad_of(chunks) == [(3, ENCODING, "city", "S\\xe3o Paulo")], block
+        assert [c.row_numbers().tolist() for c in chunks] == [[1, 2], [4], [5]]
+        assert values_of(chunks) == [["1", "Paris"], ["2", "Lyon"], ["4", "Zürich"], ["5", "Oslo"]]
+
+
+def test_rows_with_more_values_than_the_header_are_rejected_and_the_rest_read() -> None:
+    # pandas took a first row one value too long to mean an index column, shifting every value.
+    data = b"id,note\n1,a,extra\n2,b\n3,c,d,e\n4,d\n"
+    chunks = read(data, "long.csv", chunk_rows=2)
+    assert bad_of(chunks) == [
+        (1, MALFORMED_LINE, None, "1,a,extra"),
+        (3, MALFORMED_LINE, None, "3,c,d,e"),
+    ]
+    assert "expected 2 values as in the header, found 4" in chunks[1].bad_rows[0].reason
+    assert [c.row_numbers().tolist() for c in chunks] == [[2], [4]]
+    assert values_of(chunks) == [["2", "b"], ["4", "d"]]
+
+
+def test_a_row_with_fewer_values_has_its_last_ones_missing() -> None:
+    (chunk,) = read(b"id,a,b\n1,x\n2\n3,y,z\n", "short.csv")
+    assert values_of([chunk]) == [["1", "x", None], ["2", None, None], ["3", "y", "z"]]
+    assert chunk.bad_rows == ()
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_blank_lines_are_not_rows_and_every_line_end_ends_one(width: int) -> None:
+    row = ",".join(["v"] * width).encode()
+    data = b"\n \t\n" + row.replace(b"v", b"h") + b"\r\n" + row + b"\r\n\r\n  \r" + row + b"\r\t\n"
+    (chunk,) = read(data, "blank.csv")
+    assert chunk.header == (("h",) * width if width == 1 else ("h", "h.1", "h.2"))
+    assert values_of([chunk]) == [["v"] * width] * 2
+    assert chunk.row_numbers().tolist() == [1, 2]
+
+
+def test_quotes_that_do_not_open_a_value_are_text() -> None:
+    # One inch mark in the whole file: a reader counting quotes would find one never closed.
+    data = b'name,height,note\nAda,5\'11",ok\nBob,6,"x"y\n'
+    (chunk,) = read(data, "heights.csv")
+    assert values_of([chunk]) == [["Ada", "5'11\"", "ok"], ["Bob", "6", "xy"]]
+
+
+def test_values_stay_as_written_and_only_empty_ones_are_missing() -> None:
+    (chunk,) = read(b'a,b,c,d,e\nn/a,NA,null,nan, 42 \n,"",NULL,None,"  "\n', "text.csv")
+    assert values_of([chunk]) == [
+        ["n/a", "NA", "null", "nan", " 42 "],
+        [None, None, "NULL", "None", "  "],
+    ]
+    # pandas' text dtype over Arrow strings: the contract reads the parsed buffers as they are.
+    assert all(isinstance(t, pd.StringDtype) and t.storage == "pyarrow" for t in chunk.frame.dtypes)
+
+
+def test_column_names_are_made_unique_and_empty_ones_named_as_pandas_does() -> None:
+    (chunk,) = read(b"a,a,,a.1\n1,2,3,4\n", "names.csv")
+    assert chunk.header == ("a", "a.2", "Unnamed: 2", "a.1")
+    assert list(chunk.frame.columns) == list(chunk.header)
+
+
+def test_a_quote_never_closed_is_a_data_error_after_the_last_whole_row() -> None:
+    lines = [b"id,x"] + [f"{i},{i}".encode() for i in range(1, 8)]
+    lines[6] = b'"' + lines[6]  # data row 6
+    stream = iter_chunks(io.BytesIO(b"\n".join(lines) + b"\n"), FileFormat("csv"), 2, "q.csv")
+    got = [next(stream).row_numbers().tolist() for _ in range(2)]
+    with pytest.raises(
+        DataError, match=r"q\.csv: not a well-formed CSV after data row 5: .*never closed"
+    ):
+        next(stream)
+    # Row 5 was read, but no chunk is yielded part way: what a failed file loaded stays whole
+    # chunks, and a file bad within its first chunk loads nothing (it is quarantined whole).
+    assert got == [[1, 2], [3, 4]]
+
+
+def test_a_header_with_a_quote_never_closed_is_a_data_error_in_the_first_rows() -> None:
+    with pytest.raises(DataError, match="not a well-formed CSV in its first rows"):
+        read(b'id,"x\n1,2\n', "h.csv")
+
+
+def test_a_row_longer_than_the_limit_is_a_data_error_not_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocks(monkeypatch, 64)
+    monkeypatch.setattr(readers, "_MAX_ROW_BYTES", 1000)
+    data = b'id,x\n1,2\n3,"' + b"y" * 5000 + b'"\n'
+    with pytest.raises(DataError, match="after data row 1: the next row is longer than"):
+        read(data, "huge.csv")
+
+
+def test_closing_the_chunks_early_stops_the_read_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks(monkeypatch, 1024)
+    data = b"id,x\n" + b"1,2\n" * 1_000_000
+    stream = io.BytesIO(data)
+    chunks = iter_chunks(stream, FileFormat("csv"), 10, "big.csv")
+    assert next(chunks).rows_in == 10
+    chunks.close()
+    where = stream.tell()
+    assert where <= 2 * readers._READ_BYTES  # a few blocks and a buffer ahead, not the file
+    assert not [t for t in threading.enumerate() if t.name == "csv-read-ahead"]
+    assert stream.tell() == where
+
+
+def test_any_block_size_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bytes of every kind a CSV may hold, well formed or not: cutting them into blocks at any
+    # place never changes a value, a row number, a bad row or an error.
+    rng = random.Random(7)
+    alphabet = [b"a", b"1", b",", b'"', b"\n", b"\r", b"\r\n", b" ", b"\t", b"\xff", b"\xc3\xa9"]
+    for _ in range(80):
+        data = b"h1,h2,h3\n" + b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        blocks(monkeypatch, 1 << 20)
+        whole = outcome(data, chunk_rows=3)
+        for block in (1, 3, 11):
+            blocks(monkeypatch, block)
+            assert outcome(data, chunk_rows=3) == whole, (data, block)
+
+
+def test_well_formed_csv_reads_as_pandas_reads_it_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(11)
+    values = ["", " ", "a", "n/a", "NA", "nan", " x ", 'q"uote', "com,ma", "new\nline", "cr\r\nlf",
+              "é", '""', "5'11\""]  # fmt: skip
+    for trial in range(60):
+        width = rng.randint(2, 4)
+        rows = [[rng.choice(values) for _ in range(width)] for _ in range(rng.randint(0, 12))]
+        text = io.StringIO()
+        writer = csv.writer(
+            text,
+            quoting=csv.QUOTE_ALL if trial % 2 else csv.QUOTE_MINIMAL,
+            lineterminator="\r\n" if trial % 3 else "\n",
+        )
+        writer.writerows([[f"c{i}" for i in range(width)], *rows])
+        data = text.getvalue().encode()
+        expected = pd.read_csv(
+            io.BytesIO(data), dtype=object, keep_default_na=False, na_values=[""]
+        )
+        for block in (7, 1 << 20):
+            blocks(monkeypatch, block)
+            chunks = read(data, "w.csv", chunk_rows=5)
+            assert chunks[0].header == tuple(expected.columns)
+            assert values_of(chunks) == [
+                [None if pd.isna(v) else v for v in row] for row in expected.to_numpy().tolist()
+            ], data
