@@ -44,6 +44,7 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final, Literal, TypeVar
 
@@ -254,21 +255,23 @@ def _csv_chunks(source: _Bytes, chunk_rows: int, name: str) -> Iterator[Chunk]:
     pending_rows = 0
     bad: list[BadRow] = []  # of the pending rows, in row order
     next_row = 1  # the first row of the next chunk
-    for piece in _read_ahead(_csv_pieces(source, name), _READ_AHEAD):
-        header = piece.header
-        pending.append(piece.table)
-        pending_rows += piece.table.num_rows
-        bad.extend(piece.bad)
-        while pending_rows >= chunk_rows:
-            table = pa.concat_tables(pending)  # no copy: the pieces become chunks of a column
-            pending, pending_rows = [table.slice(chunk_rows)], pending_rows - chunk_rows
-            end = next_row + chunk_rows
-            taken, bad = (
-                [b for b in bad if b.row_number < end],
-                [b for b in bad if b.row_number >= end],
-            )
-            yield _chunk(table.slice(0, chunk_rows), header, next_row, taken)
-            next_row = end
+    # Closed here, however this generator ends, so the thread stops reading the caller's stream.
+    with closing(_read_ahead(_csv_pieces(source, name), _READ_AHEAD)) as pieces:
+        for piece in pieces:
+            header = piece.header
+            pending.append(piece.table)
+            pending_rows += piece.table.num_rows
+            bad.extend(piece.bad)
+            while pending_rows >= chunk_rows:
+                table = pa.concat_tables(pending)  # no copy: pieces become chunks of a column
+                pending, pending_rows = [table.slice(chunk_rows)], pending_rows - chunk_rows
+                end = next_row + chunk_rows
+                taken, bad = (
+                    [b for b in bad if b.row_number < end],
+                    [b for b in bad if b.row_number >= end],
+                )
+                yield _chunk(table.slice(0, chunk_rows), header, next_row, taken)
+                next_row = end
     if header is None:
         return  # an empty file, or blank lines only: no header, no chunk
     if pending_rows or next_row == 1:
@@ -299,7 +302,7 @@ def _csv_pieces(source: _Bytes, name: str) -> Iterator[_Piece]:
                 table, malformed = _parsed(rest, len(header), quoted)
                 first_row, rows_read = rows_read + 1, rows_read + table.num_rows
                 yield _text_piece(table, header, first_row, malformed)
-    except _NotWellFormed as exc:
+    except (_NotWellFormed, pa.ArrowInvalid) as exc:  # pyarrow's: the header, not expected
         where = f"after data row {rows_read}" if rows_read else "in its first rows"
         raise DataError(f"{name}: not a well-formed CSV {where}: {exc}") from exc
 
@@ -667,7 +670,7 @@ def _chunk(table: pa.Table, header: tuple[str, ...], first_row: int, bad: list[B
 _END: Final = object()
 
 
-def _read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def _read_ahead(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     """`items`, made by a thread of their own at most `depth` ahead of the caller.
 
     What the thread raises is raised here, in turn. Closing this generator stops the thread and

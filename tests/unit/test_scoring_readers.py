@@ -496,6 +496,15 @@ def test_a_quote_never_closed_is_a_data_error_after_the_last_whole_row() -> None
     assert got == [[1, 2], [3, 4]]
 
 
+def test_a_failed_read_leaves_no_thread_reading_the_stream() -> None:
+    data = b"id,x\n" + b"1,2\n" * 50_000 + b'3,"never closed\n'
+    chunks = iter_chunks(io.BytesIO(data), FileFormat("csv"), 1000, "q.csv")
+    with pytest.raises(DataError, match="after data row 50000"):
+        for _ in chunks:
+            pass
+    assert not [t for t in threading.enumerate() if t.name == "csv-read-ahead"]
+
+
 def test_a_header_with_a_quote_never_closed_is_a_data_error_in_the_first_rows() -> None:
     with pytest.raises(DataError, match="not a well-formed CSV in its first rows"):
         read(b'id,"x\n1,2\n', "h.csv")
