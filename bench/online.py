@@ -28,8 +28,9 @@ Prediction logging is off (CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE=0) except on the l
 autocannon is installed with npm under .cloudscore/bench-tools/ on first use (needs Node.js and
 npm). The load generator runs on the same cores as the server: the CPU used by each, and by the
 rest of the machine, is printed beside every line.
-    .venv/bin/python bench/online.py [--seconds 5] [--warmup 1] [--grid-seconds 3]
-        [--no-grid --worker-class gthread --workers 2 --threads 4] [--cold-runs 5]
+    .venv/bin/python bench/online.py [--seconds 4] [--warmup 0.5] [--grid-seconds 2] [--repeats 3]
+        [--grid-workers 1,2,3 --grid-threads 1,2,4,8 | --no-grid --worker-class gthread
+         --workers 2 --threads 4] [--cold-runs 5]
         [--train-budget 120] [--no-log-line]
 """
 
@@ -49,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -198,6 +200,25 @@ def machine_busy_seconds() -> float:
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle, iowait = fields[3], fields[4]
     return (sum(fields[:8]) - idle - iowait) / _CLOCK_TICKS
+
+
+def connections_per_worker(server_pid: int, port: int) -> list[int]:
+    """Established connections to `port` held by each child of `server_pid`, most first."""
+    suffix = f":{port:04X}"
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(suffix) and fields[3] == "01":  # local address; ESTABLISHED
+            established.add(f"socket:[{fields[9]}]")  # by inode, as /proc/<pid>/fd names it
+    counts = []
+    for pid in children_of(server_pid):
+        held = 0
+        with suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with suppress(OSError):
+                    held += str(fd.readlink()) in established
+        counts.append(held)
+    return sorted(counts, reverse=True)
 
 
 def free_port() -> int:
@@ -378,6 +399,34 @@ class Load:
     server_cores: float  # CPU seconds per second of the measured span
     loadgen_cores: float
     other_cores: float  # the rest of the machine: other people's work, the stack, this script
+    spread: tuple[int, ...]  # the load generator's connections held by each worker, most first
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Runs of the same load, each on new connections; the run of median requests/s stands for
+    them. Several runs, because gunicorn's workers share one listening socket: whichever worker
+    accepts a keep-alive connection serves it to the end, and with few connections the split
+    between workers (say 8/0 or 4/4) decides the figures."""
+
+    runs: tuple[Load, ...]
+
+    @property
+    def median(self) -> Load:
+        return sorted(self.runs, key=lambda load: load.requests_per_s)[len(self.runs) // 2]
+
+    @property
+    def requests_range(self) -> str:
+        rates = [load.requests_per_s for load in self.runs]
+        return f"{min(rates):.0f}-{max(rates):.0f}" if len(rates) > 1 else ""
+
+    @property
+    def spreads(self) -> str:
+        return " ".join("/".join(map(str, load.spread)) for load in self.runs if load.spread)
+
+    @property
+    def other_cores(self) -> float:
+        return max(load.other_cores for load in self.runs)
 
 
 def run_load(
@@ -401,6 +450,13 @@ def run_load(
         text=True,
     )
     assert node.stdout is not None
+    spread: list[int] = []
+
+    def sample_spread() -> None:
+        spread.extend(connections_per_worker(server.process.pid, server.port))
+
+    # Halfway through the measure, when every connection is open and held by a worker.
+    sampler = threading.Timer(seconds / 2, sample_spread)
     try:
         lines = []
         server_cpu0 = busy0 = started = 0.0
@@ -408,12 +464,16 @@ def run_load(
             if line.strip() == "measuring":
                 started, server_cpu0 = time.perf_counter(), cpu_seconds(server.pids())
                 busy0 = machine_busy_seconds()
+                sampler.start()
             else:
                 lines.append(line)
         elapsed = time.perf_counter() - started
         server_cpu = cpu_seconds(server.pids()) - server_cpu0
         busy = machine_busy_seconds() - busy0
     finally:
+        sampler.cancel()
+        if sampler.is_alive():
+            sampler.join()
         if node.wait() != 0:
             raise SystemExit(f"autocannon failed against {server.url}")
     result = json.loads(lines[-1])
@@ -427,6 +487,8 @@ def run_load(
         server_cores=server_cpu / elapsed,
         loadgen_cores=result["cpu_s"] / elapsed,
         other_cores=max(0.0, busy - server_cpu - result["cpu_s"]) / elapsed,
+        # A sync worker holds a connection for one request only: there is no split to show.
+        spread=tuple(spread) if server.setting.worker_class == "gthread" else (),
     )
 
 
@@ -672,18 +734,19 @@ def cold_start(
 # --- printing ----------------------------------------------------------------------------------
 
 
-def load_row(label: str, rows: int, connections: int, load: Load) -> str:
+def load_row(label: str, rows: int, connections: int, measured: Measured) -> str:
+    load = measured.median
     return (
-        f"  {label:<30} {rows:>4} {connections:>3} | {load.requests_per_s:>8.0f} "
-        f"{load.p50_ms:>7.2f} {load.p99_ms:>7.2f} | {load.server_cores:>6.2f} "
-        f"{load.loadgen_cores:>7.2f} {load.other_cores:>6.2f}"
-        + (" (noisy)" if load.other_cores > NOISY_CORES else "")
+        f"  {label:<30} {rows:>4} {connections:>3} | {load.requests_per_s:>6.0f} "
+        f"{measured.requests_range:>9} {load.p50_ms:>7.2f} {load.p99_ms:>7.2f} | "
+        f"{load.server_cores:>6.2f} {load.loadgen_cores:>7.2f} {measured.other_cores:>6.2f} | "
+        f"{measured.spreads}" + (" (noisy)" if measured.other_cores > NOISY_CORES else "")
     )
 
 
 LOAD_HEADER: Final = (
-    f"  {'':<30} {'rows':>4} {'c':>3} | {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} | "
-    f"{'server':>6} {'loadgen':>7} {'others':>6}  (CPU: cores busy)"
+    f"  {'':<30} {'rows':>4} {'c':>3} | {'req/s':>6} {'range':>9} {'p50 ms':>7} {'p99 ms':>7} | "
+    f"{'server':>6} {'loadgen':>7} {'others':>6} | connections per worker"
 )
 
 
@@ -729,8 +792,15 @@ class Bench:
             ),
         )  # fmt: skip
 
-    def load(self, server: Server, rows: int, connections: int, seconds: float) -> Load:
-        return run_load(server, self.body_files[rows], connections, seconds, self.args.warmup)
+    def load(self, server: Server, rows: int, connections: int, seconds: float) -> Measured:
+        """One run; several when the connections may split unevenly between workers."""
+        setting = server.setting
+        uneven = connections > 1 and setting.worker_class == "gthread" and setting.workers > 1
+        body, warmup = self.body_files[rows], self.args.warmup
+        runs = self.args.repeats if uneven else 1
+        return Measured(
+            tuple(run_load(server, body, connections, seconds, warmup) for _ in range(runs))
+        )
 
 
 def header(bench: Bench) -> list[str]:
@@ -756,32 +826,37 @@ def header(bench: Bench) -> list[str]:
 def grid_section(bench: Bench, out: list[str]) -> Setting:
     """Every setting of the grid; the one serving most XGBoost 1-row requests at c=8."""
     seconds = bench.args.grid_seconds
-    tried = [Setting("gthread", w, t) for w in GRID_WORKERS for t in GRID_THREADS]
-    tried += [Setting("sync", w, 1) for w in GRID_WORKERS]
+    workers, threads = bench.args.grid_workers, bench.args.grid_threads
+    tried = [Setting("gthread", w, t) for w in workers for t in threads]
+    tried += [Setting("sync", w, 1) for w in workers]
     out += [
-        f"gunicorn grid: 1-row requests at concurrency 8, {seconds:g} s each after "
-        f"{bench.args.warmup:g} s of warm-up; cpu: the server's cores busy; others: the rest of "
-        "the machine's",
-        f"  {'setting':<16} | {'XGBoost req/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'cpu':>4} | "
-        f"{'empty req/s':>11} {'p50 ms':>7} {'cpu':>4} | {'ratio':>5} | {'others':>6}",
+        f"gunicorn grid: 1-row requests at concurrency 8, {seconds:g} s per run after "
+        f"{bench.args.warmup:g} s of warm-up, the median of {bench.args.repeats} runs where "
+        "the connections may split unevenly between workers (range: of all runs);",
+        "  cpu: the server's cores busy; others: the rest of the machine's; split: the "
+        "connections held by each worker, per run",
+        f"  {'setting':<16} | {'XGBoost req/s':>13} {'range':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'cpu':>4} | {'empty req/s':>11} {'range':>9} {'cpu':>4} | {'ratio':>5} | "
+        f"{'others':>6} | split (XGBoost; empty)",
     ]
-    grid: dict[Setting, Load] = {}
+    grid: dict[Setting, Measured] = {}
     for setting in tried:
         with serving(bench.xgb, setting, bench.logs, bench.bodies[1]) as server:
-            load = grid[setting] = bench.load(server, 1, 8, seconds)
+            measured = grid[setting] = bench.load(server, 1, 8, seconds)
         with serving(bench.empty, setting, bench.logs, bench.bodies[1]) as server:
             ceiling = bench.load(server, 1, 8, seconds)
-        others = max(load.other_cores, ceiling.other_cores)
+        load, empty = measured.median, ceiling.median
+        others = max(measured.other_cores, ceiling.other_cores)
         out.append(
-            f"  {setting!s:<16} | {load.requests_per_s:>13.0f} {latency(load.p50_ms, setting)} "
-            f"{latency(load.p99_ms, setting)} {load.server_cores:>4.2f} | "
-            f"{ceiling.requests_per_s:>11.0f} {latency(ceiling.p50_ms, setting)} "
-            f"{ceiling.server_cores:>4.2f} | "
-            f"{load.requests_per_s / ceiling.requests_per_s:>5.2f} | {others:>6.2f}"
-            + (" (noisy)" if others > NOISY_CORES else "")
+            f"  {setting!s:<16} | {load.requests_per_s:>13.0f} {measured.requests_range:>9} "
+            f"{latency(load.p50_ms, setting)} {latency(load.p99_ms, setting)} "
+            f"{load.server_cores:>4.2f} | {empty.requests_per_s:>11.0f} "
+            f"{ceiling.requests_range:>9} {empty.server_cores:>4.2f} | "
+            f"{load.requests_per_s / empty.requests_per_s:>5.2f} | {others:>6.2f} | "
+            f"{measured.spreads}; {ceiling.spreads}" + (" (noisy)" if others > NOISY_CORES else "")
         )
         print(out[-1], file=sys.stderr, flush=True)
-    chosen = max(grid, key=lambda setting: grid[setting].requests_per_s)
+    chosen = max(grid, key=lambda setting: grid[setting].median.requests_per_s)
     out += [
         "  (sync: latencies n/a. A sync worker closes the connection after each answer, and "
         "autocannon then times",
@@ -799,15 +874,16 @@ def latency(ms: float, setting: Setting) -> str:
 
 def main_section(
     bench: Bench, chosen: Setting, out: list[str]
-) -> tuple[dict[tuple[str, int, int], Load], dict[str, bytes]]:
+) -> tuple[dict[tuple[str, int, int], Measured], dict[str, bytes]]:
     """The table; and each model's answer to the 100-row request, for the parity check."""
     seconds = bench.args.seconds
     out.append(
-        f"served by gunicorn {chosen}; {seconds:g} s measured per line after "
-        f"{bench.args.warmup:g} s of warm-up"
+        f"served by gunicorn {chosen}; {seconds:g} s measured per run after "
+        f"{bench.args.warmup:g} s of warm-up; at c=8 with several workers the run of median "
+        f"req/s of {bench.args.repeats} (range: of all runs); CPU columns: cores busy"
     )
     out.append(LOAD_HEADER)
-    table: dict[tuple[str, int, int], Load] = {}
+    table: dict[tuple[str, int, int], Measured] = {}
     answers: dict[str, bytes] = {}
     for target in (bench.xgb, bench.lr, bench.empty):
         with serving(target, chosen, bench.logs, bench.bodies[1]) as server:
@@ -914,11 +990,12 @@ def import_breakdown(lines: list[ImportLine]) -> list[str]:
 
 
 def targets_section(
-    bench: Bench, table: dict[tuple[str, int, int], Load], cold_s: float, out: list[str]
+    bench: Bench, table: dict[tuple[str, int, int], Measured], cold_s: float, out: list[str]
 ) -> None:
-    xgb, empty = table[bench.xgb.label, 1, 8], table[bench.empty.label, 1, 8]
+    xgb, empty = table[bench.xgb.label, 1, 8].median, table[bench.empty.label, 1, 8].median
     ratio = xgb.requests_per_s / empty.requests_per_s
-    lr_p50, lr_p50_c8 = table[bench.lr.label, 1, 1].p50_ms, table[bench.lr.label, 1, 8].p50_ms
+    lr_p50 = table[bench.lr.label, 1, 1].median.p50_ms
+    lr_p50_c8 = table[bench.lr.label, 1, 8].median.p50_ms
     out += [
         "targets:",
         f"  XGBoost 1-row req/s at c=8 >= {RATIO_TARGET}x the empty handler's: "
@@ -948,11 +1025,18 @@ def measure(
     return out
 
 
+def counts(text: str) -> tuple[int, ...]:
+    return tuple(int(item) for item in text.split(","))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured per table line")
-    parser.add_argument("--warmup", type=float, default=1.0, help="load before each measure")
-    parser.add_argument("--grid-seconds", type=float, default=3.0, help="measured per grid cell")
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured per table run")
+    parser.add_argument("--warmup", type=float, default=0.5, help="load before each run")
+    parser.add_argument("--grid-seconds", type=float, default=2.0, help="measured per grid run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs where workers may split")
+    parser.add_argument("--grid-workers", type=counts, default=GRID_WORKERS, help="e.g. 1,2,3")
+    parser.add_argument("--grid-threads", type=counts, default=GRID_THREADS, help="e.g. 1,2,4,8")
     parser.add_argument("--no-grid", action="store_true", help="serve with the setting given")
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     parser.add_argument("--workers", type=int, default=2)
