@@ -897,12 +897,26 @@ def main_section(
                     print(out[-1], file=sys.stderr, flush=True)
     if not bench.args.no_log_line:
         with serving(bench.logged, chosen, bench.logs, bench.bodies[1]) as server:
-            out.append(load_row(bench.logged.label, 1, 8, bench.load(server, 1, 8, seconds)))
+            measured = bench.load(server, 1, 8, seconds)
+            out.append(load_row(bench.logged.label, 1, 8, measured))
+        # Counted once the server has stopped: its workers load what the log holds as they exit.
+        answered = sum(load.ok for load in measured.runs)
         out.append(
-            "    (logged: sampled at 1.0 to the BigQuery emulator, which runs on the same cores)"
+            "    (logged: sampled at 1.0 to the BigQuery emulator, which runs on the same cores; "
+            f"{logged_rows(bench.settings):,} rows reached online_predictions, for "
+            f"{answered:,} requests measured plus the warm-ups)"
         )
     out.append("")
     return table, answers
+
+
+def logged_rows(settings: StackSettings) -> int:
+    from shared import clients
+
+    client = clients.bigquery_client(settings.project, settings.endpoints())
+    table = f"`{settings.project}.{settings.dataset}.online_predictions`"
+    rows = list(client.query(f"SELECT COUNT(*) AS n FROM {table}").result())
+    return int(rows[0]["n"])
 
 
 def in_process_section(bench: Bench, answers: dict[str, bytes], out: list[str]) -> None:
@@ -1062,7 +1076,8 @@ def main() -> None:
     loads.append(load_average())
     report.append(
         f"load average (1/5/15 min) at start {loads[0]}, before the main table {loads[1]}, "
-        f"at end {loads[-1]}; whole run {time.perf_counter() - begun:.0f} s"
+        f"at end {loads[-1]} (past the start it counts this bench's own server and load "
+        f"generator); whole run {time.perf_counter() - begun:.0f} s"
     )
     print("\n".join(report))
 
