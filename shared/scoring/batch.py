@@ -100,12 +100,12 @@ def score_object(
         # Not the file's fault: it waits, retried by the platform, until a model is promoted.
         raise TransientError(f"{obj.key} cannot be scored yet: {exc}") from exc
     claim, _ = claim_file(storage, obj, models.registry.model_name, champion, settings.chunk_rows)
-    run = _FileRun(obj, storage, sink, claim)
     if sink.is_done(job_id(claim.key, "run")):
         # Scored already (a redelivery, or a crash before the move): only the move may be left.
         _log.info("%s was already scored by run %s", obj.key, claim.run_id)
         _delete_original(storage, obj)
         return RunOutcome(claim.run_id, claim.model_version, "already_scored", None, 0, 0, 0, "")
+    run = _FileRun(obj, storage, sink, claim)
     try:
         loaded = models.get_version(claim.model_version)
     except RegistryError as exc:

@@ -195,7 +195,7 @@ class PredictionService:
     def _choose(self, request: PredictRequest) -> tuple[str, str | None]:
         if request.version is not None:
             try:
-                self.models.registry.manifest(request.version)
+                self.served(request.version)  # loaded once, then served from memory
             except VersionNotFound as exc:
                 raise ApiError(404, str(exc)) from exc
             return request.version, None
