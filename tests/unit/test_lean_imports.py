@@ -50,3 +50,34 @@ def test_an_xgboost_model_is_loaded_and_served_without_pandas(tmp_path: Path) ->
     )
 
     assert result.stdout.split("\n")[:2] == ["True", "[]"]
+
+
+def test_the_http_function_builds_its_service_without_scikit_learn_or_pandas() -> None:
+    code = (
+        "import sys\n"
+        "import functions.main\n"
+        "from shared.runtime import prediction_service\n"
+        "prediction_service()\n"
+        "print(sorted(m for m in ('sklearn', 'pandas', 'xgboost') if m in sys.modules))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CLOUDSCORE_PROJECT": "acme-prod",
+        "CLOUDSCORE_INBOX_BUCKET": "acme-inbox",
+        "CLOUDSCORE_MODELS_BUCKET": "acme-models",
+        "CLOUDSCORE_DATASET": "scoring",
+        "CLOUDSCORE_MODEL_NAME": "churn",
+        # Nothing listens there; building the service reads nothing yet.
+        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+    assert result.stdout.strip() == "['xgboost']"
