@@ -159,12 +159,7 @@ class PredictionService:
                 f"version {version}",
                 problems,
             )
-        scores = served.predictor.scores(rows)
-        labels = served.predictor.labels(scores)
-        predictions: list[dict[str, Any]] = [
-            {"label": label, "score": score}
-            for label, score in zip(labels, scores.tolist(), strict=True)
-        ]
+        predictions = _predictions(served, rows)
         if request.explain:
             try:
                 explanations = served.predictor.explain(rows)
@@ -218,12 +213,7 @@ class PredictionService:
             if problems:
                 _log.info("shadow %s: challenger %s refuses the request", request_id, version)
                 return
-            scores = served.predictor.scores(rows)
-            labels = served.predictor.labels(scores)
-            predictions = [
-                {"label": label, "score": score}
-                for label, score in zip(labels, scores.tolist(), strict=True)
-            ]
+            predictions = _predictions(served, rows)
             latency_ms = (time.perf_counter() - started) * 1000
             rows_out = self._log_rows(
                 request,
@@ -271,6 +261,16 @@ class PredictionService:
                 zip(request.instances, predictions, strict=True)
             )
         ]
+
+
+def _predictions(served: Served, rows: list[list[float]]) -> list[dict[str, Any]]:
+    """Label and score of each checked instance, as the answer carries them."""
+    scores = served.predictor.scores(rows)
+    labels = served.predictor.labels(scores)
+    return [
+        {"label": label, "score": score}
+        for label, score in zip(labels, scores.tolist(), strict=True)
+    ]
 
 
 def _text(value: Any) -> str | None:
