@@ -148,16 +148,19 @@ MONITORING_RUNS: Final = Table(
     (
         _req("run_id", "STRING"),
         _req("started_at", "TIMESTAMP"),
+        _req("decision", "STRING", "see shared.monitoring.record.Decision"),
+        _opt("reason", "STRING", "why, in words"),
+        _opt("trigger", "STRING", "schedule, manual, …"),
         _opt("champion_version", "STRING"),
-        _opt("metrics", "STRING", "JSON"),
-        _opt("drift", "STRING", "JSON: per-feature drift"),
-        _req("decision", "STRING"),
-        _opt("reason", "STRING"),
+        _opt("metrics", "STRING", "JSON: the champion on the labelled window"),
+        _opt("drift", "STRING", "JSON: per-feature drift of the window's inputs"),
         _opt("challenger_version", "STRING"),
-        _opt("challenger_metrics", "STRING", "JSON"),
+        _opt("challenger_metrics", "STRING", "JSON: champion and challenger on one holdout"),
         _opt("promoted", "BOOL"),
-        _opt("report_uri", "STRING"),
+        _opt("report_uri", "STRING", "gs:// of the run's HTML report"),
+        _opt("ended_at", "TIMESTAMP"),
     ),
+    partition_by_day="started_at",
 )
 
 MODEL_EVENTS: Final = Table(
