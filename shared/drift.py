@@ -65,10 +65,25 @@ class DriftCounts:
                 int(x) + int(y) for x, y in zip(self.score_counts, found, strict=True)
             ]
 
-    def summary(self) -> dict[str, Any]:
-        """PSI per feature and of the scores; `drifted` lists features at or above DRIFT_PSI."""
+    def absorb(self, state: Mapping[str, Any]) -> None:
+        """Add the counts of another stream's `state()` (same reference): files add up exactly."""
+        self.rows += int(state["rows"])
+        for name, counts in state["counts"].items():
+            if name in self.counts and len(counts) == len(self.counts[name]):
+                self.counts[name] = [
+                    int(x) + int(y) for x, y in zip(self.counts[name], counts, strict=True)
+                ]
+        if len(state["score_counts"]) == len(self.score_counts):
+            self.score_counts = [
+                int(x) + int(y)
+                for x, y in zip(self.score_counts, state["score_counts"], strict=True)
+            ]
+
+    def summary(self, threshold: float = DRIFT_PSI) -> dict[str, Any]:
+        """PSI per feature and of the scores; `drifted` lists features at or above `threshold`,
+        worst first."""
         if not self.rows:
-            return {"rows": 0, "psi": {}, "score_psi": None, "drifted": []}
+            return {"rows": 0, "psi": {}, "score_psi": None, "drifted": [], "threshold": threshold}
         # A feature is judged on the rows that had it (every row, once validated).
         by_feature = {
             name: round(psi(_expected(described), _shares(self.counts[name])), 4)
@@ -81,7 +96,7 @@ class DriftCounts:
             else None
         )
         drifted = sorted(
-            (name for name, value in by_feature.items() if value >= DRIFT_PSI),
+            (name for name, value in by_feature.items() if value >= threshold),
             key=lambda name: -by_feature[name],
         )
         return {
@@ -89,7 +104,7 @@ class DriftCounts:
             "psi": by_feature,
             "score_psi": score_psi,
             "drifted": drifted,
-            "threshold": DRIFT_PSI,
+            "threshold": threshold,
         }
 
     def state(self) -> dict[str, Any]:

@@ -30,7 +30,8 @@ deployed functions are configured by environment variables instead, see `shared.
     true_negative = 0.0
 
     [monitoring]                       # optional; every key has a default (`MonitoringPolicy`)
-    window_days = 30
+    window_days = 30                   # judge the predictions of the last 30 days with labels
+    training_window_days = 180         # a retrain uses the source's last 180 days
 
     [contract.age]                     # optional: reviewed overrides of the inferred contract,
     min = 18                           # as `DataContract.to_toml()` writes them
@@ -114,6 +115,9 @@ class MonitoringPolicy:
     max_model_age_days: int = 90  # retrain a champion older than this whatever its metrics
     promotion_margin: float = 0.0  # a challenger must beat the champion by more than this
     bootstrap_rounds: int = 1000  # resamples of the fresh holdout when comparing the two
+    # A retrain reads `training.source` and keeps the rows of its last N days (by the time
+    # column, counted back from the newest row); none: every row the source returns.
+    training_window_days: int | None = None
     schedule: str = "0 3 * * *"  # when the check runs: cron, 5 fields, UTC
 
 
@@ -145,7 +149,12 @@ class ProjectConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contract", MappingProxyType(dict(self.contract)))
-        problem = _value_problem(self) or _role_problem(self) or _task_problem(self)
+        problem = (
+            _value_problem(self)
+            or _role_problem(self)
+            or _task_problem(self)
+            or _window_problem(self)
+        )
         if problem is not None:
             path, message = problem
             raise ConfigError(self.where(path), message)
@@ -296,6 +305,7 @@ _MONITORING_FIELDS: Final[dict[str, _Rule]] = {
     "max_model_age_days": _integer(1),
     "promotion_margin": _number(0),
     "bootstrap_rounds": _integer(1),
+    "training_window_days": _optional(_integer(1)),
     "schedule": _Rule("a 5-field cron expression such as '0 3 * * *'", _is_cron),
 }
 
@@ -406,6 +416,14 @@ def _task_problem(config: ProjectConfig) -> tuple[str, str] | None:
     return None
 
 
+def _window_problem(config: ProjectConfig) -> tuple[str, str] | None:
+    if config.monitoring.training_window_days is not None and config.time_column is None:
+        return "monitoring.training_window_days", (
+            "expected a model.time_column to count the days by, found none"
+        )
+    return None
+
+
 # --- reading the file ---------------------------------------------------------------------------
 
 _TABLES: Final[dict[str, tuple[str, ...]]] = {
@@ -472,6 +490,34 @@ def parse_project_config(
         source=source,
         key_prefix=key_prefix,
     )
+
+
+def project_config_tables(config: ProjectConfig) -> dict[str, Any]:
+    """`config` as the tables `parse_project_config` reads: what a model version stores, so the
+    retrain function judges and retrains it by the settings it was trained with."""
+    root: dict[str, Any] = {"model": {}, "training": {}}
+    for name, (path, _) in _FIELDS.items():
+        table, key = path.split(".")
+        value = getattr(config, name)
+        if value is None or (name == "positive_label" and config.task == "regression"):
+            continue
+        root[table][key] = list(value) if isinstance(value, tuple) else value
+    if config.cost is not None:
+        root["cost"] = {f.name: getattr(config.cost, f.name) for f in fields(config.cost)}
+    root["monitoring"] = {
+        f.name: getattr(config.monitoring, f.name)
+        for f in fields(config.monitoring)
+        if getattr(config.monitoring, f.name) is not None
+    }
+    root["contract"] = {
+        column: {
+            f.name: list(value) if isinstance(value, tuple) else value
+            for f in fields(override)
+            if (value := getattr(override, f.name)) is not None
+        }
+        for column, override in config.contract.items()
+    }
+    return root
 
 
 def _apply_task_defaults(values: dict[str, Any], model: Mapping[str, Any], where: _Source) -> None:

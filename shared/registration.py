@@ -25,13 +25,16 @@ import pandas as pd
 from shared.audit import AuditLog
 from shared.contract import DataContract, infer_contract, validate
 from shared.errors import DataError
-from shared.project_config import ProjectConfig
+from shared.project_config import ProjectConfig, project_config_tables
 from shared.registry import MODEL_FILE, AliasMove, ModelRegistry, new_version_id
 from shared.sources import SourceInfo
 from shared.training import Cost, FeatureSpec, TrainingOutcome, TrainingSpec, train_model
 
 # Kinds of contract column a model can take as features; text and timestamps are not encoded.
 _NUMERIC_KINDS = ("numeric", "integer", "boolean")
+
+# The project configuration a version was trained with (`project_config_tables`).
+PROJECT_FILE = "project.json"
 
 # More malformed training rows than this means the data, not a few rows, is wrong.
 MAX_REJECTED_SHARE = 0.5
@@ -46,6 +49,9 @@ class Registration:
     ignored_features: tuple[str, ...]
     parent_version: str | None
     promotion: AliasMove | None
+    # The test split's rows (every column), never trained on: where a retrain measures the
+    # champion against this version.
+    holdout: pd.DataFrame
 
 
 def default_actor() -> str:
@@ -62,7 +68,6 @@ def training_spec(config: ProjectConfig, contract: DataContract) -> tuple[Traini
             features.append(FeatureSpec(column.name, "categorical", column.categories))
         else:
             ignored.append(column.name)
-    cost = config.cost
     spec = TrainingSpec(
         target=config.target,
         features=tuple(features),
@@ -71,15 +76,21 @@ def training_spec(config: ProjectConfig, contract: DataContract) -> tuple[Traini
         task=config.task,
         candidates=config.candidates,
         primary_metric=config.primary_metric,  # type: ignore[arg-type]
-        cost=Cost(cost.false_positive, cost.false_negative, cost.true_positive, cost.true_negative)
-        if cost
-        else None,
+        cost=training_cost(config),
         time_budget_s=config.time_budget_s,
         seed=config.seed,
         test_fraction=config.test_fraction,
         validation_fraction=config.validation_fraction,
     )
     return spec, ignored
+
+
+def training_cost(config: ProjectConfig) -> Cost | None:
+    """The configuration's business cost as the metrics take it."""
+    cost = config.cost
+    if cost is None:
+        return None
+    return Cost(cost.false_positive, cost.false_negative, cost.true_positive, cost.true_negative)
 
 
 def train_and_register(
@@ -116,6 +127,7 @@ def train_and_register(
         "contract.json": contract.to_json().encode(),
         "metrics.json": _json(_metrics(outcome)),
         "reference.json": _json(outcome.reference),
+        PROJECT_FILE: _json(project_config_tables(config)),
         "lineage.json": _json(
             _lineage(
                 source=source,
@@ -150,6 +162,7 @@ def train_and_register(
         ignored_features=tuple(ignored),
         parent_version=parent.version if parent else None,
         promotion=promotion,
+        holdout=valid.iloc[outcome.test_positions],
     )
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from shared.errors import DataError, UsageError
@@ -78,6 +79,11 @@ class TrainingOutcome:
     calibration: dict[str, float]
     gate: GateVerdict
     seconds: float
+    # Positions of the test split's rows in the frame given to `train_model`: the held-out rows
+    # a retrain also scores the champion on.
+    test_positions: npt.NDArray[np.intp] = dataclasses.field(
+        default_factory=lambda: np.empty(0, dtype=np.intp), compare=False, repr=False
+    )
 
     def summary(self) -> dict[str, Any]:
         """Everything but the model, as JSON-serialisable values (for metrics.json, lineage)."""
@@ -165,6 +171,7 @@ def train_model(
         calibration=calibration,
         gate=evaluation.verdict,
         seconds=time.monotonic() - started,
+        test_positions=np.asarray(prepared.split.test, dtype=np.intp),
     )
     if not evaluation.verdict.passed:
         raise evaluation.verdict.refusal(outcome)
