@@ -14,6 +14,7 @@ from shared.structured_log import configure_logging
 
 if TYPE_CHECKING:
     from shared.model_cache import ModelCache
+    from shared.monitoring.check import Cloud
     from shared.serving.service import PredictionService
 
 
@@ -82,3 +83,24 @@ def prediction_service() -> PredictionService:
     # shadow predictions under way are finished and the log is flushed.
     atexit.register(service.close)
     return service
+
+
+@functools.cache
+def monitoring_cloud() -> Cloud:
+    """What the retrain function's checks work against, built on its first tick."""
+    from shared.audit import AuditLog
+    from shared.clients import bigquery_client, storage_client
+    from shared.monitoring.check import Cloud
+    from shared.registry import ModelRegistry
+
+    config = instance_config("retrain_model")
+    storage = storage_client(config.project)
+    bigquery = bigquery_client(config.project)
+    return Cloud(
+        registry=ModelRegistry(storage, config.models_bucket, config.model_name),
+        storage=storage,
+        bigquery=bigquery,
+        dataset=config.dataset,
+        audit=AuditLog(bigquery, config.dataset),
+        actor="retrain_model",
+    )

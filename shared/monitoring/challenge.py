@@ -1,0 +1,196 @@
+"""Retrain, then let the challenger replace the champion only if it is really better.
+
+    training.source (recent window) ─► train_and_register (contract, search, baseline gate)
+        ─► a new immutable version ─► champion and challenger scored on the challenger's test
+        split (fresh rows neither trained on) ─► paired bootstrap of the primary metric's
+        difference ─► the interval clears the margin: champion; otherwise: challenger alias
+
+A crash anywhere leaves the registry consistent: a version is visible only once complete, and
+the champion moves last, on the generation the check read at its start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from shared.errors import AliasConflict, DataError, UsageError
+from shared.monitoring.record import Decision
+from shared.project_config import ProjectConfig
+from shared.registration import train_and_register, training_cost
+from shared.sources import read_source
+from shared.training import GateRefused
+from shared.training.evaluation import bootstrap_metric_difference, score_metrics
+from shared.training.labels import binary_target
+from shared.training.metrics import HIGHER_IS_BETTER
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery, storage
+
+    from shared.audit import AuditLog
+    from shared.model_cache import LoadedVersion
+    from shared.registry import AliasPointer, ModelRegistry
+
+
+@dataclass(frozen=True)
+class ChallengeOutcome:
+    decision: Decision
+    reason: str
+    challenger_version: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # the `challenger_metrics` column
+    promoted: bool = False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    margin: float
+    champion: dict[str, float]
+    challenger: dict[str, float]
+    mean: float
+    low: float
+    high: float
+    rows: int
+
+    @property
+    def challenger_wins(self) -> bool:
+        """The whole 95% interval of (challenger - champion) is better by more than the margin."""
+        if HIGHER_IS_BETTER[self.metric]:
+            return self.low > self.margin
+        return self.high < -self.margin
+
+    def record(self, version: str) -> dict[str, Any]:
+        return {
+            "version": version,
+            "holdout_rows": self.rows,
+            "primary_metric": self.metric,
+            "margin": self.margin,
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "difference": {"mean": self.mean, "low": self.low, "high": self.high},
+        }
+
+    def verdict(self) -> str:
+        interval = f"[{self.low:+.4f}, {self.high:+.4f}]"
+        a, b = self.challenger[self.metric], self.champion[self.metric]
+        said = (
+            f"on the same {self.rows} fresh holdout rows the challenger's {self.metric} is "
+            f"{a:.4f} against the champion's {b:.4f}; the 95% interval of the difference is "
+            f"{interval}"
+        )
+        if self.challenger_wins:
+            return f"{said}, clear of the margin {self.margin:g}"
+        return f"{said}, which does not clear the margin {self.margin:g}: not better enough"
+
+
+def recent_rows(frame: pd.DataFrame, config: ProjectConfig) -> pd.DataFrame:
+    """The source's last `training_window_days` by the time column (all rows when unset)."""
+    days = config.monitoring.training_window_days
+    if days is None or config.time_column is None:
+        return frame
+    if config.time_column not in frame.columns:
+        raise DataError(
+            f"training.source has no {config.time_column!r} column (model.time_column) to take "
+            f"the last {days} days by"
+        )
+    times = pd.to_datetime(frame[config.time_column], errors="coerce", utc=True)
+    if times.isna().all():
+        raise DataError(f"training.source: no {config.time_column!r} value reads as a time")
+    return frame[times >= times.max() - timedelta(days=days)]
+
+
+def compare(
+    holdout: pd.DataFrame, champion: Any, challenger: Any, config: ProjectConfig
+) -> Comparison:
+    """Both models on the same rows: their metrics and the paired bootstrap of the difference."""
+    y = binary_target(holdout, config.target, config.positive_label)
+    cost = training_cost(config)
+    champion_scores = champion.predict_scores(holdout)
+    challenger_scores = challenger.predict_scores(holdout)
+    metric = config.primary_metric
+    mean, low, high = bootstrap_metric_difference(
+        y,
+        challenger_scores,
+        champion_scores,
+        metric,
+        rounds=config.monitoring.bootstrap_rounds,
+        seed=config.seed,
+        cost=cost,
+        thresholds=(challenger.threshold, champion.threshold),
+    )
+    return Comparison(
+        metric=metric,
+        margin=config.monitoring.promotion_margin,
+        champion=_rounded(score_metrics(y, champion_scores, champion.threshold, cost)),
+        challenger=_rounded(score_metrics(y, challenger_scores, challenger.threshold, cost)),
+        mean=round(mean, 6),
+        low=round(low, 6),
+        high=round(high, 6),
+        rows=len(y),
+    )
+
+
+def challenge(
+    champion: LoadedVersion,
+    pointer: AliasPointer,
+    config: ProjectConfig,
+    *,
+    registry: ModelRegistry,
+    audit: AuditLog,
+    storage_client: storage.Client,
+    bigquery_client: bigquery.Client,
+    actor: str,
+    why: str,
+) -> ChallengeOutcome:
+    if config.training_source is None:
+        raise UsageError(
+            f"{config.where('training.source')} is not set: a retrain needs labelled data to "
+            "train on (a bq:// table or query, or a gs:// file)"
+        )
+    frame, source = read_source(config.training_source, storage_client, bigquery_client)
+    frame = recent_rows(frame, config)
+    try:
+        trained = train_and_register(
+            frame, source, config, registry, None, promote=False, actor=actor
+        )
+    except GateRefused as refused:
+        metrics: dict[str, Any] = {"refused": str(refused)}
+        if refused.outcome is not None:
+            metrics["test"] = refused.outcome.test_metrics
+            metrics["baseline"] = refused.outcome.baseline_metrics
+        return ChallengeOutcome(Decision.CHALLENGER_REFUSED, f"{why}. {refused}", None, metrics)
+    comparison = compare(trained.holdout, champion.model, trained.outcome.model, config)
+    record = comparison.record(trained.version)
+    reason = f"{why}. Retrained {trained.version}: {comparison.verdict()}"
+    if comparison.challenger_wins:
+        try:
+            move = registry.move_alias(
+                "champion", trained.version, actor=actor, reason=reason, expected=pointer
+            )
+        except AliasConflict as conflict:
+            kept = f"{reason}; but {conflict}"
+            _move_challenger(registry, audit, trained.version, actor, kept)
+            return ChallengeOutcome(Decision.KEPT_CHAMPION, kept, trained.version, record)
+        audit.record(move)
+        return ChallengeOutcome(Decision.PROMOTED, reason, trained.version, record, promoted=True)
+    _move_challenger(registry, audit, trained.version, actor, reason)
+    return ChallengeOutcome(Decision.KEPT_CHAMPION, reason, trained.version, record)
+
+
+def _move_challenger(
+    registry: ModelRegistry, audit: AuditLog, version: str, actor: str, reason: str
+) -> None:
+    current = registry.alias("challenger")
+    move = registry.move_alias(
+        "challenger", version, actor=actor, reason=reason, expected=current,
+        create_only=current is None,
+    )  # fmt: skip
+    audit.record(move)
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {name: round(float(v), 6) for name, v in values.items() if np.isfinite(v)}

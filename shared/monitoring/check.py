@@ -1,0 +1,278 @@
+"""One check of the champion: the use case behind the retrain function and `cloudscore retrain`.
+
+    lock ─► champion (version, its configuration and reference) ─► quality on the labelled window
+         ─► drift of the window's inputs ─► decide ─► maybe retrain and challenge
+         ─► HTML report (bucket) ─► `monitoring_runs` row ─► tick marked done ─► unlock
+
+A tick is identified by its Pub/Sub message id: a redelivered tick that was done does nothing,
+and one whose check is still under way elsewhere is retried later (a transient error), so a tick
+is checked once even if its first holder crashes. Another tick arriving during a check is
+recorded as skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import CloudscoreError, TransientError, VersionNotFound
+from shared.model_cache import LoadedVersion, ModelCache
+from shared.monitoring.challenge import challenge
+from shared.monitoring.history import MonitoringHistory, report_path, store_report
+from shared.monitoring.lock import CheckLock, Held
+from shared.monitoring.policy import decide, metric_drop
+from shared.monitoring.quality import labelled_scores, measure
+from shared.monitoring.record import Decision, MonitoringRun
+from shared.monitoring.window_drift import window_drift
+from shared.project_config import ProjectConfig, parse_project_config
+from shared.registration import PROJECT_FILE, training_cost
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery, storage
+
+    from shared.audit import AuditLog
+    from shared.registry import ModelRegistry
+
+_log = logging.getLogger(__name__)
+
+
+class CheckInProgress(TransientError):
+    """The same tick is being checked by another instance: try again after it finishes."""
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    trigger: str = "manual"
+    message_id: str | None = None  # a scheduler tick's; none for a check run by hand
+    force: bool = False
+    dry_run: bool = False  # measure and decide; train, move and record nothing
+    config: ProjectConfig | None = None  # default: the one the champion was trained with
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """What a check works against."""
+
+    registry: ModelRegistry
+    storage: storage.Client
+    bigquery: bigquery.Client
+    dataset: str
+    audit: AuditLog
+    actor: str
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def run_check(cloud: Cloud, request: CheckRequest) -> MonitoringRun | None:
+    """The check's record; None when the tick was already checked."""
+    from shared.monitoring.report import render_report
+
+    lock = CheckLock(cloud.registry.bucket, cloud.registry.prefix, clock=cloud.clock)
+    started = cloud.clock()
+    run_id = _run_id(request, started)
+    if request.message_id and lock.done_run(request.message_id):
+        _log.info("tick %s was already checked; nothing to do", request.message_id)
+        return None
+    if request.dry_run:
+        return _measure_and_decide(cloud, request, run_id, started)
+    held = lock.acquire(run_id, request.message_id or "")
+    if not isinstance(held, Held):
+        if request.message_id and held.message_id == request.message_id:
+            raise CheckInProgress(
+                f"tick {request.message_id} is being checked by {held.run_id} (since "
+                f"{held.acquired_at}); try again after it ends"
+            )
+        run = MonitoringRun(
+            run_id=run_id,
+            started_at=started,
+            decision=Decision.SKIPPED,
+            reason=f"another check ({held.run_id}, since {held.acquired_at}) holds the lock "
+            f"until {held.expires_at}",
+            trigger=request.trigger,
+            ended_at=cloud.clock(),
+        )
+        return _finish(cloud, lock, request, run, render_report)
+    try:
+        run = _measure_and_decide(cloud, request, run_id, started)
+        return _finish(cloud, lock, request, run, render_report)
+    finally:
+        lock.release(held)
+
+
+def _run_id(request: CheckRequest, started: datetime) -> str:
+    if request.message_id:  # the same tick, the same run: its row is written once
+        digest = hashlib.sha256(request.message_id.encode()).hexdigest()[:12]
+        return f"check-{digest}"
+    return f"check-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _finish(
+    cloud: Cloud,
+    lock: CheckLock,
+    request: CheckRequest,
+    run: MonitoringRun,
+    render: Callable[..., str],
+) -> MonitoringRun:
+    history = MonitoringHistory(cloud.bigquery, cloud.dataset)
+    path = report_path(cloud.registry.prefix, run.run_id)
+    run = replace(run, report_uri=f"gs://{cloud.registry.bucket_name}/{path}")
+    html = render(
+        cloud.registry.model_name,
+        [*history.runs(), run],
+        generated_at=cloud.clock(),
+        focus_run_id=run.run_id,
+    )
+    store_report(cloud.registry.bucket, path, html)
+    history.record(run)
+    if request.message_id:
+        lock.mark_done(request.message_id, run.run_id)
+    return run
+
+
+def _measure_and_decide(
+    cloud: Cloud, request: CheckRequest, run_id: str, started: datetime
+) -> MonitoringRun:
+    base = MonitoringRun(
+        run_id=run_id,
+        started_at=started,
+        decision=Decision.FAILED,
+        reason="",
+        trigger=request.trigger,
+    )
+    pointer = cloud.registry.alias("champion")
+    if pointer is None:
+        return replace(
+            base,
+            decision=Decision.NO_CHAMPION,
+            reason="no champion to check yet (train one with `cloudscore train --promote`)",
+            ended_at=cloud.clock(),
+        )
+    base = replace(base, champion_version=pointer.version)
+    try:
+        champion = ModelCache(cloud.registry).get_version(pointer.version)
+        config = request.config or _trained_config(cloud.registry, champion)
+        run = _judge(cloud, request, base, champion, config)
+        if run.decision is not Decision.WOULD_RETRAIN or request.dry_run:
+            return replace(run, ended_at=cloud.clock())
+        outcome = challenge(
+            champion,
+            pointer,
+            config,
+            registry=cloud.registry,
+            audit=cloud.audit,
+            storage_client=cloud.storage,
+            bigquery_client=cloud.bigquery,
+            actor=cloud.actor,
+            why=f"retrained because {run.reason}",
+        )
+        return replace(
+            run,
+            decision=outcome.decision,
+            reason=outcome.reason,
+            challenger_version=outcome.challenger_version,
+            challenger_metrics=outcome.metrics,
+            promoted=outcome.promoted,
+            ended_at=cloud.clock(),
+        )
+    except CloudscoreError as exc:
+        if exc.retryable:
+            raise
+        # A permanent problem (no training source, bad data, a refused read) is the check's
+        # outcome: recorded, and the champion untouched.
+        _log.error("check %s failed: %s", run_id, exc)
+        return replace(base, reason=str(exc), ended_at=cloud.clock())
+
+
+def _trained_config(registry: ModelRegistry, champion: LoadedVersion) -> ProjectConfig:
+    data = champion.artifacts.get(PROJECT_FILE)
+    where = f"gs://{registry.bucket_name}/{registry.prefix}/versions/{champion.version}"
+    if data is None:
+        raise VersionNotFound(
+            f"{where} has no {PROJECT_FILE} (it was trained by an older cloudscore), so the "
+            "check does not know its configuration; retrain it with `cloudscore train`, or run "
+            "`cloudscore retrain --config cloudscore.toml`"
+        )
+    return parse_project_config(data, f"{where}/{PROJECT_FILE}")
+
+
+def _judge(
+    cloud: Cloud,
+    request: CheckRequest,
+    run: MonitoringRun,
+    champion: LoadedVersion,
+    config: ProjectConfig,
+) -> MonitoringRun:
+    from shared.monitoring.labels import label_text
+
+    policy = config.monitoring
+    now = cloud.clock()
+    since = now - timedelta(days=policy.window_days)
+    trained: dict[str, Any] = champion.artifacts.get("metrics.json", {})
+    metric = config.primary_metric
+    test_value = trained.get("test", {}).get(metric)
+    labelled = labelled_scores(cloud.bigquery, cloud.dataset, champion.version, since)
+    quality = measure(
+        labelled,
+        positive_label=label_text(config.positive_label),
+        threshold=float(champion.model.threshold),
+        cost=training_cost(config),
+        min_rows=policy.min_labelled_rows,
+    )
+    drift = window_drift(
+        cloud.bigquery,
+        cloud.dataset,
+        champion.version,
+        since,
+        reference=champion.artifacts.get("reference.json", {}),
+        threshold=policy.drift_psi_threshold,
+    )
+    created = datetime.fromisoformat(champion.manifest["created_at"])
+    age_days = (now - created).total_seconds() / 86400
+    value = quality.values.get(metric)
+    verdict = decide(
+        policy,
+        metric=metric,
+        values=quality.values,
+        labelled_rows=quality.labelled_rows,
+        quality_problem=quality.problem,
+        test_value=test_value,
+        drift=drift,
+        age_days=age_days,
+        force=request.force,
+    )
+    metrics = {
+        "labelled_rows": quality.labelled_rows,
+        "window_days": policy.window_days,
+        "primary_metric": metric,
+        "values": quality.values,
+        "test_value": test_value,
+        "drop": None
+        if value is None or test_value is None
+        else round(metric_drop(metric, value, test_value), 6),
+        "age_days": round(age_days, 2),
+    }
+    return replace(
+        run, decision=verdict.decision, reason=verdict.reason, metrics=metrics, drift=drift
+    )
+
+
+def tick_request(message_id: str, data: bytes) -> CheckRequest:
+    """The check a Pub/Sub tick asks for: its JSON body may name the trigger and force a retrain
+    (`{"trigger": "schedule"}` from the scheduler; anything else reads as a scheduled tick)."""
+    import json
+
+    try:
+        body = json.loads(data) if data else {}
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return CheckRequest(
+        trigger=str(body.get("trigger") or "schedule")[:64],
+        message_id=message_id or None,
+        force=body.get("force") is True,
+    )
