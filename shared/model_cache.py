@@ -42,12 +42,12 @@ class ModelCache:
         self._versions: dict[str, LoadedVersion] = {}
         self._aliases: dict[str, tuple[str, float]] = {}  # alias -> (version, read at)
 
-    def resolve(self, alias: str) -> str:
-        """The version `alias` points at, as read at most `refresh_s` ago."""
+    def resolve(self, alias: str, *, fresh: bool = False) -> str:
+        """The version `alias` points at, as read at most `refresh_s` ago (`fresh`: now)."""
         now = self.clock()
         with self._lock:
             cached = self._aliases.get(alias)
-        if cached is not None and now - cached[1] < self.refresh_s:
+        if not fresh and cached is not None and now - cached[1] < self.refresh_s:
             return cached[0]
         pointer = self.registry.alias(alias)
         if pointer is None:

@@ -95,7 +95,9 @@ def score_object(
 ) -> RunOutcome:
     started = clock()
     try:
-        champion = models.resolve("champion")
+        # Read now, not from the cache: a file dropped after a promotion is scored by the new
+        # champion (one small read per file; the model itself stays cached).
+        champion = models.resolve("champion", fresh=True)
     except VersionNotFound as exc:
         # Not the file's fault: it waits, retried by the platform, until a model is promoted.
         raise TransientError(f"{obj.key} cannot be scored yet: {exc}") from exc
