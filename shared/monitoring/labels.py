@@ -506,14 +506,15 @@ def _rows(numbers: pd.Series) -> str:
 
 
 def _deduplicated(good: pd.DataFrame, time_column: str | None, loaded_at: pd.Timestamp) -> Any:
-    """One row per (record_id, label), the latest labelled_at, in the file's row order."""
+    """One row per (record_id, label): its row with the latest labelled_at, in file order."""
     at = loaded_at.tz_localize("UTC") if loaded_at.tzinfo is None else loaded_at.tz_convert("UTC")
     frame = good[["row_number", "record_id", "label", "labelled_at"]].copy()
     if time_column is None:
         frame["labelled_at"] = pd.Series(at, index=frame.index)
     frame["labelled_at"] = frame["labelled_at"].dt.floor("us")  # BigQuery keeps microseconds
-    frame = frame.sort_values("labelled_at", kind="stable")
-    frame = frame.drop_duplicates(["record_id", "label"], keep="last").sort_values("row_number")
+    # Of equal times, the first row in the file is kept.
+    frame = frame.sort_values("labelled_at", ascending=False, kind="stable")
+    frame = frame.drop_duplicates(["record_id", "label"]).sort_values("row_number")
     return frame[list(LABELS.column_names())].reset_index(drop=True)
 
 
