@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "shared.cli.local_cmd",
     "shared.cli.demo_cmd",
     "shared.cli.deploy_cmd",
+    "shared.cli.labels_cmd",
     "shared.cli.monitor_cmd",
 )
 
