@@ -12,7 +12,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .cloudscore/tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: setup demo test test-fast bench lint format clean checkov package
+.PHONY: setup demo test test-fast bench lint format clean checkov browser package
 
 setup: $(STAMP)
 
@@ -31,6 +31,19 @@ $(CHECKOV_STAMP):
 
 checkov: $(CHECKOV_STAMP)
 
+# The browser tests (tests/browser) open the monitoring report in Debian's Chromium, installed
+# once with apt-get (through sudo when not root). CLOUDSCORE_SKIP_BROWSER=1 skips the install and
+# those tests.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$CLOUDSCORE_SKIP_BROWSER" = 1 ]; then echo "CLOUDSCORE_SKIP_BROWSER=1: Chromium not installed"; exit 0; fi; \
+	sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	set -x; $$sudo apt-get update -q && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
 # The functions' source archive (.cloudscore/deploy/cloudscore-functions.zip) and its sha256.
 package: setup
 	$(BIN)/cloudscore deploy package
@@ -39,12 +52,12 @@ demo: setup
 	$(BIN)/cloudscore demo
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: setup checkov
+test: setup checkov browser
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no test was collected" >&2; exit 1; fi; exit $$rc
 
 # Only the tests that need no server (seconds).
-test-fast: setup checkov
+test-fast: setup checkov browser
 	$(BIN)/python -m pytest -m "not stack" $(PYTEST_ARGS)
 
 bench: setup
