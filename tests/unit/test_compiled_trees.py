@@ -1,0 +1,535 @@
+"""XGBoost trees compiled to NumPy arrays score exactly as `Booster.inplace_predict` does: on the
+project's own models and on hand-made ones with every kind of split, value and model shape; a
+model the compiler cannot reproduce is refused, and the predictor then scores with XGBoost."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import xgboost as xgb
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from shared.model import FeatureSpec, ScoringModel, feature_matrix
+from shared.serving.compiled_trees import CompiledTrees, NotCompilable
+from shared.serving.predictor import Predictor
+from shared.training import train_model
+from tests.unit.training_data import demo_frame, quick_demo_spec
+
+Matrix = npt.NDArray[np.float32]
+# What the compiled trees must match inplace_predict's probabilities to.
+TOLERANCE = 1e-6
+
+
+def assert_scores_match(booster: xgb.Booster, rows: Any) -> None:
+    """Compiled probabilities within TOLERANCE of XGBoost's, margins to float32 rounding."""
+    matrix = np.asarray(rows, dtype=np.float32)
+    trees = compiled(booster)
+    expected = booster.inplace_predict(matrix)
+    got = trees.predict(matrix)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(
+        trees.margin(matrix),
+        booster.inplace_predict(matrix, predict_type="margin"),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
+def train(
+    x: Matrix,
+    y: Any,
+    rounds: int = 20,
+    feature_types: list[str] | None = None,
+    **params: Any,
+) -> xgb.Booster:
+    data = xgb.DMatrix(x, y, feature_types=feature_types, enable_categorical=True)
+    settings = {"objective": "binary:logistic", "tree_method": "hist", "seed": 0, "nthread": 1}
+    chosen = {name: value for name, value in (settings | params).items() if value is not None}
+    return xgb.train(chosen, data, num_boost_round=rounds)
+
+
+def numeric_data(rows: int = 600, features: int = 5, missing: float = 0.2, seed: int = 0) -> Any:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, features)).astype(np.float32)
+    logit = x[:, 0] - 0.7 * x[:, 1] + 0.5 * x[:, 2] * x[:, 3]
+    y = (logit + rng.normal(scale=0.5, size=rows) > 0).astype(np.float32)
+    x[rng.random(x.shape) < missing] = np.nan
+    return x, y
+
+
+def categorical_data(rows: int = 800, seed: int = 1) -> Any:
+    """Two numeric features, then categorical codes 0..7 and 0..2, with gaps."""
+    rng = np.random.default_rng(seed)
+    x = np.column_stack(
+        [
+            rng.normal(size=rows),
+            rng.normal(size=rows),
+            rng.integers(0, 8, rows),
+            rng.integers(0, 3, rows),
+        ]
+    ).astype(np.float32)
+    effect = np.array([1.5, -1.0, 0.2, 2.0, -2.0, 0.5, -0.3, 1.1])
+    logit = x[:, 0] + effect[x[:, 2].astype(int)] - (x[:, 3] == 1)
+    y = (logit + rng.normal(scale=0.5, size=rows) > 0.3).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    return x, y
+
+
+CATEGORICAL_TYPES = ["q", "q", "c", "c"]
+
+
+@functools.cache
+def numeric_booster() -> xgb.Booster:
+    x, y = numeric_data()
+    return train(x, y, rounds=30, max_depth=4)
+
+
+@functools.cache
+def categorical_booster(one_hot: bool = False) -> xgb.Booster:
+    x, y = categorical_data()
+    return train(
+        x,
+        y,
+        rounds=30,
+        feature_types=CATEGORICAL_TYPES,
+        max_depth=4,
+        # 1: partition-based splits (several categories per split); 16: one-hot splits.
+        max_cat_to_onehot=16 if one_hot else 1,
+    )
+
+
+@functools.cache
+def compiled(booster: xgb.Booster) -> CompiledTrees:
+    return CompiledTrees.of(booster)
+
+
+@functools.cache
+def split_conditions(booster: xgb.Booster) -> dict[int, list[float]]:
+    """Each numeric split's condition, by feature."""
+    model = json.loads(bytes(booster.save_raw("json")))
+    found: dict[int, list[float]] = {}
+    for tree in model["learner"]["gradient_booster"]["model"]["trees"]:
+        for node, left in enumerate(tree["left_children"]):
+            if left != -1 and tree["split_type"][node] == 0:
+                found.setdefault(tree["split_indices"][node], []).append(
+                    tree["split_conditions"][node]
+                )
+    return found
+
+
+# --- the project's own models -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_model() -> ScoringModel:
+    spec = quick_demo_spec(candidates=("xgboost",), max_trials=1)
+    return train_model(demo_frame(2500, seed=31), spec).model
+
+
+@pytest.fixture(scope="module")
+def demo_matrix(demo_model: ScoringModel) -> Matrix:
+    # Drifted rows with gaps and unknown categories, encoded as the serving path encodes them.
+    frame = demo_frame(400, seed=32)
+    return feature_matrix(frame, demo_model.features)
+
+
+def test_a_model_trained_by_the_pipeline_scores_the_same(
+    demo_model: ScoringModel, demo_matrix: Matrix
+) -> None:
+    booster = demo_model.estimator
+    assert CompiledTrees.of(booster).cat_nodes.size > 0  # it has categorical splits
+    assert np.isnan(demo_matrix).any()
+
+    assert_scores_match(booster, demo_matrix)
+    assert_scores_match(booster, demo_matrix[:1])
+    for row in demo_matrix[:20]:
+        assert_scores_match(booster, row[None, :])
+
+
+def test_the_margin_is_added_up_as_xgboost_adds_it(
+    demo_model: ScoringModel, demo_matrix: Matrix
+) -> None:
+    # float32, the base margin then one tree after another: not merely close, the same bits.
+    booster = demo_model.estimator
+    trees = CompiledTrees.of(booster)
+
+    margin = trees.margin(demo_matrix)
+
+    np.testing.assert_array_equal(
+        margin, booster.inplace_predict(demo_matrix, predict_type="margin")
+    )
+    np.testing.assert_array_equal(trees.margin(demo_matrix[:1]), margin[:1])
+
+
+def test_the_predictor_serves_the_compiled_trees_for_a_few_rows_and_xgboost_for_many(
+    demo_model: ScoringModel, demo_matrix: Matrix
+) -> None:
+    counting = _CountingBooster(demo_model.estimator)
+    model = ScoringModel(
+        family="xgboost",
+        features=demo_model.features,
+        estimator=counting,
+        calibrator=demo_model.calibrator,
+    )
+    predictor = Predictor.of(model)
+    counting.calls = 0  # compiling checked the trees against XGBoost on probe rows
+    rows = demo_matrix.astype(np.float64).tolist()
+
+    few = predictor.scores(rows[:3])
+    assert counting.calls == 0
+    many = predictor.scores(rows * 300)
+    assert counting.calls == 1
+
+    np.testing.assert_allclose(few, many[:3], rtol=0, atol=TOLERANCE)
+    batch_path = demo_model.predict_scores(demo_frame(400, seed=32))
+    np.testing.assert_allclose(few, batch_path[:3], rtol=1e-6, atol=1e-9)
+
+
+class _CountingBooster:
+    def __init__(self, booster: xgb.Booster) -> None:
+        self.booster = booster
+        self.calls = 0
+
+    def save_raw(self, raw_format: str) -> bytearray:
+        return self.booster.save_raw(raw_format)
+
+    def inplace_predict(self, data: Any, **options: Any) -> Any:
+        self.calls += 1
+        return self.booster.inplace_predict(data, **options)
+
+
+# --- hand-made models: splits, values, shapes ----------------------------------------------------
+
+
+def test_missing_values_take_each_splits_default_direction() -> None:
+    booster = numeric_booster()
+    model = json.loads(bytes(booster.save_raw("json")))
+    defaults = {
+        bool(d)
+        for tree in model["learner"]["gradient_booster"]["model"]["trees"]
+        for node, d in enumerate(tree["default_left"])
+        if tree["left_children"][node] != -1
+    }
+    assert defaults == {True, False}  # both directions are exercised
+    x, _ = numeric_data(seed=5, missing=0.0)
+    rows = np.repeat(x[:40], 6, axis=0)
+    for feature in range(5):  # each feature missing alone, then all of them
+        rows[feature * 40 : (feature + 1) * 40, feature] = np.nan
+    rows[200:, :] = np.nan
+
+    assert_scores_match(booster, rows)
+    assert_scores_match(booster, rows[-1:])
+
+
+def test_values_at_on_and_around_each_split_condition() -> None:
+    booster = numeric_booster()
+    x, _ = numeric_data(seed=6, missing=0.0)
+    rows = []
+    for feature, conditions in split_conditions(booster).items():
+        for condition in conditions:
+            at = np.float32(condition)
+            for value in (at, np.nextafter(at, np.float32(-np.inf)), np.nextafter(at, np.inf)):
+                row = x[len(rows) % len(x)].copy()
+                row[feature] = value
+                rows.append(row)
+
+    assert_scores_match(booster, np.array(rows))
+
+
+def test_float64_values_are_rounded_to_float32_as_xgboost_rounds_them() -> None:
+    # A float64 just below a condition may round up to it in float32 and so go right: both
+    # the compiled trees and XGBoost compare float32(value) < condition.
+    booster = numeric_booster()
+    x, _ = numeric_data(seed=7, missing=0.0)
+    rows = []
+    for feature, conditions in split_conditions(booster).items():
+        for condition in conditions:
+            at = np.float32(condition)
+            below = float(at) - abs(float(np.spacing(at))) / 4
+            assert np.float32(below) == at and below < float(at)
+            row = x[len(rows) % len(x)].astype(np.float64)
+            row[feature] = below
+            rows.append(row)
+    matrix = np.array(rows, dtype=np.float64)
+    model = ScoringModel(
+        family="xgboost",
+        features=tuple(FeatureSpec(f"x{i}", "numeric") for i in range(5)),
+        estimator=booster,
+    )
+
+    served = Predictor.of(model).scores(matrix.tolist())
+
+    np.testing.assert_allclose(served, booster.inplace_predict(matrix), rtol=0, atol=TOLERANCE)
+
+
+def test_extreme_values() -> None:
+    booster = numeric_booster()
+    big = np.finfo(np.float32).max
+    values = [np.inf, -np.inf, big, -big, 1e30, -1e30, 0.0, -0.0, 1e-45, np.nan]
+    rows = np.array([[v] * 5 for v in values] + [[v, -v, v, -v, v] for v in values])
+
+    assert_scores_match(booster, rows.astype(np.float32))
+
+
+@pytest.mark.parametrize("one_hot", [False, True], ids=["partition", "one-hot"])
+def test_categorical_splits_send_their_categories_right(one_hot: bool) -> None:
+    booster = categorical_booster(one_hot)
+    trees = CompiledTrees.of(booster)
+    assert trees.cat_nodes.size > 0
+    x, _ = categorical_data(seed=8)
+
+    assert_scores_match(booster, x)
+    assert_scores_match(booster, x[:1])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1000, 2.0**24, 2.0**31, 1e30, np.inf, -np.inf, np.nan,
+     -1, -0.5, -0.0, 1e-30, 0.5, 2.5, 3.999, 7.5, 8.5],
+)  # fmt: skip
+def test_categorical_values_of_every_kind(value: float) -> None:
+    # Categories, missing, negative, non-integer (truncated), beyond every category, infinite.
+    for booster in (categorical_booster(False), categorical_booster(True)):
+        x, _ = categorical_data(seed=9)
+        rows = x[:30].copy()
+        rows[:, 2] = value
+        rows[10:20, 3] = value
+
+        assert_scores_match(booster, rows)
+        assert_scores_match(booster, rows[:1])
+
+
+def test_that_a_categorical_split_sends_its_categories_right() -> None:
+    # Read off a one-split model rather than assumed: the categories a split lists go right.
+    x, y = categorical_data()
+    booster = train(
+        x[:, 2:3], y, rounds=1, feature_types=["c"], max_depth=1, max_cat_to_onehot=1,
+        base_score=0.5, learning_rate=1.0,
+    )  # fmt: skip
+    tree = json.loads(bytes(booster.save_raw("json")))["learner"]["gradient_booster"]["model"][
+        "trees"
+    ][0]
+    listed = set(tree["categories"])
+    right_leaf = tree["split_conditions"][tree["right_children"][0]]
+    left_leaf = tree["split_conditions"][tree["left_children"][0]]
+    assert left_leaf != right_leaf
+    for category in range(8):
+        expected = right_leaf if category in listed else left_leaf
+        margin = booster.inplace_predict(np.array([[category]], np.float32), predict_type="margin")
+        assert margin[0] == pytest.approx(expected, abs=1e-6)
+        assert CompiledTrees.of(booster).margin([[category]])[0] == margin[0]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"max_depth": 1},  # stumps
+        {"max_depth": 12, "min_child_weight": 0.0, "reg_lambda": 0.0},  # deep trees
+        {"max_depth": 6, "rounds": 1},  # a single tree
+        {"max_depth": 3, "base_score": 0.2},
+        {"max_depth": 3, "base_score": 0.93, "rounds": 3},
+        {"max_depth": 3, "objective": "reg:logistic"},
+        {"max_depth": 3, "objective": "binary:logitraw"},
+        {"max_depth": 3, "objective": "binary:logitraw", "base_score": 0.3},
+        {"max_depth": 4, "num_parallel_tree": 3, "subsample": 0.8, "colsample_bynode": 0.7},
+        {"max_depth": 0, "grow_policy": "lossguide", "max_leaves": 24},
+    ],
+    ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
+)
+def test_model_shapes(params: dict[str, Any]) -> None:
+    x, y = numeric_data(rows=1500, missing=0.1, seed=3)
+    rounds = params.pop("rounds", 25)
+    booster = train(x, y, rounds=rounds, **params)
+    test_x, _ = numeric_data(rows=300, missing=0.1, seed=4)
+
+    assert_scores_match(booster, test_x)
+    assert_scores_match(booster, test_x[:1])
+    assert_scores_match(booster, test_x[:7])
+    trees = CompiledTrees.of(booster)
+    assert trees.n_trees == rounds * params.get("num_parallel_tree", 1)
+    assert trees.depth >= min(params["max_depth"] or 5, 8)
+
+
+def test_many_rows_are_scored_in_blocks() -> None:
+    booster = categorical_booster()
+    x, _ = categorical_data(rows=3000, seed=10)
+
+    assert_scores_match(booster, x)
+
+
+def test_an_early_stopped_booster_scores_every_tree_as_inplace_predict_does() -> None:
+    x, y = numeric_data(rows=1000, seed=11)
+    train_set = xgb.DMatrix(x[:700], y[:700])
+    valid = xgb.DMatrix(x[700:], y[700:])
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 5, "eta": 0.8},
+        train_set,
+        200,
+        evals=[(valid, "v")],
+        early_stopping_rounds=3,
+        verbose_eval=False,
+    )
+    assert booster.best_iteration + 1 < booster.num_boosted_rounds()
+
+    assert_scores_match(booster, x[700:])
+
+
+@functools.cache
+def probe_values(booster: xgb.Booster) -> st.SearchStrategy[float]:
+    """Random values, NaN, infinities, category-like values, and each split condition with the
+    float32 values either side of it."""
+    near = sorted(
+        {
+            float(v)
+            for found in split_conditions(booster).values()
+            for c in found
+            for at in [np.float32(c)]
+            for v in (at, np.nextafter(at, np.float32(-np.inf)), np.nextafter(at, np.inf))
+        }
+    )
+    special = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 3.0, 7.0, 8.0, -1.0, 2.5, 2.0**100]
+    return st.one_of(st.floats(-10, 10, width=32), st.sampled_from(special), st.sampled_from(near))
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_random_matrices_score_the_same(data: st.DataObject) -> None:
+    for booster in (numeric_booster(), categorical_booster(False), categorical_booster(True)):
+        rows = data.draw(st.integers(1, 40))
+        shape = (rows, booster.num_features())
+        matrix = data.draw(hnp.arrays(np.float32, shape, elements=probe_values(booster)))
+        assert_scores_match(booster, matrix)
+
+
+# --- refused models, and the predictor's fallback -------------------------------------------------
+
+
+def _refused_boosters() -> dict[str, xgb.Booster]:
+    x, y = numeric_data(rows=300)
+    three = np.arange(300) % 3
+    two_labels = np.column_stack([y, 1 - y])
+    return {
+        "gblinear": train(x, y, rounds=3, booster="gblinear", tree_method=None),
+        "dart": train(x, y, rounds=5, booster="dart", rate_drop=0.3, max_depth=2),
+        "multi:softprob": train(x, three, rounds=3, objective="multi:softprob", num_class=3),
+        "multi-output": train(x, two_labels, rounds=3, max_depth=2),
+        "reg:squarederror": train(x, y, rounds=3, objective="reg:squarederror"),
+        "vector leaves": train(
+            x, two_labels, rounds=3, max_depth=2, multi_strategy="multi_output_tree"
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def refused() -> dict[str, xgb.Booster]:
+    return _refused_boosters()
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["gblinear", "dart", "multi:softprob", "multi-output", "reg:squarederror", "vector leaves"],
+)
+def test_models_the_compiler_cannot_reproduce_are_refused(
+    refused: dict[str, xgb.Booster], kind: str
+) -> None:
+    with pytest.raises(NotCompilable):
+        CompiledTrees.of(refused[kind])
+
+
+def edited(booster: xgb.Booster, edit: Any) -> dict[str, Any]:
+    model: dict[str, Any] = json.loads(bytes(booster.save_raw("json")))
+    edit(model["learner"]["gradient_booster"]["model"]["trees"][0])
+    return model
+
+
+def test_hand_edited_trees_it_cannot_be_sure_of_are_refused() -> None:
+    booster = numeric_booster()
+
+    def infinite_condition(tree: dict[str, Any]) -> None:
+        tree["split_conditions"][0] = float("-inf")
+
+    def swapped_children(tree: dict[str, Any]) -> None:
+        tree["left_children"][0], tree["right_children"][0] = (
+            tree["right_children"][0],
+            tree["left_children"][0],
+        )
+
+    def cycle(tree: dict[str, Any]) -> None:
+        tree["left_children"][1], tree["right_children"][1] = 0, 1
+
+    def unknown_feature(tree: dict[str, Any]) -> None:
+        tree["split_indices"][0] = 99
+
+    for edit in (infinite_condition, swapped_children, cycle, unknown_feature):
+        with pytest.raises(NotCompilable):
+            CompiledTrees(edited(booster, edit))
+
+
+def test_a_refused_model_is_scored_by_xgboost(refused: dict[str, xgb.Booster]) -> None:
+    x, _ = numeric_data(rows=50, seed=12)
+    for kind in ("dart", "reg:squarederror"):
+        booster = refused[kind]
+        model = ScoringModel(
+            family="xgboost",
+            features=tuple(FeatureSpec(f"x{i}", "numeric") for i in range(5)),
+            estimator=booster,
+        )
+        predictor = Predictor.of(model)
+        assert predictor._trees is None
+
+        scores = predictor.scores(x.astype(np.float64).tolist())
+
+        np.testing.assert_allclose(scores, booster.inplace_predict(x), rtol=0, atol=0)
+
+
+def test_a_compiled_model_that_disagrees_with_xgboost_on_probe_rows_is_refused() -> None:
+    class Drifted(_CountingBooster):
+        def inplace_predict(self, data: Any, **options: Any) -> Any:
+            scores = self.booster.inplace_predict(data, **options)
+            scores[-1] += 1e-5  # as if XGBoost's semantics had moved for one kind of value
+            return scores
+
+    with pytest.raises(NotCompilable, match="probe rows"):
+        CompiledTrees.of(Drifted(numeric_booster()))
+    probes = compiled(categorical_booster()).probe_rows()
+    assert np.isnan(probes).any() and np.isinf(probes).any()
+    assert {0.0, 1.0, 7.0, 8.0, -0.5} <= set(probes[:, 2].tolist())
+
+
+def test_a_model_the_compiler_fails_on_is_scored_by_xgboost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(booster: Any) -> CompiledTrees:
+        raise KeyError("something the compiler did not expect")
+
+    monkeypatch.setattr(CompiledTrees, "of", broken)
+    booster = numeric_booster()
+    model = ScoringModel(
+        family="xgboost",
+        features=tuple(FeatureSpec(f"x{i}", "numeric") for i in range(5)),
+        estimator=booster,
+    )
+    x, _ = numeric_data(rows=5, seed=13)
+
+    predictor = Predictor.of(model)
+
+    assert predictor._trees is None
+    np.testing.assert_array_equal(predictor.scores(x.tolist()), booster.inplace_predict(x))
+
+
+def test_no_rows_give_no_scores() -> None:
+    assert compiled(numeric_booster()).predict(np.empty((0, 5), np.float32)).shape == (0,)
+
+
+def test_rows_of_the_wrong_width_are_refused() -> None:
+    trees = CompiledTrees.of(numeric_booster())
+    with pytest.raises(ValueError, match="5 features"):
+        trees.predict(np.zeros((2, 4), np.float32))
