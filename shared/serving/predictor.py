@@ -6,7 +6,10 @@ its input on every call, 8-10 ms for one row).
     predictor.scores(rows)                 # rows of model inputs from InstanceChecker
     predictor.explain(rows)                # per-feature contributions to the margin
 
-XGBoost scores the float matrix directly (`inplace_predict`). A scikit-learn pipeline, which
+XGBoost's trees are compiled to NumPy arrays (`shared.serving.compiled_trees`), which score a
+few rows in tens of µs where `inplace_predict` costs ~150 µs a call, with the same float32
+result; many rows, or a model the compiler refuses, are scored by `inplace_predict` on the float
+matrix. A scikit-learn pipeline, which
 cloudscore always builds as imputers, a scaler and a one-hot encoder in front of the classifier
 (`shared.training.sklearn_fit`), is compiled into the same arithmetic on NumPy arrays; the
 classifier then scores the transformed matrix (logistic regression: one dot product). A parity
@@ -21,6 +24,7 @@ from scikit-learn have no exact additive explanation here: `NotExplainable`.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Final
@@ -29,9 +33,15 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.errors import UsageError
+from shared.serving.compiled_trees import CompiledTrees, NotCompilable
 
 FloatMatrix = npt.NDArray[np.float64]
 _LOGIT_CLIP: Final = 1e-12
+# The compiled trees score a request while its rows x trees x levels stay below this; above it,
+# `inplace_predict`'s fixed cost is paid back and it scores faster (measured on the demo model:
+# equal at ~100 rows of 135 trees of depth 3).
+COMPILED_WORK_LIMIT: Final = 30_000
+_log = logging.getLogger(__name__)
 
 
 class NotExplainable(UsageError):
@@ -53,6 +63,12 @@ class Predictor:
         self.model = model
         self.feature_names: tuple[str, ...] = tuple(f.name for f in model.features)
         self._compiled = _CompiledPipeline(model) if model.family != "xgboost" else None
+        self._trees = _compiled_trees(model.estimator) if model.family == "xgboost" else None
+        self._trees_max_rows = (
+            max(1, COMPILED_WORK_LIMIT // (self._trees.n_trees * max(1, self._trees.depth)))
+            if self._trees is not None
+            else 0
+        )
 
     @classmethod
     def of(cls, model: Any) -> Predictor:
@@ -79,10 +95,13 @@ class Predictor:
         return self._raw(np.asarray(rows, dtype=np.float64))
 
     def _raw(self, matrix: FloatMatrix) -> npt.NDArray[np.float64]:
-        if self._compiled is None:
-            booster = self.model.estimator
-            return np.asarray(booster.inplace_predict(matrix.astype(np.float32)), dtype=np.float64)
-        return self._compiled.predict(matrix)
+        if self._compiled is not None:
+            return self._compiled.predict(matrix)
+        inputs = matrix.astype(np.float32)
+        if self._trees is not None and len(inputs) <= self._trees_max_rows:
+            return np.asarray(self._trees.predict(inputs), dtype=np.float64)
+        booster = self.model.estimator
+        return np.asarray(booster.inplace_predict(inputs), dtype=np.float64)
 
     def _explain_xgboost(self, matrix: FloatMatrix) -> list[Explanation]:
         import xgboost
@@ -209,6 +228,18 @@ class _CompiledPipeline:
                 by_feature[owner] += term
             explanations.append(Explanation(by_feature, bias))
         return explanations
+
+
+def _compiled_trees(booster: Any) -> CompiledTrees | None:
+    """The booster's trees compiled, or None (scored by XGBoost) when the compiler refuses it
+    or fails: the model is served either way."""
+    try:
+        return CompiledTrees.of(booster)
+    except NotCompilable as exc:
+        _log.info("XGBoost model not compiled, scored by XGBoost: %s", exc)
+    except Exception:
+        _log.warning("compiling the XGBoost model failed; it is scored by XGBoost", exc_info=True)
+    return None
 
 
 def _is_logistic(classifier: Any) -> bool:
