@@ -1,11 +1,12 @@
 """Deterministic synthetic loan-default data, streamed to disk in chunks.
 
-One row is a loan application: ``application_id``, ``application_date`` (2024-07-01 to
-2026-06-30, rising with the row number), the 19 ``FEATURE_COLUMNS`` and the label ``defaulted``
-(about 18% at drift 0). Features are correlated through a latent creditworthiness that is never
-written. ``annual_income`` (3%), ``employment_years`` (4%) and ``revolving_utilization`` (2%)
-have random gaps; ``months_since_last_delinquency`` is empty for applicants never delinquent
-(about 60%), as in real bureau data.
+One row is a loan application: ``application_id`` (``APP-<seed>-<row>``: files of different
+seeds never share one), ``application_date`` (2024-07-01 to 2026-06-30, rising with the row
+number), the 19 ``FEATURE_COLUMNS`` and the label ``defaulted`` (about 18% at drift 0). Features
+are correlated through a latent creditworthiness that is never written. ``annual_income`` (3%),
+``employment_years`` (4%) and ``revolving_utilization`` (2%) have random gaps;
+``months_since_last_delinquency`` is empty for applicants never delinquent (about 60%), as in
+real bureau data.
 
 The label is drawn from a logistic model with thresholds, a U-shaped age effect and
 interactions (self-employed x business loan, broker x weak credit, high DTI x high utilisation)
@@ -101,7 +102,9 @@ def _sigmoid(x: Arr) -> Arr:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
-def _generate(rng: np.random.Generator, start: int, n: int, total: int, d: float) -> pd.DataFrame:
+def _generate(  # noqa: PLR0917 (one draw of the whole chunk, in the data's own order)
+    rng: np.random.Generator, start: int, n: int, total: int, d: float, seed: int
+) -> pd.DataFrame:
     def nrm() -> Arr:
         return rng.standard_normal(n)
 
@@ -169,7 +172,8 @@ def _generate(rng: np.random.Generator, start: int, n: int, total: int, d: float
         return np.array(labels, dtype=object)[index]
 
     return pd.DataFrame({
-        ID_COLUMN: np.array([f"APP-{i:09d}" for i in row.tolist()], dtype=object),
+        # Seeded: two files made with different seeds never share an application id.
+        ID_COLUMN: np.array([f"APP-{seed}-{i:09d}" for i in row.tolist()], dtype=object),
         TIME_COLUMN: np.datetime_as_string(day).astype(object),
         "age": age, "annual_income": np.where(gap(.03), np.nan, income), "loan_amount": amount,
         "term_months": term.astype(np.int64), "interest_rate": rate,
@@ -236,8 +240,11 @@ def _chunks(
     for index, start in enumerate(range(0, max(rows, 1), chunk_rows)):
         n = min(chunk_rows, rows - start)
         data_seed, bad_seed = np.random.SeedSequence([seed, index]).spawn(2)
-        frame = _generate(np.random.default_rng(data_seed), start, n, rows, float(drift))
+        frame = _generate(np.random.default_rng(data_seed), start, n, rows, float(drift), seed)
         mask = np.zeros(n, dtype=bool)
+        # The outcome is known by the application's true id, even when the file's copy of it
+        # was broken.
+        frame["_true_id"] = frame[ID_COLUMN].copy()
         if bad_rows > 0:
             # Counted on the running total, so the whole file has exactly floor(rows * bad_rows).
             count = math.floor((start + n) * bad_rows) - math.floor(start * bad_rows)
@@ -255,7 +262,7 @@ def iter_demo_frames(
     """
     _validate(rows, seed, drift, bad_rows, chunk_rows)
     for frame, _ in _chunks(rows, seed, drift, bad_rows, chunk_rows):
-        yield frame.drop(columns="_labelled_at")
+        yield frame.drop(columns=["_labelled_at", "_true_id"])
 
 
 def _validate(rows: int, seed: int, drift: float, bad_rows: float, chunk_rows: int) -> None:
@@ -367,8 +374,10 @@ def write_demo_data(
             defaults += int(frame[LABEL_COLUMN].to_numpy()[~mask].sum())
             sinks[0].write(frame[list(kinds)])
             if labels_out is not None:
-                labels = frame[[ID_COLUMN, LABEL_COLUMN, "_labelled_at"]]
-                sinks[1].write(labels.rename(columns={"_labelled_at": "labelled_at"}))
+                labels = frame[["_true_id", LABEL_COLUMN, "_labelled_at"]]
+                sinks[1].write(
+                    labels.rename(columns={"_true_id": ID_COLUMN, "_labelled_at": "labelled_at"})
+                )
         complete = True
     finally:
         for sink in sinks:

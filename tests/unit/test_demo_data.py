@@ -107,7 +107,12 @@ def test_labels_out_splits_the_label_from_the_data(tmp_path: Path) -> None:
     assert dd.LABEL_COLUMN not in data.columns
     assert summary.labels_out == labels_out
     assert list(labels.columns) == [dd.ID_COLUMN, dd.LABEL_COLUMN, "labelled_at"]
-    assert labels[dd.ID_COLUMN].fillna("").tolist() == data[dd.ID_COLUMN].fillna("").tolist()
+    # Every outcome is known by the application's true id, also where the file's id was broken.
+    assert labels[dd.ID_COLUMN].notna().all()
+    assert labels[dd.ID_COLUMN].is_unique
+    kept = data[dd.ID_COLUMN].notna() & (data[dd.ID_COLUMN] != "")
+    assert (labels[dd.ID_COLUMN][kept] == data[dd.ID_COLUMN][kept]).all()
+    assert (~kept).any()
     assert set(labels[dd.LABEL_COLUMN]) == {0, 1}
     labelled = pd.to_datetime(labels["labelled_at"])
     applied = pd.to_datetime(data[dd.TIME_COLUMN]).dt.tz_localize("UTC")

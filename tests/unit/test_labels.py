@@ -206,7 +206,7 @@ def test_the_demo_labels_load_with_the_repository_s_configuration(tmp_path: Path
         assert prepared.time_column == "labelled_at"
         assert len(prepared.rows) == prepared.rows_read == 300
         assert set(prepared.rows["label"]) == {"0", "1"}
-        assert prepared.rows["record_id"].iloc[0] == "APP-000000000"
+        assert prepared.rows["record_id"].iloc[0] == "APP-5-000000000"
         if written is not None:
             expected = pd.to_datetime(written["labelled_at"], utc=True)
             assert (prepared.rows["labelled_at"] == expected).all()

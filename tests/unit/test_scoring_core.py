@@ -191,11 +191,11 @@ def test_non_utf8_csv_rows_are_rejected_as_encoding(
     contract: DataContract, model: ScoringModel
 ) -> None:
     frame = next(dd.iter_demo_frames(5, seed=2))
-    data = as_csv(frame).replace(b"APP-000000002", b"APP-00000\xe90002")
+    data = as_csv(frame).replace(b"APP-2-000000002", b"APP-2-00000\xe90002")
     predictions, rejections = joined(scored_file(data, "x.csv", contract, model))
     assert predictions["row_number"].tolist() == [1, 2, 4, 5]
     found = rejections[["row_number", "column_name", "reason_code", "raw_value"]]
-    assert found.values.tolist() == [[3, dd.ID_COLUMN, "ENCODING", "APP-00000\\xe90002"]]
+    assert found.values.tolist() == [[3, dd.ID_COLUMN, "ENCODING", "APP-2-00000\\xe90002"]]
 
 
 def test_a_parquet_column_of_the_wrong_type_is_rejected_row_by_row(
