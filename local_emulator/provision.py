@@ -12,6 +12,7 @@ from google.api_core import exceptions
 
 from local_emulator.settings import StackSettings
 from shared import clients
+from shared.errors import LocalStackError, SinkError
 from shared.tables import ensure_dataset
 
 # Eventarc and push subscriptions wait this long for a function before redelivering.
@@ -49,6 +50,12 @@ def provision_storage_and_bigquery(settings: StackSettings) -> None:
     for bucket in (settings.inbox_bucket, settings.models_bucket):
         with contextlib.suppress(exceptions.Conflict):
             storage.create_bucket(bucket)
-    ensure_dataset(
-        clients.bigquery_client(settings.project, settings.endpoints()), settings.dataset, "US"
-    )
+    try:
+        ensure_dataset(
+            clients.bigquery_client(settings.project, settings.endpoints()), settings.dataset, "US"
+        )
+    except SinkError as exc:
+        # The emulator cannot alter a table's columns; its data is local and disposable.
+        raise LocalStackError(
+            "bigquery", f"{exc}. Start afresh with `cloudscore local up --reset`"
+        ) from exc

@@ -68,6 +68,11 @@ class TransientError(CloudscoreError):
     http_status = 503
 
 
+class QueryError(CloudscoreError):
+    """BigQuery refused a query for a reason a retry cannot fix (a missing table or column, a
+    table from an older schema); the message says what was being read and BigQuery's reason."""
+
+
 class SinkError(CloudscoreError):
     """BigQuery refused rows for a reason a retry cannot fix (a missing table, a schema that
     no longer matches, no permission); the message names the table and BigQuery's reason."""

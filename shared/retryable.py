@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from google.api_core import exceptions as api_exceptions
 
-from shared.errors import TransientError
+from shared.errors import QueryError, TransientError
 
 TRANSIENT_API_ERRORS: tuple[type[BaseException], ...] = (
     api_exceptions.TooManyRequests,
@@ -36,3 +36,14 @@ def transient_errors(what: str) -> Iterator[None]:
     except OSError as exc:
         # requests/urllib3 connection failures surface as OSError subclasses.
         raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def refused_as_query_error(what: str) -> Iterator[None]:
+    """As `transient_errors`, and a query BigQuery refuses (a missing table or column) raised
+    as `QueryError("<what>: …")`: permanent, with BigQuery's reason."""
+    with transient_errors(what):
+        try:
+            yield
+        except (api_exceptions.BadRequest, api_exceptions.NotFound) as exc:
+            raise QueryError(f"{what}: {exc.message}") from exc

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from shared.errors import SinkError
+
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
@@ -200,6 +202,7 @@ def ensure_dataset(client: bigquery.Client, dataset: str, location: str) -> list
     created = []
     for table in ALL_TABLES:
         if table.name in existing:
+            _require_columns(client, f"{client.project}.{dataset}.{table.name}", table)
             continue
         spec = bigquery.Table(f"{client.project}.{dataset}.{table.name}", schema=table.schema())
         spec.description = table.description
@@ -210,3 +213,14 @@ def ensure_dataset(client: bigquery.Client, dataset: str, location: str) -> list
         client.create_table(spec, exists_ok=True)
         created.append(table.name)
     return created
+
+
+def _require_columns(client: bigquery.Client, table_id: str, table: Table) -> None:
+    """Refuse a table made by an older cloudscore: writes to it would fail row by row."""
+    found = {field.name for field in client.get_table(table_id).schema}
+    missing = [name for name in table.column_names() if name not in found]
+    if missing:
+        raise SinkError(
+            f"{table_id} lacks the column(s) {', '.join(missing)} of this cloudscore's schema "
+            "(it was created by an older one); add them, or recreate the table"
+        )

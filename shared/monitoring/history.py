@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from google.api_core import exceptions as api_exceptions
 
 from shared.monitoring.record import MonitoringRun
-from shared.retryable import transient_errors
+from shared.retryable import refused_as_query_error, transient_errors
 from shared.tables import MONITORING_RUNS
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class MonitoringHistory:
         sql = f"SELECT * FROM `{self.table}` {where} ORDER BY started_at DESC LIMIT {int(limit)}"
         parameters = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)] if since else []
         config = bigquery.QueryJobConfig(query_parameters=parameters)
-        with transient_errors(f"reading {self.table}"):
+        with refused_as_query_error(f"reading {self.table}"):
             rows = list(self.client.query(sql, job_config=config).result())
         return sorted((MonitoringRun.from_row(dict(row)) for row in rows), key=_started)
 

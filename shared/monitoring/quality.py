@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shared.retryable import transient_errors
+from shared.retryable import refused_as_query_error
 from shared.tables import LABELS, ONLINE_PREDICTIONS, PREDICTIONS
 from shared.training.evaluation import score_metrics
 from shared.training.spec import Cost
@@ -81,7 +81,7 @@ def labelled_scores(
             bigquery.ScalarQueryParameter("since", "TIMESTAMP", since),
         ]
     )
-    with transient_errors(f"reading the labelled predictions of {version}"):
+    with refused_as_query_error(f"reading the labelled predictions of {version}"):
         rows = client.query(sql, job_config=config).result()
         frame: pd.DataFrame = rows.to_arrow(create_bqstorage_client=False).to_pandas()
     if frame.empty:

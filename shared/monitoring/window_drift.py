@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shared.drift import DriftCounts
-from shared.retryable import transient_errors
+from shared.retryable import refused_as_query_error
 from shared.tables import ONLINE_PREDICTIONS, SCORING_RUNS
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _query(client: bigquery.Client, sql: str, version: str, since: datetime) -> 
             bigquery.ScalarQueryParameter("since", "TIMESTAMP", since),
         ]
     )
-    with transient_errors(f"reading the inputs of {version} since {since:%Y-%m-%d}"):
+    with refused_as_query_error(f"reading the inputs of {version} since {since:%Y-%m-%d}"):
         result = client.query(sql, job_config=config).result()
         frame: pd.DataFrame = result.to_arrow(create_bqstorage_client=False).to_pandas()
     return frame
