@@ -7,10 +7,13 @@ import json
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 _DEMO_DIR = Path(".cloudscore/demo")
+# The table that the demo's training.source (cloudscore.toml) reads: recent labelled applications.
+_RECENT_TABLE = "recent_applications"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,29 +43,37 @@ def _say(text: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from local_emulator import stack
-    from local_emulator.scheduler import publish_tick
     from local_emulator.settings import StackSettings
 
     started = time.monotonic()
-    _say("1/6 starting the local cloud …")
+    _say("1/8 starting the local cloud …")
     stack.up(StackSettings.resolve(args.state_dir))
     settings = StackSettings.load(args.state_dir)
 
-    _say("2/6 making demo data (loan applications) …")
-    train, batches = _make_data(args.rows)
+    _say("2/8 making demo data (loan applications) …")
+    data = _make_data(args.rows)
 
-    _say("3/6 training and registering the champion (as `cloudscore train --promote`) …")
-    trained = _train(settings, args.config, train.out)
+    _say("3/8 training and registering the champion (as `cloudscore train --promote`) …")
+    trained = _train(settings, args.config, data.train.out)
 
-    _say("4/6 dropping the files in the inbox and waiting for their scoring runs …")
-    runs = _drop(settings, [b.out for b in batches])
+    _say("4/8 dropping the files in the inbox and waiting for their scoring runs …")
+    runs = _drop(settings, [b.out for b in data.batches])
 
-    _say("5/6 calling the HTTP function …")
-    instance = _first_instance(batches[0].out)
+    _say("5/8 calling the HTTP function …")
+    instance = _first_instance(data.batches[0].out)
     answer = _predict(settings.url("predict_rows"), instance)
 
-    _say("6/6 firing the retrain schedule …")
-    message_id = publish_tick(settings, "demo")
+    _say("6/8 the outcomes arrive: loading the labels (as `cloudscore labels load`) and the "
+         "lender's recent labelled applications …")  # fmt: skip
+    labelled = _load_outcomes(settings, data)
+
+    _say("7/8 firing the retrain schedule and waiting for the check …")
+    check = _tick_and_wait(settings)
+    report = _DEMO_DIR / "report.html"
+    _write_report(settings, check, report)
+
+    _say("8/8 dropping next week's file: scored by the champion of the moment …")
+    (later,) = _drop(settings, [data.later.out])
 
     from shared import clients
 
@@ -71,11 +82,14 @@ def _run(args: argparse.Namespace) -> int:
     metrics = trained.outcome.test_metrics
     base_cost = trained.outcome.baseline_metrics["expected_cost"]
     state = f" --state-dir {args.state_dir}" if args.state_dir else ""
+    train_rate = f"{data.train.label_rate:.1%}"
+    promoted = check.promoted and later["model_version"] == check.challenger_version
+    new_champion = " (the new champion)" if promoted else ""
     _say(
         f"""
 cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local cloud at 127.0.0.1
 
-  training data   {train.out} — {train.rows:,} rows, default rate {train.label_rate:.1%}
+  training data   {data.train.out} — {data.train.rows:,} rows, default rate {train_rate}
   champion        {trained.version} ({trained.outcome.model.family})
                   test ROC AUC {metrics["roc_auc"]:.3f} (baseline 0.5); expected cost per
                   application {metrics["expected_cost"]:.3f} (baseline {base_cost:.3f})
@@ -83,7 +97,11 @@ cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local clo
 {_runs_table(runs)}
   HTTP function   POST {settings.url("predict_rows")}/?explain=true ({_shown_id(instance)})
 {_answer_lines(answer)}
-  retrain topic   tick {message_id} published to {settings.retrain_topic} (pushed to retrain_model)
+  labels          {labelled}
+  monitoring      tick → check {check.run_id}: {check.decision.value}
+{_check_lines(check)}
+                  report: {report} (also {check.report_uri})
+  next week       {later["source_uri"]}: scored by {later["model_version"]}{new_champion}
   BigQuery        {settings.project}.{settings.dataset}: {", ".join(tables)}
 
 Look around:
@@ -165,35 +183,150 @@ def _next_steps(state: str) -> str:
             "why rows were rejected",
         ),
         (".venv/bin/cloudscore models list", "the registry: versions and aliases"),
+        (".venv/bin/cloudscore retrain --dry-run", "check the champion now, change nothing"),
+        (".venv/bin/cloudscore report --out report.html", "every check so far, as charts"),
         (f".venv/bin/cloudscore local down{state}", "stop it all (data is kept)"),
     ]
     width = max(len(command) for command, _ in steps)
     return "\n".join(f"  {command:<{width}}  # {why}" for command, why in steps)
 
 
-def _make_data(rows: int) -> tuple[Any, list[Any]]:
+@dataclass(frozen=True)
+class _DemoData:
+    train: Any
+    batches: list[Any]
+    recent: Any  # labelled applications of the last months: what a retrain learns from
+    later: Any  # next week's file, dropped after the check
+
+
+def _make_data(rows: int) -> _DemoData:
     from shared.demo_data import write_demo_data
 
     _DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    train = write_demo_data(_DEMO_DIR / "train.parquet", rows=20_000, seed=1)
-    batches = [
-        write_demo_data(
-            _DEMO_DIR / "applications-week-1.csv",
-            rows=rows,
-            seed=2,
-            bad_rows=0.02,
-            labels_out=_DEMO_DIR / "labels-week-1.csv",
+    return _DemoData(
+        train=write_demo_data(_DEMO_DIR / "train.parquet", rows=20_000, seed=1),
+        batches=[
+            write_demo_data(
+                _DEMO_DIR / "applications-week-1.csv",
+                rows=rows,
+                seed=2,
+                bad_rows=0.02,
+                labels_out=_DEMO_DIR / "labels-week-1.csv",
+            ),
+            write_demo_data(
+                # The market turns: more applications, from a different population.
+                _DEMO_DIR / "applications-week-2.jsonl",
+                rows=3 * rows,
+                seed=3,
+                drift=1.0,
+                bad_rows=0.02,
+                labels_out=_DEMO_DIR / "labels-week-2.csv",
+            ),
+        ],
+        recent=write_demo_data(
+            _DEMO_DIR / "recent-labelled.parquet", rows=8_000, seed=4, drift=0.8
         ),
-        write_demo_data(
-            _DEMO_DIR / "applications-week-2.jsonl",
-            rows=rows,
-            seed=3,
-            drift=0.6,
-            bad_rows=0.02,
-            labels_out=_DEMO_DIR / "labels-week-2.csv",
-        ),
-    ]
-    return train, batches
+        later=write_demo_data(_DEMO_DIR / "applications-week-3.csv", rows=rows, seed=5, drift=0.8),
+    )
+
+
+def _load_outcomes(settings: Any, data: _DemoData) -> str:
+    """The week's labels into `labels`; the recent labelled applications into the table the
+    demo's `training.source` names (a lender's warehouse would hold it)."""
+    import pandas as pd
+    from google.cloud import bigquery
+
+    from shared import clients
+    from shared.demo_data import ID_COLUMN, LABEL_COLUMN
+    from shared.monitoring.labels import label_frame, load_labels
+    from shared.sources import fingerprint
+
+    bq = clients.bigquery_client(settings.project, settings.endpoints())
+    loaded = 0
+    for batch in data.batches:
+        frame = label_frame(batch.labels_out, id_column=ID_COLUMN, label_column=LABEL_COLUMN)
+        # Keyed by content: the same outcomes load once, new ones always load.
+        load_labels(bq, settings.dataset, frame, fingerprint(frame))
+        loaded += len(frame)
+    table = f"{settings.project}.{settings.dataset}.{_RECENT_TABLE}"
+    job = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+    bq.load_table_from_dataframe(pd.read_parquet(data.recent.out), table, job_config=job).result()
+    return (
+        f"{loaded:,} outcomes of the scored weeks in `labels`; "
+        f"{data.recent.rows:,} recent labelled applications in `{_RECENT_TABLE}`"
+    )
+
+
+def _tick_and_wait(settings: Any, timeout_s: float = 600.0) -> Any:
+    """Publish a tick as Cloud Scheduler does, and wait until the retrain function's check of
+    it is recorded."""
+    from local_emulator.scheduler import publish_tick
+    from shared import clients
+    from shared.errors import LocalStackError
+    from shared.monitoring.history import MonitoringHistory
+    from shared.monitoring.lock import CheckLock
+    from shared.registry import ModelRegistry
+
+    message_id = publish_tick(settings, "demo")
+    storage = clients.storage_client(settings.project, settings.endpoints())
+    registry = ModelRegistry(storage, settings.models_bucket, settings.model_name)
+    lock = CheckLock(registry.bucket, registry.prefix)
+    deadline = time.monotonic() + timeout_s
+    while (run_id := lock.done_run(message_id)) is None:
+        if time.monotonic() > deadline:
+            raise LocalStackError(
+                "retrain_model",
+                f"no check of tick {message_id} after {timeout_s:.0f} s; see "
+                "`cloudscore local logs retrain_model`",
+            )
+        time.sleep(1)
+    bq = clients.bigquery_client(settings.project, settings.endpoints())
+    runs = MonitoringHistory(bq, settings.dataset).runs()
+    return next(run for run in runs if run.run_id == run_id)
+
+
+def _write_report(settings: Any, check: Any, out: Path) -> None:
+    from datetime import UTC, datetime
+
+    from shared import clients
+    from shared.monitoring.history import MonitoringHistory
+    from shared.monitoring.report import render_report
+
+    bq = clients.bigquery_client(settings.project, settings.endpoints())
+    runs = MonitoringHistory(bq, settings.dataset).runs()
+    html = render_report(
+        settings.model_name, runs, generated_at=datetime.now(UTC), focus_run_id=check.run_id
+    )
+    out.write_text(html, encoding="utf-8")
+
+
+def _check_lines(check: Any) -> str:
+    pad = " " * 18
+    lines = []
+    metrics = check.metrics or {}
+    if metrics.get("values"):
+        metric = metrics["primary_metric"]
+        lines.append(
+            f"{pad}champion {metric} {metrics['values'][metric]:.3f} on "
+            f"{metrics['labelled_rows']:,} labelled predictions "
+            f"({metrics['test_value']:.3f} at training)"
+        )
+    if check.drift:
+        drifted = ", ".join(check.drift["drifted"][:5]) or "none"
+        lines.append(f"{pad}drifted features: {drifted}")
+    compared = check.challenger_metrics or {}
+    if compared.get("difference"):
+        metric = compared["primary_metric"]
+        low, high = compared["difference"]["low"], compared["difference"]["high"]
+        lines.append(
+            f"{pad}challenger {check.challenger_version}: {metric} "
+            f"{compared['challenger'][metric]:.3f} vs champion {compared['champion'][metric]:.3f}"
+            f" on {compared['holdout_rows']:,} fresh rows; 95% interval of the difference "
+            f"[{low:+.3f}, {high:+.3f}] → {'promoted' if check.promoted else 'not promoted'}"
+        )
+    elif check.reason:
+        lines.append(f"{pad}{check.reason}")
+    return "\n".join(lines)
 
 
 def _train(settings: Any, config_path: Path, data: Path) -> Any:
