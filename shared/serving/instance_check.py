@@ -95,6 +95,16 @@ class InstanceChecker:
             for i in self.inputs
             if i.categories is not None
         }
+        # Per column: its reader, and where its value goes in the row of model inputs (with the
+        # codes of its categories, for a categorical input).
+        targets: dict[str, list[tuple[int, dict[str, float] | None]]] = {}
+        for position, feature in enumerate(self.inputs):
+            codes = self._codes[feature.name] if feature.categories is not None else None
+            targets.setdefault(feature.name, []).append((position, codes))
+        self._plan = tuple(
+            (column, _READERS[column.kind], tuple(targets.get(column.name, ())))
+            for column in self.columns
+        )
 
     def check(
         self, instances: Sequence[Mapping[str, Any]]
@@ -102,28 +112,28 @@ class InstanceChecker:
         """The model inputs of each instance, in feature order, or the problems of every one."""
         rows: list[list[float]] = []
         problems: list[Problem] = []
+        width = len(self.inputs)
         for index, instance in enumerate(instances):
-            values: dict[str, Any] = {}
-            for column in self.columns:
-                value, problem = _check_value(column, instance, index)
+            row = [_NAN_VALUE] * width  # a feature no column gives stays missing
+            for column, reader, targets in self._plan:
+                if column.name in instance:
+                    value, reason = reader(instance[column.name], column)
+                    if reason is None and (value is not None or column.nullable):
+                        if value is not None:
+                            for position, codes in targets:
+                                row[position] = (
+                                    float(value) if codes is None else codes.get(value, _NAN_VALUE)
+                                )
+                        continue
+                elif not column.required:
+                    continue
+                # Refused: the full check again, which words the problem.
+                problem = _check_value(column, instance, index)[1]
                 if problem is not None:
                     problems.append(problem)
-                values[column.name] = value
             if not problems:
-                rows.append(self._inputs(values))
+                rows.append(row)
         return ([] if problems else rows), problems
-
-    def _inputs(self, values: Mapping[str, Any]) -> list[float]:
-        row = []
-        for feature in self.inputs:
-            value = values.get(feature.name)
-            if value is None:
-                row.append(_NAN_VALUE)
-            elif feature.categories is None:
-                row.append(float(value))
-            else:
-                row.append(self._codes[feature.name].get(value, _NAN_VALUE))
-        return row
 
 
 def _check_value(
@@ -179,6 +189,8 @@ def _problem(column: _Column, index: int, raw: Any, reason: Reason, expected: st
 
 
 def _read_number(raw: Any, column: _Column) -> tuple[Any, Reason | None]:
+    if type(raw) is float:  # the common case first: a JSON number with a fraction or exponent
+        return _number_verdict(raw, column)
     if raw is None:
         return None, None
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
@@ -198,6 +210,10 @@ def _read_number(raw: Any, column: _Column) -> tuple[Any, Reason | None]:
             value = float(raw)
         except OverflowError:
             return None, Reason.NOT_FINITE
+    return _number_verdict(value, column)
+
+
+def _number_verdict(value: float, column: _Column) -> tuple[Any, Reason | None]:
     if not math.isfinite(value):
         return None, Reason.NOT_FINITE
     if column.kind == "integer" and value != math.floor(value):
