@@ -198,7 +198,7 @@ class CompiledTrees:
         """One row: every split decided at once, then followed level by level."""
         parts = [np.fmax(row, _MINUS_INF), np.fmin(row, _PLUS_INF), _NAN]
         if self.cat_nodes.size:
-            parts.append(self._categorical(row[None, :])[0])
+            parts.append(self._categorical(row))
         extended = np.concatenate(parts, dtype=np.float32)
         following = self.left + (extended.take(self.slot) >= self.threshold)
         at = self.roots
@@ -222,15 +222,15 @@ class CompiledTrees:
         return np.asarray(self.leaf_value.take(at))
 
     def _categorical(self, rows: Float32Array) -> npt.NDArray[np.bool_]:
-        """Whether each categorical split sends each row right: a look-up in the split's table
-        at the column of the row's category (see `_compile_categorical`)."""
+        """Whether each categorical split sends each row (or the one row) right: a look-up in
+        the split's table at the column of the row's category (see `_compile_categorical`)."""
         # floor, then -1 for negative values, largest + 1 beyond the categories, and (fmin
         # ignores NaN) largest + 2 for a missing value: the table's columns, less one.
-        column = np.floor(rows.take(self.cat_inputs, axis=1))
+        column = np.floor(rows.take(self.cat_inputs, axis=-1))
         column = np.fmin(
             np.minimum(np.maximum(column, _MINUS_ONE), self._cat_beyond), self._cat_missing
         )
-        at = column.astype(np.intp).take(self.cat_input_of_node, axis=1)
+        at = column.astype(np.intp).take(self.cat_input_of_node, axis=-1)
         at += self.cat_start
         return np.asarray(self.cat_table.take(at), dtype=np.bool_)
 
