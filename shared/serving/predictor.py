@@ -74,6 +74,16 @@ class Predictor:
     def of(cls, model: Any) -> Predictor:
         return cls(model)
 
+    @property
+    def compiled_trees(self) -> CompiledTrees | None:
+        """An XGBoost model's compiled trees; None when XGBoost scores every request."""
+        return self._trees
+
+    @property
+    def compiled_max_rows(self) -> int:
+        """The most rows a request may have to be scored by the compiled trees."""
+        return self._trees_max_rows
+
     def scores(self, rows: list[list[float]]) -> npt.NDArray[np.float64]:
         raw = self._raw(np.asarray(rows, dtype=np.float64))
         calibrator = self.model.calibrator

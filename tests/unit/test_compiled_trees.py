@@ -181,6 +181,7 @@ def test_the_predictor_serves_the_compiled_trees_for_a_few_rows_and_xgboost_for_
     )
     predictor = Predictor.of(model)
     counting.calls = 0  # compiling checked the trees against XGBoost on probe rows
+    assert predictor.compiled_trees is not None and 3 < predictor.compiled_max_rows < 300
     rows = demo_matrix.astype(np.float64).tolist()
 
     few = predictor.scores(rows[:3])
@@ -483,7 +484,7 @@ def test_a_refused_model_is_scored_by_xgboost(refused: dict[str, xgb.Booster]) -
             estimator=booster,
         )
         predictor = Predictor.of(model)
-        assert predictor._trees is None
+        assert predictor.compiled_trees is None
 
         scores = predictor.scores(x.astype(np.float64).tolist())
 
@@ -521,7 +522,7 @@ def test_a_model_the_compiler_fails_on_is_scored_by_xgboost(
 
     predictor = Predictor.of(model)
 
-    assert predictor._trees is None
+    assert predictor.compiled_trees is None
     np.testing.assert_array_equal(predictor.scores(x.tolist()), booster.inplace_predict(x))
 
 
