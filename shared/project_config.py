@@ -55,8 +55,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, get_args
 
-from croniter import croniter
-
 from shared.config import VARIABLES
 from shared.contract import KINDS, ColumnOverride, Role, toml_key
 from shared.errors import ConfigError
@@ -118,7 +116,6 @@ class MonitoringPolicy:
     # A retrain reads `training.source` and keeps the rows of its last N days (by the time
     # column, counted back from the newest row); none: every row the source returns.
     training_window_days: int | None = None
-    schedule: str = "0 3 * * *"  # when the check runs: cron, 5 fields, UTC
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,10 +225,6 @@ def _is_names(value: object) -> bool:
     )
 
 
-def _is_cron(value: object) -> bool:
-    return isinstance(value, str) and len(value.split()) == 5 and bool(croniter.is_valid(value))
-
-
 def _integer(minimum: int) -> _Rule:
     return _Rule(f"an integer >= {minimum}", lambda v: _is_int(v) and v >= minimum)
 
@@ -306,7 +299,6 @@ _MONITORING_FIELDS: Final[dict[str, _Rule]] = {
     "promotion_margin": _number(0),
     "bootstrap_rounds": _integer(1),
     "training_window_days": _optional(_integer(1)),
-    "schedule": _Rule("a 5-field cron expression such as '0 3 * * *'", _is_cron),
 }
 
 _OVERRIDE_FIELDS: Final[dict[str, _Rule]] = {
@@ -471,6 +463,13 @@ def parse_project_config(
     """The configuration in `data` (parsed TOML); `source` and `key_prefix` name it in errors."""
     where = _Source(source, key_prefix)
     root = where.table(data, "", _TABLES[""])
+    monitoring = root.get("monitoring")
+    if isinstance(monitoring, Mapping) and "schedule" in monitoring:
+        raise ConfigError(
+            where.name("monitoring.schedule"),
+            "is a deployment setting: set CLOUDSCORE_RETRAIN_SCHEDULE (Terraform and the local "
+            "scheduler read it), not the project file",
+        )
     tables = {
         name: where.table(root.get(name, {}), name, _TABLES[name]) for name in _TABLES if name
     }

@@ -53,7 +53,6 @@ drift_min_features = 2
 max_model_age_days = 60
 promotion_margin = 0.01
 bootstrap_rounds = 500
-schedule = "30 2 * * 1"
 
 [contract.age]
 kind = "integer"
@@ -98,7 +97,7 @@ def test_a_full_file_sets_every_setting(tmp_path: Path) -> None:
     assert config.monitoring == MonitoringPolicy(
         window_days=14, min_labelled_rows=500, metric_floor=0.75, max_metric_drop=0.05,
         drift_psi_threshold=0.25, drift_min_features=2, max_model_age_days=60,
-        promotion_margin=0.01, bootstrap_rounds=500, schedule="30 2 * * 1",
+        promotion_margin=0.01, bootstrap_rounds=500,
     )  # fmt: skip
     assert config.contract == {
         "age": ColumnOverride(kind="integer", min=18.0, max=100.0),
@@ -126,7 +125,7 @@ def test_a_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert config.monitoring == MonitoringPolicy(
         window_days=30, min_labelled_rows=200, metric_floor=None, max_metric_drop=0.03,
         drift_psi_threshold=0.2, drift_min_features=3, max_model_age_days=90,
-        promotion_margin=0.0, bootstrap_rounds=1000, schedule="0 3 * * *",
+        promotion_margin=0.0, bootstrap_rounds=1000,
     )  # fmt: skip
 
 
@@ -199,8 +198,10 @@ ERRORS = [
      ["expected a number > 0", "found true"]),
     (with_table("monitoring", 'metric_floor = "high"'), "monitoring.metric_floor",
      ["a finite number, or no value", "found 'high' (text)"]),
-    (with_table("monitoring", 'schedule = "0 3 * *"'), "monitoring.schedule",
-     ["5-field cron", "found '0 3 * *'"]),
+    (with_table("monitoring", 'schedule = "0 3 * * *"'), "monitoring.schedule",
+     ["deployment setting", "CLOUDSCORE_RETRAIN_SCHEDULE"]),
+    (with_table("monitoring", "training_window_days = 0"), "monitoring.training_window_days",
+     ["an integer >= 1, or no value", "found 0"]),
     (with_table("contract.age", "minn = 3"), "contract.age.minn",
      ["unknown key", "did you mean 'min'", "known keys of [contract.age]"]),
     (with_table("contract.age", 'kind = "float"'), "contract.age.kind",
