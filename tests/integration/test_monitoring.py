@@ -183,6 +183,30 @@ def test_healthy_data_is_measured_and_not_retrained(
     assert "<svg" in html and run.run_id in html
 
 
+def test_cloudscore_retrain_dry_run_measures_and_changes_nothing(
+    own_stack: StackSettings,
+    cloud: Cloud,
+    champion: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.cli import main
+
+    for name, value in own_stack.client_env().items():
+        monkeypatch.setenv(name, value)
+    runs, versions = len(all_runs(cloud)), cloud.registry.versions()
+
+    assert main(["retrain", "--dry-run", "--force"]) == 0
+
+    out = capsys.readouterr().out
+    assert ": would_retrain" in out
+    assert f"champion   {champion}" in out
+    assert "roc_auc" in out and "labelled predictions of the last 30 days" in out
+    assert "forced" in out
+    assert len(all_runs(cloud)) == runs
+    assert cloud.registry.versions() == versions
+
+
 def test_too_few_labels_records_not_enough_labels(
     own_stack: StackSettings, cloud: Cloud, champion: str
 ) -> None:
