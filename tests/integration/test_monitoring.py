@@ -286,6 +286,36 @@ def test_a_lock_left_by_a_crashed_check_is_taken_over_after_its_expiry(
         live.release(held)  # type: ignore[arg-type]
 
 
+def test_a_crash_before_the_alias_moves_leaves_the_champion_and_frees_the_lock(
+    own_stack: StackSettings, cloud: Cloud, champion: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill_fresh_table(own_stack, rows=700, seed=73, drift=0.0)
+    before, versions = champion_version(cloud), cloud.registry.versions()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("instance lost")
+
+    monkeypatch.setattr(ModelRegistry, "move_alias", crash)
+    with pytest.raises(RuntimeError, match="instance lost"):
+        run_check(
+            cloud, CheckRequest(message_id="m-crash", force=True, config=project_config(own_stack))
+        )
+    monkeypatch.undo()
+
+    assert champion_version(cloud) == before
+    # The challenger's version is complete (manifest and all) but no alias points at it.
+    (added,) = [v for v in cloud.registry.versions() if v not in versions]
+    assert ModelCache(cloud.registry).get_version(added).manifest["version"] == added
+    # Not done, and not locked: delivered again, the tick is checked in full.
+    again = run_check(
+        cloud,
+        CheckRequest(
+            message_id="m-crash", config=project_config(own_stack, min_labelled_rows=100_000)
+        ),
+    )
+    assert again is not None and again.decision is not Decision.SKIPPED
+
+
 def test_two_checks_at_once_train_once(
     own_stack: StackSettings, cloud: Cloud, champion: str
 ) -> None:
