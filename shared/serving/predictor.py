@@ -85,7 +85,10 @@ class Predictor:
         return self._trees_max_rows
 
     def scores(self, rows: list[list[float]]) -> npt.NDArray[np.float64]:
-        raw = self._raw(np.asarray(rows, dtype=np.float64))
+        if self._trees is not None and len(rows) == 1:  # the common request, with fewest calls
+            raw = np.array([self._trees.predict_one(rows[0])])
+        else:
+            raw = self._raw(np.asarray(rows, dtype=np.float64))
         calibrator = self.model.calibrator
         return raw if calibrator is None else np.asarray(calibrator(raw), dtype=np.float64)
 

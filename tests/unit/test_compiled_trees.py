@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from typing import Any
 
 import numpy as np
@@ -35,12 +36,14 @@ def assert_scores_match(booster: xgb.Booster, rows: Any) -> None:
     got = trees.predict(matrix)
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
-    np.testing.assert_allclose(
-        trees.margin(matrix),
-        booster.inplace_predict(matrix, predict_type="margin"),
-        rtol=1e-6,
-        atol=1e-6,
-    )
+    margin = booster.inplace_predict(matrix, predict_type="margin")
+    np.testing.assert_allclose(trees.margin(matrix), margin, rtol=1e-6, atol=1e-6)
+    # One row at a time, given as Python numbers: the predictor's path for one-row requests.
+    for row, wanted, wanted_margin in list(zip(matrix.tolist(), expected, margin, strict=True))[
+        :50
+    ]:
+        assert trees.predict_one(row) == pytest.approx(float(wanted), rel=0, abs=TOLERANCE)
+        assert trees.margin_one(row) == pytest.approx(float(wanted_margin), rel=1e-6, abs=1e-6)
 
 
 def train(
@@ -167,6 +170,23 @@ def test_the_margin_is_added_up_as_xgboost_adds_it(
         margin, booster.inplace_predict(demo_matrix, predict_type="margin")
     )
     np.testing.assert_array_equal(trees.margin(demo_matrix[:1]), margin[:1])
+    ones = [trees.margin_one(row) for row in demo_matrix.astype(np.float64).tolist()]
+    np.testing.assert_array_equal(np.array(ones, dtype=np.float32), margin)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="XGBoost's expf is glibc's here")
+def test_scores_are_xgboosts_to_the_bit_with_the_c_librarys_expf(
+    demo_model: ScoringModel, demo_matrix: Matrix
+) -> None:
+    # XGBoost's sigmoid calls expf: exp in float64 rounded to float32 differs from it now and
+    # then, by one unit in the last place.
+    booster = demo_model.estimator
+    trees = CompiledTrees.of(booster)
+    expected = booster.inplace_predict(demo_matrix)
+
+    np.testing.assert_array_equal(trees.predict(demo_matrix), expected)
+    ones = [trees.predict_one(row) for row in demo_matrix.astype(np.float64).tolist()]
+    np.testing.assert_array_equal(np.array(ones, dtype=np.float32), expected)
 
 
 def test_the_predictor_serves_the_compiled_trees_for_a_few_rows_and_xgboost_for_many(
@@ -185,11 +205,13 @@ def test_the_predictor_serves_the_compiled_trees_for_a_few_rows_and_xgboost_for_
     rows = demo_matrix.astype(np.float64).tolist()
 
     few = predictor.scores(rows[:3])
+    one = predictor.scores(rows[:1])
     assert counting.calls == 0
     many = predictor.scores(rows * 300)
     assert counting.calls == 1
 
     np.testing.assert_allclose(few, many[:3], rtol=0, atol=TOLERANCE)
+    np.testing.assert_array_equal(one, few[:1])
     batch_path = demo_model.predict_scores(demo_frame(400, seed=32))
     np.testing.assert_allclose(few, batch_path[:3], rtol=1e-6, atol=1e-9)
 
