@@ -45,8 +45,7 @@ import pandas as pd
 from shared.errors import DataError, UsageError
 from shared.retryable import transient_errors
 from shared.scoring.bigquery_sink import BigQuerySink, job_id
-from shared.scoring.core import HEAD_BYTES
-from shared.scoring.core import _as_text as record_id_text
+from shared.scoring.core import HEAD_BYTES, record_id_texts
 from shared.scoring.readers import Chunk, detect_format, iter_chunks
 from shared.tables import LABELS
 
@@ -417,7 +416,7 @@ def _normalised(chunk: Chunk, columns: LabelColumns, time_column: str | None) ->
             return frame[name]
         return pd.Series([None] * size, dtype=object)
 
-    ids = record_id_text(column(columns.id))
+    ids = record_id_texts(column(columns.id))
     raw_label = column(columns.label)
     codes, uniques = pd.factorize(raw_label, use_na_sentinel=True)
     # One label_text per distinct value: label files hold few labels and many rows.

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from shared.contract import DataContract, missing_columns, validate
 from shared.errors import DataError
 from shared.model import ScoringModel
+from shared.record_ids import id_text
 from shared.scoring.readers import (
     DEFAULT_CHUNK_ROWS,
     BadRow,
@@ -129,7 +130,7 @@ def score_chunk(
     id_column = contract.with_role("id")
     predictions = pd.DataFrame(
         {
-            "record_id": _as_text(valid[id_column.name])
+            "record_id": record_id_texts(valid[id_column.name])
             if id_column is not None and id_column.name in valid.columns
             else _nulls(count),
             "passthrough": _passthrough(valid, contract),
@@ -251,9 +252,9 @@ def _labels(scores: npt.NDArray[np.float64], model: ScoringModel) -> pd.Series:
     return labels
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    """Values as text, whole floats without ".0" as a CSV would spell them; None where missing
-    (text in pandas' text dtype stays in it, with its own missing value)."""
+def record_id_texts(values: pd.Series) -> pd.Series:
+    """Ids as `record_id` spells them (`shared.record_ids.id_text`); None where missing (text in
+    pandas' text dtype stays in it, with its own missing value)."""
     fresh = pd.RangeIndex(len(values))
     if isinstance(values.dtype, pd.StringDtype) or (
         values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string"
@@ -264,10 +265,7 @@ def _as_text(values: pd.Series) -> pd.Series:
     missing = values.isna().to_numpy()
     if pd.api.types.is_float_dtype(values.dtype):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        texts = [
-            str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 2**53 else str(x)
-            for x in numbers
-        ]
+        texts = [id_text(x) for x in numbers.tolist()]
     else:
         texts = [str(x) for x in values.to_numpy(dtype=object)]
     out = np.array(texts, dtype=object)

@@ -34,7 +34,7 @@ from shared.monitoring.labels import (
     refuse_problems,
 )
 from shared.project_config import load_project_config, parse_project_config
-from shared.scoring.core import _as_text as batch_record_id
+from shared.scoring.core import record_id_texts as batch_record_id
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "cloudscore.toml"
 LOADED_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
