@@ -27,6 +27,7 @@ from typing import Any, Final
 from shared.config import PredictConfig
 from shared.errors import CloudscoreError, RegistryError, TransientError, VersionNotFound
 from shared.model_cache import LoadedVersion, ModelCache
+from shared.record_ids import id_text
 from shared.serving.api import (
     Answer,
     ApiError,
@@ -246,7 +247,7 @@ class PredictionService:
             {
                 "request_id": request_id,
                 "instance_index": index,
-                "record_id": _text(instance.get(served.id_field)) if served.id_field else None,
+                "record_id": id_text(instance.get(served.id_field)) if served.id_field else None,
                 "inputs": json.dumps(instance, default=str),
                 "predicted_label": str(prediction["label"]),
                 "score": prediction["score"],
@@ -271,10 +272,6 @@ def _predictions(served: Served, rows: list[list[float]]) -> list[dict[str, Any]
         {"label": label, "score": score}
         for label, score in zip(labels, scores.tolist(), strict=True)
     ]
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 @cache
