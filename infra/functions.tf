@@ -59,6 +59,19 @@ resource "google_cloudfunctions2_function" "score_file" {
   ]
 }
 
+locals {
+  # functions-framework runs the function on gunicorn with WORKERS processes (default 1) of
+  # THREADS threads (default 4 per core it sees). One Python process computes on one core at a
+  # time (the GIL): the HTTP function gets a process per whole vCPU, and threads for the
+  # requests Cloud Run may send it at once (concurrency) spread over them. THREADS = 1 is
+  # gunicorn's sync worker, one request at a time, which is what concurrency 1 asks for.
+  predict_rows_workers = max(1, floor(try(tonumber(var.predict_rows.cpu), 1)))
+  predict_rows_gunicorn = {
+    WORKERS = tostring(local.predict_rows_workers)
+    THREADS = tostring(max(1, ceil(var.predict_rows.concurrency / local.predict_rows_workers)))
+  }
+}
+
 resource "google_cloudfunctions2_function" "predict_rows" {
   name        = local.function_names["predict_rows"]
   location    = local.region
@@ -86,7 +99,7 @@ resource "google_cloudfunctions2_function" "predict_rows" {
     max_instance_request_concurrency = var.predict_rows.concurrency
     min_instance_count               = var.predict_rows.min_instances
     max_instance_count               = var.predict_rows.max_instances
-    environment_variables            = module.config.environment["predict_rows"]
+    environment_variables            = merge(module.config.environment["predict_rows"], local.predict_rows_gunicorn)
     service_account_email            = google_service_account.function["predict_rows"].email
     # Reachable from anywhere, answered only for callers holding run.invoker (iam.tf): the
     # function itself has no unauthenticated access.

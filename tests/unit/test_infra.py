@@ -187,9 +187,63 @@ def test_each_function_runs_its_own_entry_point_with_exactly_its_variables(
         build = body["build_config"][0]
         service = body["service_config"][0]
         assert build["entry_point"] == f'${{module.config.functions["{name}"].entry_point}}'
-        assert service["environment_variables"] == f'${{module.config.environment["{name}"]}}'
+        variables = f'module.config.environment["{name}"]'
+        if name == "predict_rows":  # and functions-framework's gunicorn settings
+            variables = f"merge({variables}, local.predict_rows_gunicorn)"
+        assert service["environment_variables"] == f"${{{variables}}}"
         source = build["source"][0]["storage_source"][0]
         assert source["object"] == "${google_storage_bucket_object.source.name}"
+
+
+def _gunicorn_settings(
+    root: dict[str, Any], folder: Path, cpu: str, concurrency: int
+) -> dict[str, str]:
+    """The WORKERS and THREADS the predict function gets for these sizes, worked out by
+    Terraform from infra/'s own expressions, copied into a module of their own (with no
+    provider, `terraform console` needs no init)."""
+    local = root["locals"]
+    lines = [
+        'variable "predict_rows" { type = object({ cpu = string, concurrency = number }) }',
+        "locals {",
+        f"  predict_rows_workers = {local['predict_rows_workers'][2:-1]}",
+        "  predict_rows_gunicorn = {",
+        *(f"    {name} = {value[2:-1]}" for name, value in local["predict_rows_gunicorn"].items()),
+        "  }",
+        "}",
+    ]
+    (folder / "gunicorn.tf").write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        [
+            str(TERRAFORM),
+            "console",
+            f'-var=predict_rows={{cpu = "{cpu}", concurrency = {concurrency}}}',
+        ],
+        input="jsonencode(local.predict_rows_gunicorn)\n",
+        capture_output=True,
+        text=True,
+        env=_terraform_env(folder),
+        cwd=folder,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    settings: dict[str, str] = json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+    return settings
+
+
+@needs_terraform
+@pytest.mark.parametrize(
+    ("cpu", "concurrency", "expected"),
+    [("1", 1, ("1", "1")), ("0.583", 1, ("1", "1")), ("2", 8, ("2", "4")), ("2", 3, ("2", "2")),
+     ("4", 80, ("4", "20")), ("1", 8, ("1", "8")), ("2000m", 4, ("1", "4"))],
+)  # fmt: skip
+def test_the_http_function_gets_a_gunicorn_worker_per_vcpu_and_threads_for_its_concurrency(
+    root: dict[str, Any], tmp_path: Path, cpu: str, concurrency: int, expected: tuple[str, str]
+) -> None:
+    # functions-framework's own default is one worker of 4 threads per core it sees: one core
+    # of Python work at a time, whatever the instance's size.
+    settings = _gunicorn_settings(root, tmp_path, cpu, concurrency)
+
+    assert (settings["WORKERS"], settings["THREADS"]) == expected
 
 
 def test_each_function_has_its_own_service_account(root: dict[str, Any]) -> None:
