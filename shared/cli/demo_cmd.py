@@ -233,6 +233,7 @@ def _make_data(rows: int) -> _DemoData:
 def _load_outcomes(settings: Any, data: _DemoData) -> str:
     """The week's labels into `labels`; the recent labelled applications into the table the
     demo's `training.source` names (a lender's warehouse would hold it)."""
+    import pandas as pd
     from google.cloud import bigquery
 
     from shared import clients
@@ -248,12 +249,10 @@ def _load_outcomes(settings: Any, data: _DemoData) -> str:
         load_labels(bq, settings.dataset, frame, fingerprint(frame))
         loaded += len(frame)
     table = f"{settings.project}.{settings.dataset}.{_RECENT_TABLE}"
-    job = bigquery.LoadJobConfig(
-        source_format=bigquery.SourceFormat.PARQUET,
-        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-    )
-    with data.recent.out.open("rb") as parquet:
-        bq.load_table_from_file(parquet, table, job_config=job).result()
+    # Replaced whole: the local BigQuery keeps a table across demos.
+    bq.delete_table(table, not_found_ok=True)
+    job = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+    bq.load_table_from_dataframe(pd.read_parquet(data.recent.out), table, job_config=job).result()
     return (
         f"{loaded:,} outcomes of the scored weeks in `labels`; "
         f"{data.recent.rows:,} recent labelled applications in `{_RECENT_TABLE}`"
