@@ -4,10 +4,10 @@
          ─► drift of the window's inputs ─► decide ─► maybe retrain and challenge
          ─► HTML report (bucket) ─► `monitoring_runs` row ─► tick marked done ─► unlock
 
-A tick is identified by its Pub/Sub message id: a redelivered tick that was done does nothing,
-and one whose check is still under way elsewhere is retried later (a transient error), so a tick
-is checked once even if its first holder crashes. Another tick arriving during a check is
-recorded as skipped.
+A tick is identified by its Pub/Sub message (`tick_id_of`): a redelivered tick that was done
+does nothing, and one whose check is still under way elsewhere is retried later (a transient
+error), so a tick is checked once even if its first holder crashes. Another tick arriving
+during a check is recorded as skipped.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class CheckInProgress(TransientError):
 @dataclass(frozen=True)
 class CheckRequest:
     trigger: str = "manual"
-    message_id: str | None = None  # a scheduler tick's; none for a check run by hand
+    tick_id: str | None = None  # a scheduler tick's (`tick_id_of`); none for a check by hand
     force: bool = False
     dry_run: bool = False  # measure and decide; train, move and record nothing
     config: ProjectConfig | None = None  # default: the one the champion was trained with
@@ -74,16 +74,16 @@ def run_check(cloud: Cloud, request: CheckRequest) -> MonitoringRun | None:
     lock = CheckLock(cloud.registry.bucket, cloud.registry.prefix, clock=cloud.clock)
     started = cloud.clock()
     run_id = _run_id(request, started)
-    if request.message_id and lock.done_run(request.message_id):
-        _log.info("tick %s was already checked; nothing to do", request.message_id)
+    if request.tick_id and lock.done_run(request.tick_id):
+        _log.info("tick %s was already checked; nothing to do", request.tick_id)
         return None
     if request.dry_run:
         return _measure_and_decide(cloud, request, run_id, started)
-    held = lock.acquire(run_id, request.message_id or "")
+    held = lock.acquire(run_id, request.tick_id or "")
     if not isinstance(held, Held):
-        if request.message_id and held.message_id == request.message_id:
+        if request.tick_id and held.tick_id == request.tick_id:
             raise CheckInProgress(
-                f"tick {request.message_id} is being checked by {held.run_id} (since "
+                f"tick {request.tick_id} is being checked by {held.run_id} (since "
                 f"{held.acquired_at}); try again after it ends"
             )
         run = MonitoringRun(
@@ -104,8 +104,8 @@ def run_check(cloud: Cloud, request: CheckRequest) -> MonitoringRun | None:
 
 
 def _run_id(request: CheckRequest, started: datetime) -> str:
-    if request.message_id:  # the same tick, the same run: its row is written once
-        digest = hashlib.sha256(request.message_id.encode()).hexdigest()[:12]
+    if request.tick_id:  # the same tick, the same run: its row is written once
+        digest = hashlib.sha256(request.tick_id.encode()).hexdigest()[:12]
         return f"check-{digest}"
     return f"check-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -128,8 +128,8 @@ def _finish(
     )
     store_report(cloud.registry.bucket, path, html)
     history.record(run)
-    if request.message_id:
-        lock.mark_done(request.message_id, run.run_id)
+    if request.tick_id:
+        lock.mark_done(request.tick_id, run.run_id)
     return run
 
 
@@ -260,6 +260,13 @@ def _judge(
     )
 
 
+def tick_id_of(message_id: str, data: bytes) -> str:
+    """A tick's identity: its Pub/Sub message id, and a digest of its body. Redeliveries share
+    both; the digest keeps ticks apart where message ids repeat (an emulator restarted counts
+    from 1 again, and the local scheduler's body carries the time it was published)."""
+    return f"{message_id}-{hashlib.sha256(data).hexdigest()[:12]}"
+
+
 def tick_request(message_id: str, data: bytes) -> CheckRequest:
     """The check a Pub/Sub tick asks for: its JSON body may name the trigger and force a retrain
     (`{"trigger": "schedule"}` from the scheduler; anything else reads as a scheduled tick)."""
@@ -273,6 +280,6 @@ def tick_request(message_id: str, data: bytes) -> CheckRequest:
         body = {}
     return CheckRequest(
         trigger=str(body.get("trigger") or "schedule")[:64],
-        message_id=message_id or None,
+        tick_id=tick_id_of(message_id, data) if message_id else None,
         force=body.get("force") is True,
     )

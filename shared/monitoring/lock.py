@@ -1,7 +1,7 @@
 """One check at a time per model, and one check per scheduler tick, kept in Cloud Storage.
 
     models/<name>/monitoring/lock.json            held while a check runs
-    models/<name>/monitoring/ticks/<message>.json  written when the check of that message is done
+    models/<name>/monitoring/ticks/<tick id>.json  written when the check of that tick is done
 
 The lock is an object created with a does-not-exist precondition, so of two ticks that start
 together exactly one creates it. It carries an expiry: a holder that crashed (an instance killed
@@ -42,7 +42,7 @@ class Holder:
     """Who has the lock, as its object says."""
 
     run_id: str
-    message_id: str
+    tick_id: str
     acquired_at: str
     expires_at: str
 
@@ -66,13 +66,13 @@ class CheckLock:
         self.clock = clock
 
     # --- the lock ---------------------------------------------------------------------------
-    def acquire(self, run_id: str, message_id: str) -> Held | Holder:
+    def acquire(self, run_id: str, tick_id: str) -> Held | Holder:
         """The lock, or who holds it (and has not expired)."""
         token = secrets.token_hex(8)
         now = self.clock()
         body = {
             "run_id": run_id,
-            "message_id": message_id,
+            "tick_id": tick_id,
             "acquired_at": now.isoformat(),
             "expires_at": (now + self.ttl).isoformat(),
             "token": token,
@@ -132,9 +132,9 @@ class CheckLock:
         return _holder(current[1])
 
     # --- ticks ------------------------------------------------------------------------------
-    def done_run(self, message_id: str) -> str | None:
-        """The run id that completed the check of `message_id`, if one did."""
-        path = f"{self.ticks}/{message_id}.json"
+    def done_run(self, tick_id: str) -> str | None:
+        """The run id that completed the check of `tick_id`, if one did."""
+        path = f"{self.ticks}/{tick_id}.json"
         with transient_errors(f"reading gs://{self.bucket.name}/{path}"):
             blob = self.bucket.get_blob(path)
             if blob is None:
@@ -142,8 +142,8 @@ class CheckLock:
             run_id: str = json.loads(blob.download_as_bytes())["run_id"]
             return run_id
 
-    def mark_done(self, message_id: str, run_id: str) -> None:
-        path = f"{self.ticks}/{message_id}.json"
+    def mark_done(self, tick_id: str, run_id: str) -> None:
+        path = f"{self.ticks}/{tick_id}.json"
         try:
             with transient_errors(f"writing gs://{self.bucket.name}/{path}"):
                 self.bucket.blob(path).upload_from_string(
@@ -158,7 +158,7 @@ class CheckLock:
 def _holder(data: dict[str, Any]) -> Holder:
     return Holder(
         run_id=str(data.get("run_id", "")),
-        message_id=str(data.get("message_id", "")),
+        tick_id=str(data.get("tick_id", "")),
         acquired_at=str(data.get("acquired_at", "")),
         expires_at=str(data.get("expires_at", "")),
     )

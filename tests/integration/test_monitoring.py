@@ -32,7 +32,7 @@ from shared import clients
 from shared.audit import AuditLog
 from shared.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
 from shared.model_cache import ModelCache
-from shared.monitoring.check import CheckInProgress, CheckRequest, Cloud, run_check
+from shared.monitoring.check import CheckInProgress, CheckRequest, Cloud, run_check, tick_id_of
 from shared.monitoring.labels import label_frame, load_labels
 from shared.monitoring.lock import CheckLock, Held
 from shared.monitoring.record import Decision, MonitoringRun
@@ -281,7 +281,7 @@ def test_a_lock_left_by_a_crashed_check_is_taken_over_after_its_expiry(
         assert skipped.decision is Decision.SKIPPED
         assert "check-live" in skipped.reason
         with pytest.raises(CheckInProgress):
-            run_check(cloud, CheckRequest(message_id="m-live", config=config))
+            run_check(cloud, CheckRequest(tick_id="m-live", config=config))
     finally:
         live.release(held)  # type: ignore[arg-type]
 
@@ -298,7 +298,7 @@ def test_a_crash_before_the_alias_moves_leaves_the_champion_and_frees_the_lock(
     monkeypatch.setattr(ModelRegistry, "move_alias", crash)
     with pytest.raises(RuntimeError, match="instance lost"):
         run_check(
-            cloud, CheckRequest(message_id="m-crash", force=True, config=project_config(own_stack))
+            cloud, CheckRequest(tick_id="m-crash", force=True, config=project_config(own_stack))
         )
     monkeypatch.undo()
 
@@ -310,7 +310,7 @@ def test_a_crash_before_the_alias_moves_leaves_the_champion_and_frees_the_lock(
     again = run_check(
         cloud,
         CheckRequest(
-            message_id="m-crash", config=project_config(own_stack, min_labelled_rows=100_000)
+            tick_id="m-crash", config=project_config(own_stack, min_labelled_rows=100_000)
         ),
     )
     assert again is not None and again.decision is not Decision.SKIPPED
@@ -329,7 +329,7 @@ def test_two_checks_at_once_train_once(
         results.append(
             run_check(
                 cloud,
-                CheckRequest(message_id=message_id, force=True, config=project_config(own_stack)),
+                CheckRequest(tick_id=message_id, force=True, config=project_config(own_stack)),
             )
         )
 
@@ -345,28 +345,28 @@ def test_two_checks_at_once_train_once(
     assert len(cloud.registry.versions()) == versions + 1
     # Each tick is done: delivered again, neither checks anything.
     for i in range(2):
-        again = run_check(cloud, CheckRequest(message_id=f"tick-{i}", force=True))
+        again = run_check(cloud, CheckRequest(tick_id=f"tick-{i}", force=True))
         assert again is None
     assert len(cloud.registry.versions()) == versions + 1
 
 
-def publish(settings: StackSettings, body: dict[str, Any]) -> str:
+def publish(settings: StackSettings, body: bytes) -> str:
     publisher = clients.publisher_client(settings.endpoints())
     topic = publisher.topic_path(settings.project, settings.retrain_topic)
-    message_id: str = publisher.publish(topic, json.dumps(body).encode()).result(timeout=30)
+    message_id: str = publisher.publish(topic, body).result(timeout=30)
     return message_id
 
 
-def wait_for_check(cloud: Cloud, message_id: str, timeout_s: float = 240) -> MonitoringRun:
+def wait_for_check(cloud: Cloud, tick_id: str, timeout_s: float = 240) -> MonitoringRun:
     lock = CheckLock(cloud.registry.bucket, cloud.registry.prefix)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        run_id = lock.done_run(message_id)
+        run_id = lock.done_run(tick_id)
         if run_id is not None:
             (run,) = recorded(cloud, run_id)
             return run
         time.sleep(1)
-    raise AssertionError(f"no check of tick {message_id} after {timeout_s} s")
+    raise AssertionError(f"no check of tick {tick_id} after {timeout_s} s")
 
 
 def test_drift_and_labels_then_a_tick_retrain_and_promote_and_later_files_use_the_new_model(
@@ -380,8 +380,9 @@ def test_drift_and_labels_then_a_tick_retrain_and_promote_and_later_files_use_th
     assert run_before["model_version"] == champion
     fill_fresh_table(own_stack, rows=8000, seed=82, drift=1.0)
 
-    message_id = publish(own_stack, {"trigger": "test"})
-    run = wait_for_check(cloud, message_id)
+    body = json.dumps({"trigger": "test", "at": datetime.now(UTC).isoformat()}).encode()
+    message_id = publish(own_stack, body)
+    run = wait_for_check(cloud, tick_id_of(message_id, body))
 
     assert run.trigger == "test"
     assert run.decision is Decision.PROMOTED, run.reason
@@ -406,7 +407,7 @@ def test_drift_and_labels_then_a_tick_retrain_and_promote_and_later_files_use_th
     # The same tick delivered again (as Pub/Sub may): answered, nothing checked twice.
     envelope = {
         "message": {
-            "data": base64.b64encode(b'{"trigger": "test"}').decode(),
+            "data": base64.b64encode(body).decode(),
             "messageId": message_id,
             "attributes": {},
         },

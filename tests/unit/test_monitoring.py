@@ -11,7 +11,7 @@ import pytest
 
 from shared.drift import DriftCounts
 from shared.monitoring.challenge import Comparison, recent_rows
-from shared.monitoring.check import tick_request
+from shared.monitoring.check import tick_id_of, tick_request
 from shared.monitoring.policy import decide, metric_drop
 from shared.monitoring.quality import measure
 from shared.monitoring.record import Decision, MonitoringRun
@@ -201,7 +201,13 @@ def test_drift_counts_of_several_files_add_up_to_the_counts_of_one_stream() -> N
 
 def test_a_tick_names_its_trigger_and_may_force() -> None:
     plain = tick_request("m1", b'{"trigger": "schedule"}')
-    assert (plain.trigger, plain.message_id, plain.force) == ("schedule", "m1", False)
+    assert (plain.trigger, plain.force) == ("schedule", False)
+    assert plain.tick_id == tick_id_of("m1", b'{"trigger": "schedule"}')
+    # A redelivery is the same tick; the same message id with another body (an emulator that
+    # restarted its count) is another.
+    assert tick_request("m1", b'{"trigger": "schedule"}').tick_id == plain.tick_id
+    assert tick_request("m1", b'{"trigger": "schedule", "at": 1}').tick_id != plain.tick_id
+    assert tick_request("", b"{}").tick_id is None
     assert tick_request("m2", b'{"trigger": "demo", "force": true}').force
     assert tick_request("m3", b"not json").trigger == "schedule"
     assert tick_request("m4", b"[1]").trigger == "schedule"
