@@ -261,20 +261,25 @@ def _load_outcomes(settings: Any, data: _DemoData) -> str:
 
 def _tick_and_wait(settings: Any, timeout_s: float = 600.0) -> Any:
     """Publish a tick as Cloud Scheduler does, and wait until the retrain function's check of
-    it is recorded."""
+    it is recorded (the demo's ticks say trigger "demo")."""
+    from datetime import UTC, datetime, timedelta
+
     from local_emulator.scheduler import publish_tick
     from shared import clients
     from shared.errors import LocalStackError
     from shared.monitoring.history import MonitoringHistory
-    from shared.monitoring.lock import CheckLock
-    from shared.registry import ModelRegistry
 
+    # A little before: the function's clock and this one are the same machine's.
+    published = datetime.now(UTC) - timedelta(seconds=1)
     message_id = publish_tick(settings, "demo")
-    storage = clients.storage_client(settings.project, settings.endpoints())
-    registry = ModelRegistry(storage, settings.models_bucket, settings.model_name)
-    lock = CheckLock(registry.bucket, registry.prefix)
+    history = MonitoringHistory(
+        clients.bigquery_client(settings.project, settings.endpoints()), settings.dataset
+    )
     deadline = time.monotonic() + timeout_s
-    while (run_id := lock.done_run(message_id)) is None:
+    while True:
+        runs = [run for run in history.runs(since=published) if run.trigger == "demo"]
+        if runs:
+            return runs[-1]
         if time.monotonic() > deadline:
             raise LocalStackError(
                 "retrain_model",
@@ -282,9 +287,6 @@ def _tick_and_wait(settings: Any, timeout_s: float = 600.0) -> Any:
                 "`cloudscore local logs retrain_model`",
             )
         time.sleep(1)
-    bq = clients.bigquery_client(settings.project, settings.endpoints())
-    runs = MonitoringHistory(bq, settings.dataset).runs()
-    return next(run for run in runs if run.run_id == run_id)
 
 
 def _write_report(settings: Any, check: Any, out: Path) -> None:
