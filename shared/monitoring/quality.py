@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shared.retryable import refused_as_query_error
+from shared.monitoring.window_query import version_window
 from shared.tables import LABELS, ONLINE_PREDICTIONS, PREDICTIONS
 from shared.training.evaluation import score_metrics
 from shared.training.spec import Cost
@@ -67,23 +67,15 @@ def labelled_scores(
     client: bigquery.Client, dataset: str, version: str, since: datetime
 ) -> pd.DataFrame:
     """(record_id, label, score) of every labelled prediction of `version` made since `since`."""
-    from google.cloud import bigquery
-
     prefix = f"{client.project}.{dataset}"
     sql = _LABELLED_SCORES.format(
         predictions=f"{prefix}.{PREDICTIONS.name}",
         online=f"{prefix}.{ONLINE_PREDICTIONS.name}",
         labels=f"{prefix}.{LABELS.name}",
     )
-    config = bigquery.QueryJobConfig(
-        query_parameters=[
-            bigquery.ScalarQueryParameter("version", "STRING", version),
-            bigquery.ScalarQueryParameter("since", "TIMESTAMP", since),
-        ]
+    frame = version_window(
+        client, sql, version=version, since=since, what=f"the labelled predictions of {version}"
     )
-    with refused_as_query_error(f"reading the labelled predictions of {version}"):
-        rows = client.query(sql, job_config=config).result()
-        frame: pd.DataFrame = rows.to_arrow(create_bqstorage_client=False).to_pandas()
     if frame.empty:
         return pd.DataFrame({"record_id": [], "label": [], "score": []})
     return frame

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shared.drift import DriftCounts
-from shared.retryable import refused_as_query_error
+from shared.monitoring.window_query import version_window
 from shared.tables import ONLINE_PREDICTIONS, SCORING_RUNS
 
 if TYPE_CHECKING:
@@ -69,28 +69,19 @@ def window_drift(
     }
 
 
-def _query(client: bigquery.Client, sql: str, version: str, since: datetime) -> pd.DataFrame:
-    from google.cloud import bigquery
-
-    config = bigquery.QueryJobConfig(
-        query_parameters=[
-            bigquery.ScalarQueryParameter("version", "STRING", version),
-            bigquery.ScalarQueryParameter("since", "TIMESTAMP", since),
-        ]
-    )
-    with refused_as_query_error(f"reading the inputs of {version} since {since:%Y-%m-%d}"):
-        result = client.query(sql, job_config=config).result()
-        frame: pd.DataFrame = result.to_arrow(create_bqstorage_client=False).to_pandas()
-    return frame
-
-
 def _file_states(
     client: bigquery.Client, dataset: str, version: str, since: datetime
 ) -> list[Mapping[str, Any]]:
     """One set of counts per scored file: an attempt that resumed carries the earlier attempts'
     counts, so of a file's rows the one that counted the most rows holds them all."""
     table = f"{client.project}.{dataset}.{SCORING_RUNS.name}"
-    runs = _query(client, _RUNS.format(table=table), version, since)
+    runs = version_window(
+        client,
+        _RUNS.format(table=table),
+        version=version,
+        since=since,
+        what=f"the runs of {version}",
+    )
     best: dict[tuple[str, int], Mapping[str, Any]] = {}
     for uri, generation, text in runs.itertuples(index=False):
         state = json.loads(text).get("counts")
@@ -106,4 +97,7 @@ def _online_inputs(
     client: bigquery.Client, dataset: str, version: str, since: datetime
 ) -> pd.DataFrame:
     table = f"{client.project}.{dataset}.{ONLINE_PREDICTIONS.name}"
-    return _query(client, _ONLINE.format(table=table, limit=ONLINE_ROWS_LIMIT), version, since)
+    sql = _ONLINE.format(table=table, limit=ONLINE_ROWS_LIMIT)
+    return version_window(
+        client, sql, version=version, since=since, what=f"the online inputs of {version}"
+    )
