@@ -88,19 +88,10 @@ def prediction_service() -> PredictionService:
 @functools.cache
 def monitoring_cloud() -> Cloud:
     """What the retrain function's checks work against, built on its first tick."""
-    from shared.audit import AuditLog
     from shared.clients import bigquery_client, storage_client
     from shared.monitoring.check import Cloud
-    from shared.registry import ModelRegistry
 
     config = instance_config("retrain_model")
-    storage = storage_client(config.project)
-    bigquery = bigquery_client(config.project)
-    return Cloud(
-        registry=ModelRegistry(storage, config.models_bucket, config.model_name),
-        storage=storage,
-        bigquery=bigquery,
-        dataset=config.dataset,
-        audit=AuditLog(bigquery, config.dataset),
-        actor="retrain_model",
+    return Cloud.of(
+        config, storage_client(config.project), bigquery_client(config.project), "retrain_model"
     )

@@ -290,18 +290,12 @@ def _tick_and_wait(settings: Any, timeout_s: float = 600.0) -> Any:
 
 
 def _write_report(settings: Any, check: Any, out: Path) -> None:
-    from datetime import UTC, datetime
-
+    """A local copy of the report the check stored beside its run."""
     from shared import clients
-    from shared.monitoring.history import MonitoringHistory
-    from shared.monitoring.report import render_report
 
-    bq = clients.bigquery_client(settings.project, settings.endpoints())
-    runs = MonitoringHistory(bq, settings.dataset).runs()
-    html = render_report(
-        settings.model_name, runs, generated_at=datetime.now(UTC), focus_run_id=check.run_id
-    )
-    out.write_text(html, encoding="utf-8")
+    bucket, _, name = check.report_uri.removeprefix("gs://").partition("/")
+    storage = clients.storage_client(settings.project, settings.endpoints())
+    out.write_bytes(storage.bucket(bucket).blob(name).download_as_bytes())
 
 
 def _check_lines(check: Any) -> str:

@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_CONFIG_HELP = (
-    "project configuration (default: ./cloudscore.toml, else [tool.cloudscore] in ./pyproject.toml)"
-)
+from shared.cli.train_cmd import CONFIG_HELP
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="a .csv/.parquet/.jsonl/.ndjson file, optionally .gz, or gs://bucket/file",
     )
-    load.add_argument("--config", type=Path, metavar="FILE", help=_CONFIG_HELP)
+    load.add_argument("--config", type=Path, metavar="FILE", help=CONFIG_HELP)
     load.add_argument(
         "--id-column", metavar="C", help="column of the record ids (default: model.id_column)"
     )

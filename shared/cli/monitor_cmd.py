@@ -54,18 +54,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cloud_of(target: Any) -> Any:
-    from shared.audit import AuditLog
     from shared.monitoring.check import Cloud
     from shared.registration import default_actor
 
-    return Cloud(
-        registry=target.registry(),
-        storage=target.storage,
-        bigquery=target.bigquery,
-        dataset=target.config.dataset,
-        audit=AuditLog(target.bigquery, target.config.dataset),
-        actor=default_actor(),
-    )
+    return Cloud.of(target.config, target.storage, target.bigquery, default_actor())
 
 
 def _retrain(args: argparse.Namespace) -> int:

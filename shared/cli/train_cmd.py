@@ -12,7 +12,7 @@ _DATA_HELP = (
     "training data: a .csv/.parquet/.jsonl(.gz) file, gs://bucket/file, "
     "bq://project.dataset.table or 'bq://SELECT …'"
 )
-_CONFIG_HELP = (
+CONFIG_HELP = (
     "project configuration (default: ./cloudscore.toml, else [tool.cloudscore] in ./pyproject.toml)"
 )
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "baseline, and register the winner as a new immutable version.",
     )
     train.add_argument("--data", required=True, metavar="SOURCE", help=_DATA_HELP)
-    train.add_argument("--config", type=Path, help=_CONFIG_HELP)
+    train.add_argument("--config", type=Path, help=CONFIG_HELP)
     train.add_argument("--promote", action="store_true", help="make the new version the champion")
     train.set_defaults(run=_train)
 
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print the data contract inferred from data, as TOML to review into the config",
     )
     contract.add_argument("--data", required=True, metavar="SOURCE", help=_DATA_HELP)
-    contract.add_argument("--config", type=Path, help=_CONFIG_HELP)
+    contract.add_argument("--config", type=Path, help=CONFIG_HELP)
     contract.set_defaults(run=_contract)
 
 

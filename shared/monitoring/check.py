@@ -28,6 +28,7 @@ from shared.monitoring.lock import CheckLock, Held
 from shared.monitoring.policy import decide, metric_drop
 from shared.monitoring.quality import labelled_scores, measure
 from shared.monitoring.record import Decision, MonitoringRun
+from shared.monitoring.report import render_report
 from shared.monitoring.window_drift import window_drift
 from shared.project_config import ProjectConfig, parse_project_config
 from shared.registration import PROJECT_FILE, training_cost
@@ -35,7 +36,12 @@ from shared.registration import PROJECT_FILE, training_cost
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
 
+    # The fields below are named storage and bigquery: in the class these names are taken.
+    from google.cloud.bigquery import Client as BigQueryClient
+    from google.cloud.storage import Client as StorageClient
+
     from shared.audit import AuditLog
+    from shared.config import FunctionConfig
     from shared.registry import ModelRegistry
 
 _log = logging.getLogger(__name__)
@@ -66,11 +72,30 @@ class Cloud:
     actor: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
+    @classmethod
+    def of(
+        cls,
+        config: FunctionConfig,
+        storage: StorageClient,
+        bigquery: BigQueryClient,
+        actor: str,
+    ) -> Cloud:
+        """The cloud a deployment's settings name: its models bucket, model and dataset."""
+        from shared.audit import AuditLog
+        from shared.registry import ModelRegistry
+
+        return cls(
+            registry=ModelRegistry(storage, config.models_bucket, config.model_name),
+            storage=storage,
+            bigquery=bigquery,
+            dataset=config.dataset,
+            audit=AuditLog(bigquery, config.dataset),
+            actor=actor,
+        )
+
 
 def run_check(cloud: Cloud, request: CheckRequest) -> MonitoringRun | None:
     """The check's record; None when the tick was already checked."""
-    from shared.monitoring.report import render_report
-
     lock = CheckLock(cloud.registry.bucket, cloud.registry.prefix, clock=cloud.clock)
     started = cloud.clock()
     run_id = _run_id(request, started)
@@ -95,10 +120,10 @@ def run_check(cloud: Cloud, request: CheckRequest) -> MonitoringRun | None:
             trigger=request.trigger,
             ended_at=cloud.clock(),
         )
-        return _finish(cloud, lock, request, run, render_report)
+        return _finish(cloud, lock, request, run)
     try:
         run = _measure_and_decide(cloud, request, run_id, started)
-        return _finish(cloud, lock, request, run, render_report)
+        return _finish(cloud, lock, request, run)
     finally:
         lock.release(held)
 
@@ -115,12 +140,11 @@ def _finish(
     lock: CheckLock,
     request: CheckRequest,
     run: MonitoringRun,
-    render: Callable[..., str],
 ) -> MonitoringRun:
     history = MonitoringHistory(cloud.bigquery, cloud.dataset)
     path = report_path(cloud.registry.prefix, run.run_id)
     run = replace(run, report_uri=f"gs://{cloud.registry.bucket_name}/{path}")
-    html = render(
+    html = render_report(
         cloud.registry.model_name,
         [*history.runs(), run],
         generated_at=cloud.clock(),

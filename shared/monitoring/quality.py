@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -103,8 +103,3 @@ def measure(
     scores = labelled["score"].to_numpy(dtype=np.float64)
     values = score_metrics(y, scores, threshold, cost)
     return Quality(rows, {name: round(float(v), 6) for name, v in values.items()})
-
-
-def quality_record(quality: Quality, **context: Any) -> dict[str, Any]:
-    """The `metrics` column (see shared.monitoring.record)."""
-    return {"labelled_rows": quality.labelled_rows, "values": quality.values, **context}

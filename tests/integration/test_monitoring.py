@@ -29,7 +29,6 @@ from local_emulator import stack
 from local_emulator.inbox import drop, wait_for_runs
 from local_emulator.settings import StackSettings
 from shared import clients
-from shared.audit import AuditLog
 from shared.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
 from shared.model_cache import ModelCache
 from shared.monitoring.check import CheckInProgress, CheckRequest, Cloud, run_check, tick_id_of
@@ -86,15 +85,11 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSetting
 
 @pytest.fixture(scope="module")
 def cloud(own_stack: StackSettings) -> Cloud:
-    storage = clients.storage_client(own_stack.project, own_stack.endpoints())
-    bq = clients.bigquery_client(own_stack.project, own_stack.endpoints())
-    return Cloud(
-        registry=ModelRegistry(storage, own_stack.models_bucket, own_stack.model_name),
-        storage=storage,
-        bigquery=bq,
-        dataset=own_stack.dataset,
-        audit=AuditLog(bq, own_stack.dataset),
-        actor="test",
+    return Cloud.of(
+        own_stack.function_config(),
+        clients.storage_client(own_stack.project, own_stack.endpoints()),
+        clients.bigquery_client(own_stack.project, own_stack.endpoints()),
+        "test",
     )
 
 
