@@ -6,6 +6,7 @@ call; these arrays score it in a few tens of µs).
     trees.predict(matrix)                  # float32 scores, what inplace_predict returns
     trees.margin(matrix)                   # the untransformed margin
     trees.predict_one(row)                 # one row of numbers -> its score, with fewest calls
+                                           # (walked in plain Python when small: `tree_walk`)
 
 The compiler reads the model XGBoost saves as JSON (`Booster.save_raw("json")`, the schema of
 XGBoost's doc/model.schema) and reproduces its prediction exactly, as XGBoost's CPU predictor
@@ -42,11 +43,14 @@ from __future__ import annotations
 import ctypes
 import json
 import math
+from array import array as _array
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+
+from shared.serving.tree_walk import TreeWalk
 
 Float32Array = npt.NDArray[np.float32]
 IndexArray = npt.NDArray[np.intp]
@@ -82,7 +86,9 @@ class NotCompilable(ValueError):
 class CompiledTrees:
     """A compiled ensemble; immutable once built, so safe to share between threads."""
 
-    def __init__(self, model: Mapping[str, Any]) -> None:
+    def __init__(self, model: Mapping[str, Any], *, walk: bool = True) -> None:
+        """`walk`: also write the trees as Python for one row (`tree_walk`), when they are small
+        enough; without it, one row goes through the arrays."""
         learner = _field(model, "learner")
         params = _field(learner, "learner_model_param")
         objective = str(_field(_field(learner, "objective"), "name"))
@@ -101,6 +107,7 @@ class CompiledTrees:
         self.n_features = int(params["num_feature"])
         self.base_margin = _base_margin(_base_score(params["base_score"]), self.transform)
         self._compile(trees)
+        self.walk = TreeWalk.of(self) if walk else None
 
     @classmethod
     def of(cls, booster: Any) -> CompiledTrees:
@@ -108,11 +115,12 @@ class CompiledTrees:
         trees = cls(json.loads(bytes(booster.save_raw("json"))))
         probes = trees.probe_rows()
         expected = np.asarray(booster.inplace_predict(probes), dtype=np.float32)
-        one = np.array([trees.predict_one(probes[0].tolist())], dtype=np.float32)
+        # Each row alone too: the path of one-row requests (the walk, when there is one).
+        one_by_one = np.array([trees.predict_one(row) for row in probes.tolist()], np.float32)
         for got, wanted in (
             (trees.predict(probes), expected),
             (trees.predict(probes[:1]), expected[:1]),
-            (one, expected[:1]),
+            (one_by_one, expected),
         ):
             if got.shape != wanted.shape or not np.allclose(
                 got, wanted, rtol=0, atol=PROBE_TOLERANCE
@@ -162,6 +170,25 @@ class CompiledTrees:
     def n_nodes(self) -> int:
         return len(self.threshold) - 1
 
+    @property
+    def category_beyond(self) -> int:
+        """The first value beyond every category a split lists (0 without categorical splits)."""
+        return self._cat_beyond_int
+
+    def categorical_splits(self) -> list[tuple[int, frozenset[int]]]:
+        """Each categorical split, in the order of its table row (its slot less 2 x features
+        less 1): the input it reads and the categories it sends right, with -2 among them when
+        a missing value goes right."""
+        columns = self._cat_beyond_int + 3
+        table = self.cat_table.reshape(-1, columns)
+        splits = []
+        for row, input_index in enumerate(self.cat_input_of_node.tolist()):
+            right = {c for c in range(self._cat_beyond_int) if table[row, c + 1]}
+            if table[row, columns - 1]:
+                right.add(-2)
+            splits.append((int(self.cat_inputs[input_index]), frozenset(right)))
+        return splits
+
     def predict(self, matrix: npt.ArrayLike) -> Float32Array:
         """What `inplace_predict` returns for these rows (n x n_features, NaN = missing)."""
         margin = self.margin(matrix)
@@ -172,9 +199,8 @@ class CompiledTrees:
         return np.asarray(np.divide(_F32_ONE, exponential), dtype=np.float32)
 
     def predict_one(self, row: Sequence[float]) -> float:
-        """`predict` of one row given as numbers (NaN = missing): the same float32 score, in a
-        dozen NumPy calls rather than thirty. On a server, where other work has pushed NumPy out
-        of the CPU's caches between requests, each call costs several µs."""
+        """`predict` of one row given as numbers (NaN = missing): the same float32 score, with
+        the fewest NumPy calls (none when the trees are walked, see `tree_walk`)."""
         margin = self.margin_one(row)
         if self.transform == "identity":
             return margin
@@ -183,7 +209,12 @@ class CompiledTrees:
     def margin_one(self, row: Sequence[float]) -> float:
         if len(row) != self.n_features:
             raise ValueError(f"expected a row of {self.n_features} features, got {len(row)}")
-        values: list[float] = np.array(row, dtype=np.float32).tolist()  # as XGBoost reads them
+        values = _array("f", row).tolist()  # as XGBoost reads them (NumPy's cast, to the bit)
+        if self.walk is not None:
+            return self.walk.margin(values)
+        return self._margin_one_by_arrays(values)
+
+    def _margin_one_by_arrays(self, values: list[float]) -> float:
         # The extended row, as `_leaves_all_nodes` builds it, in Python.
         extended = [-math.inf if math.isnan(v) else v for v in values]
         extended += [math.inf if math.isnan(v) else v for v in values]

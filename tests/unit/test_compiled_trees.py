@@ -4,8 +4,11 @@ model the compiler cannot reproduce is refused, and the predictor then scores wi
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
+import math
+import re
 import sys
 from typing import Any
 
@@ -20,6 +23,7 @@ from hypothesis.extra import numpy as hnp
 from shared.model import FeatureSpec, ScoringModel, feature_matrix
 from shared.serving.compiled_trees import CompiledTrees, NotCompilable
 from shared.serving.predictor import Predictor
+from shared.serving.tree_walk import WALK_WORK_LIMIT
 from shared.training import train_model
 from tests.unit.training_data import demo_frame, quick_demo_spec
 
@@ -38,12 +42,20 @@ def assert_scores_match(booster: xgb.Booster, rows: Any) -> None:
     np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
     margin = booster.inplace_predict(matrix, predict_type="margin")
     np.testing.assert_allclose(trees.margin(matrix), margin, rtol=1e-6, atol=1e-6)
-    # One row at a time, given as Python numbers: the predictor's path for one-row requests.
+    # One row at a time, given as Python numbers: the predictor's path for one-row requests,
+    # walked in Python (small models) or through the arrays (large ones), the same to the bit.
+    by_arrays = arrays_only(booster)
     for row, wanted, wanted_margin in list(zip(matrix.tolist(), expected, margin, strict=True))[
         :50
     ]:
         assert trees.predict_one(row) == pytest.approx(float(wanted), rel=0, abs=TOLERANCE)
         assert trees.margin_one(row) == pytest.approx(float(wanted_margin), rel=1e-6, abs=1e-6)
+        assert _same_float(trees.margin_one(row), by_arrays.margin_one(row))
+        assert _same_float(trees.predict_one(row), by_arrays.predict_one(row))
+
+
+def _same_float(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def train(
@@ -114,6 +126,11 @@ def compiled(booster: xgb.Booster) -> CompiledTrees:
     return CompiledTrees.of(booster)
 
 
+def arrays_only(booster: xgb.Booster) -> CompiledTrees:
+    """The same trees without the Python walk: one row goes through the arrays."""
+    return CompiledTrees(json.loads(bytes(booster.save_raw("json"))), walk=False)
+
+
 @functools.cache
 def split_conditions(booster: xgb.Booster) -> dict[int, list[float]]:
     """Each numeric split's condition, by feature."""
@@ -157,12 +174,14 @@ def test_a_model_trained_by_the_pipeline_scores_the_same(
         assert_scores_match(booster, row[None, :])
 
 
+@pytest.mark.parametrize("walk", [True, False], ids=["walked", "arrays"])
 def test_the_margin_is_added_up_as_xgboost_adds_it(
-    demo_model: ScoringModel, demo_matrix: Matrix
+    demo_model: ScoringModel, demo_matrix: Matrix, walk: bool
 ) -> None:
     # float32, the base margin then one tree after another: not merely close, the same bits.
     booster = demo_model.estimator
-    trees = CompiledTrees.of(booster)
+    trees = CompiledTrees.of(booster) if walk else arrays_only(booster)
+    assert (trees.walk is not None) is walk
 
     margin = trees.margin(demo_matrix)
 
@@ -175,13 +194,14 @@ def test_the_margin_is_added_up_as_xgboost_adds_it(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="XGBoost's expf is glibc's here")
+@pytest.mark.parametrize("walk", [True, False], ids=["walked", "arrays"])
 def test_scores_are_xgboosts_to_the_bit_with_the_c_librarys_expf(
-    demo_model: ScoringModel, demo_matrix: Matrix
+    demo_model: ScoringModel, demo_matrix: Matrix, walk: bool
 ) -> None:
     # XGBoost's sigmoid calls expf: exp in float64 rounded to float32 differs from it now and
     # then, by one unit in the last place.
     booster = demo_model.estimator
-    trees = CompiledTrees.of(booster)
+    trees = CompiledTrees.of(booster) if walk else arrays_only(booster)
     expected = booster.inplace_predict(demo_matrix)
 
     np.testing.assert_array_equal(trees.predict(demo_matrix), expected)
@@ -379,6 +399,28 @@ def test_model_shapes(params: dict[str, Any]) -> None:
     trees = CompiledTrees.of(booster)
     assert trees.n_trees == rounds * params.get("num_parallel_tree", 1)
     assert trees.depth >= min(params["max_depth"] or 5, 8)
+
+
+def test_a_large_ensemble_scores_one_row_through_the_arrays() -> None:
+    x, y = numeric_data(rows=400, seed=5)
+    rounds = WALK_WORK_LIMIT // (4 + 2) + 10  # past the walk's limit at depth 4
+    booster = train(x, y, rounds=rounds, max_depth=4, min_child_weight=0.0)
+    trees = CompiledTrees.of(booster)
+
+    assert trees.walk is None and trees.depth == 4
+    assert_scores_match(booster, x[:5])
+
+
+def test_the_walk_is_written_of_numbers_and_its_own_names_only() -> None:
+    # Nothing of the model's text reaches the source: only its numbers, as floats and ints.
+    trees = CompiledTrees.of(categorical_booster())
+    assert trees.walk is not None
+    source = ast.parse(trees.walk.source)
+
+    constants = [node.value for node in ast.walk(source) if isinstance(node, ast.Constant)]
+    assert {type(value) for value in constants} == {int, float}
+    names = {node.id for node in ast.walk(source) if isinstance(node, ast.Name)}
+    assert all(re.fullmatch(r"[vk]\d+|row|total|leaf|leaves|_leaves|int|float", n) for n in names)
 
 
 def test_many_rows_are_scored_in_blocks() -> None:
