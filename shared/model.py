@@ -94,6 +94,15 @@ class SigmoidCalibrator:
         # The logistic function written with tanh, which cannot overflow.
         return np.asarray(0.5 * (1.0 + np.tanh(0.5 * (self.slope * logit + self.intercept))))
 
+    def one(self, score: float) -> float:
+        """`self` of one score, to the bit, in three NumPy calls rather than ten (one row costs
+        a few µs per NumPy call on a server): clipping and the arithmetic are the same IEEE
+        operations in Python; log, log1p and tanh stay NumPy's, whose results differ from the
+        C library's in the last place, and which give a scalar what they give an array."""
+        clipped = min(max(score, _LOGIT_CLIP), 1 - _LOGIT_CLIP)
+        logit = float(np.log(clipped)) - float(np.log1p(-clipped))
+        return 0.5 * (1.0 + float(np.tanh(0.5 * (self.slope * logit + self.intercept))))
+
 
 @dataclass(frozen=True, eq=False)
 class IsotonicCalibrator:
@@ -110,6 +119,10 @@ class IsotonicCalibrator:
 
     def __call__(self, scores: FloatArray) -> FloatArray:
         return np.asarray(np.interp(scores, self.knots_x, self.knots_y), dtype=np.float64)
+
+    def one(self, score: float) -> float:
+        """`self` of one score, in one NumPy call."""
+        return float(np.interp(score, self.knots_x, self.knots_y))
 
 
 Calibrator = SigmoidCalibrator | IsotonicCalibrator

@@ -62,6 +62,9 @@ class Predictor:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.feature_names: tuple[str, ...] = tuple(f.name for f in model.features)
+        # A Python float: a model's threshold may be a NumPy scalar, whose comparison with each
+        # score costs µs.
+        self._threshold = float(model.threshold)
         self._compiled = _CompiledPipeline(model) if model.family != "xgboost" else None
         self._trees = _compiled_trees(model.estimator) if model.family == "xgboost" else None
         self._trees_max_rows = (
@@ -84,18 +87,21 @@ class Predictor:
         """The most rows a request may have to be scored by the compiled trees."""
         return self._trees_max_rows
 
-    def scores(self, rows: list[list[float]]) -> npt.NDArray[np.float64]:
-        if self._trees is not None and len(rows) == 1:  # the common request, with fewest calls
-            raw = np.array([self._trees.predict_one(rows[0])])
-        else:
-            raw = self._raw(np.asarray(rows, dtype=np.float64))
+    def scores(self, rows: list[list[float]]) -> list[float]:
         calibrator = self.model.calibrator
-        return raw if calibrator is None else np.asarray(calibrator(raw), dtype=np.float64)
+        if self._trees is not None and len(rows) == 1:  # the common request, without arrays
+            raw = self._trees.predict_one(rows[0])
+            return [raw if calibrator is None else calibrator.one(raw)]
+        scores = self._raw(np.asarray(rows, dtype=np.float64))
+        if calibrator is not None:
+            scores = np.asarray(calibrator(scores), dtype=np.float64)
+        values: list[float] = scores.tolist()
+        return values
 
-    def labels(self, scores: npt.NDArray[np.float64]) -> list[Any]:
+    def labels(self, scores: list[float]) -> list[Any]:
         positive, negative = self.model.positive_label, self.model.negative_label
-        threshold = self.model.threshold
-        return [positive if score >= threshold else negative for score in scores.tolist()]
+        threshold = self._threshold
+        return [positive if score >= threshold else negative for score in scores]
 
     def explain(self, rows: list[list[float]]) -> list[Explanation]:
         matrix = np.asarray(rows, dtype=np.float64)

@@ -125,8 +125,8 @@ class PredictionService:
             return Reply(500, ApiError(500, message).to_json(request_id))
 
     def served(self, version: str) -> Served:
-        with self._lock:
-            found = self._served.get(version)
+        # Read without the lock: a dict look-up is atomic, and entries are only ever added.
+        found = self._served.get(version)
         if found is None:
             found = Served.of(self.models.get_version(version))
             with self._lock:
@@ -271,10 +271,7 @@ def _predictions(served: Served, rows: list[list[float]]) -> list[dict[str, Any]
     """Label and score of each checked instance, as the answer carries them."""
     scores = served.predictor.scores(rows)
     labels = served.predictor.labels(scores)
-    return [
-        {"label": label, "score": score}
-        for label, score in zip(labels, scores.tolist(), strict=True)
-    ]
+    return [{"label": label, "score": score} for label, score in zip(labels, scores, strict=True)]
 
 
 @cache

@@ -82,7 +82,9 @@ def test_labels_follow_the_threshold(
 
     labels = predictor.labels(scores)
 
-    expected = np.where(scores >= model.threshold, model.positive_label, model.negative_label)
+    expected = np.where(
+        np.asarray(scores) >= model.threshold, model.positive_label, model.negative_label
+    )
     assert labels == expected.tolist()
 
 

@@ -167,6 +167,20 @@ def test_calibrators_match_the_methods_they_stand_for() -> None:
         assert likelihood(sigmoid.slope + d_slope, sigmoid.intercept + d_intercept) < best
 
 
+def test_a_calibrator_gives_one_score_what_it_gives_an_array_to_the_bit() -> None:
+    # The HTTP path calibrates one score with `one`; the batch path calibrates arrays.
+    rng = np.random.default_rng(1)
+    raw = rng.random(3000)
+    y = (rng.random(3000) < raw**2).astype(np.int8)
+    scores = np.concatenate(
+        [rng.random(5000), rng.random(200) * 1e-9, 1 - rng.random(200) * 1e-9, [0.0, 1.0, 0.5]]
+    )
+    for calibrator in (fit_sigmoid(y, raw), fit_isotonic(y, raw)):
+        whole = calibrator(scores).tolist()
+        one_by_one = [calibrator.one(score) for score in scores.tolist()]
+        assert one_by_one == whole, type(calibrator).__name__
+
+
 def test_feature_specs_refuse_impossible_declarations() -> None:
     with pytest.raises(UsageError, match="needs its categories"):
         FeatureSpec("color", "categorical")
