@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,14 +96,21 @@ class InstanceChecker:
             for i in self.inputs
             if i.categories is not None
         }
-        # Per column: its reader, and where its value goes in the row of model inputs (with the
-        # codes of its categories, for a categorical input).
+        # Per column: how a common value is accepted at once (see `_fast_plan`), its reader,
+        # and where its value goes in the row of model inputs (with the codes of its
+        # categories, for a categorical input).
         targets: dict[str, list[tuple[int, dict[str, float] | None]]] = {}
         for position, feature in enumerate(self.inputs):
             codes = self._codes[feature.name] if feature.categories is not None else None
             targets.setdefault(feature.name, []).append((position, codes))
         self._plan = tuple(
-            (column, _READERS[column.kind], tuple(targets.get(column.name, ())))
+            (
+                column.name,
+                *_fast_plan(column),
+                _READERS[column.kind],
+                column,
+                tuple(targets.get(column.name, ())),
+            )
             for column in self.columns
         )
 
@@ -115,25 +123,71 @@ class InstanceChecker:
         width = len(self.inputs)
         for index, instance in enumerate(instances):
             row = [_NAN_VALUE] * width  # a feature no column gives stays missing
-            for column, reader, targets in self._plan:
-                if column.name in instance:
-                    value, reason = reader(instance[column.name], column)
-                    if reason is None and (value is not None or column.nullable):
-                        if value is not None:
-                            for position, codes in targets:
-                                row[position] = (
-                                    float(value) if codes is None else codes.get(value, _NAN_VALUE)
-                                )
-                        continue
-                elif not column.required:
+            for name, fast, low, high, known, reader, column, targets in self._plan:
+                if name not in instance:
+                    if column.required:
+                        problems.append(_missing(column, index))
                     continue
-                # Refused: the full check again, which words the problem.
-                problem = _check_value(column, instance, index)[1]
-                if problem is not None:
-                    problems.append(problem)
+                raw = instance[name]
+                value: Any = raw
+                # The values most requests hold are accepted without the reader: those it
+                # accepts as they are (a bool is not taken for an int: its type is bool).
+                accepted = (
+                    (fast is _NUMBER_FAST and (type(raw) is float or type(raw) is int))
+                    or (fast is _INTEGER_FAST and type(raw) is int)
+                ) and low <= raw <= high
+                if not accepted and not (
+                    fast is _CATEGORY_FAST and type(raw) is str and raw in known
+                ):
+                    value, reason = reader(raw, column)
+                    if reason is not None or (value is None and not column.nullable):
+                        # Refused: the full check again, which words the problem.
+                        problem = _check_value(column, instance, index)[1]
+                        if problem is not None:
+                            problems.append(problem)
+                        continue
+                    if value is None:
+                        continue
+                for position, codes in targets:
+                    row[position] = float(value) if codes is None else codes.get(value, _NAN_VALUE)
             if not problems:
                 rows.append(row)
         return ([] if problems else rows), problems
+
+
+# How `check` accepts a column's common values without its reader: numbers (floats and ints)
+# within its range for a numeric column, ints within it for an integer one, a category's exact
+# text for a categorical one. Anything else goes to the reader.
+_NUMBER_FAST: Final = "number"
+_INTEGER_FAST: Final = "integer"
+_CATEGORY_FAST: Final = "category"
+
+
+def _fast_plan(column: _Column) -> tuple[str | None, float, float, frozenset[str]]:
+    """(the fast acceptance of the column, its lowest and highest value, its known texts)."""
+    # Within the finite floats, so that an infinite value goes to the reader (NOT_FINITE).
+    low = -sys.float_info.max if column.min is None else column.min
+    high = sys.float_info.max if column.max is None else column.max
+    if column.kind == "numeric":
+        return _NUMBER_FAST, low, high, frozenset()
+    if column.kind == "integer":
+        return _INTEGER_FAST, low, high, frozenset()
+    if column.kind == "categorical":
+        # A category the reader would not find as it is written (blanks around it) is left to
+        # the reader.
+        known = frozenset(c for c in column.categories or () if c == c.strip())
+        return _CATEGORY_FAST, low, high, known
+    return None, low, high, frozenset()
+
+
+def _missing(column: _Column, index: int) -> Problem:
+    return Problem(
+        f"expected a field {column.name!r}, found none",
+        instance=index,
+        field=column.name,
+        expected="a value",
+        reason_code=Reason.MISSING_COLUMN.value,
+    )
 
 
 def _check_value(
@@ -141,15 +195,7 @@ def _check_value(
 ) -> tuple[Any, Problem | None]:
     """(the checked value or None when missing, the problem if any)."""
     if column.name not in instance:
-        if column.required:
-            return None, Problem(
-                f"expected a field {column.name!r}, found none",
-                instance=index,
-                field=column.name,
-                expected="a value",
-                reason_code=Reason.MISSING_COLUMN.value,
-            )
-        return None, None
+        return None, (_missing(column, index) if column.required else None)
     raw = instance[column.name]
     reader = _READERS[column.kind]
     value, reason = reader(raw, column)

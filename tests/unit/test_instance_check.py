@@ -59,7 +59,7 @@ CORPUS: dict[str, list[Any]] = {
     "age": [18, 100, 17, 101, 40.0, 40.5, "40", " 41 ", "4e1", "40.0", "forty", "", None,
             "nan", "inf", "-inf", True, False, [1], {"a": 1}, 1e308, "1_000", "+42", ".5e2"],
     "income": [0, -1, 0.0, 1e9, "12k", "1,000", "NaN", "Infinity", None, "", "  ", "3.5",
-               "-0", "1e-3", False],
+               "-0", "1e-3", False, -0.0, -1e-300, 1e300, 10**15],
     "owner": [True, False, 1, 0, 2, 0.5, "yes", "NO", "t", "F", "y", "1", "0", "1.0", "0.0",
               "maybe", "", None, " true ", "TRUE"],
     "region": ["north", " south ", "South", "west", "", None, 3, 3.0, "3", 3.5, True],
@@ -107,6 +107,11 @@ def test_accepted_instances_give_the_batch_paths_model_inputs() -> None:
         VALID,
         {**VALID, "age": "41", "income": None, "owner": "no", "region": "3", "channel": "phone"},
         {**VALID, "income": " 7.25 ", "owner": 1, "region": " south ", "channel": None},
+        # At the edges of what is accepted without the reader: range bounds, an int for a
+        # numeric column, a float for an integer one, a category's exact text.
+        {**VALID, "age": 18, "income": 0, "region": "south", "channel": "branch"},
+        {**VALID, "age": 100.0, "income": 10**15, "owner": False, "region": "3"},
+        {**VALID, "age": 99, "income": 1e30, "region": 3},
     ]
 
     rows, problems = checker().check(instances)
