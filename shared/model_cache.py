@@ -45,8 +45,8 @@ class ModelCache:
     def resolve(self, alias: str, *, fresh: bool = False) -> str:
         """The version `alias` points at, as read at most `refresh_s` ago (`fresh`: now)."""
         now = self.clock()
-        with self._lock:
-            cached = self._aliases.get(alias)
+        # Read without the lock: a dict look-up is atomic, and an entry is replaced whole.
+        cached = self._aliases.get(alias)
         if not fresh and cached is not None and now - cached[1] < self.refresh_s:
             return cached[0]
         pointer = self.registry.alias(alias)

@@ -143,7 +143,16 @@ def parse_request(request: HttpRequest, limits: Limits) -> PredictRequest | Rout
     return PredictRequest(instances=instances, **options)
 
 
-def _options(query: Mapping[str, str]) -> dict[str, Any]:
+_DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {
+    "explain": False,
+    "version": None,
+    "alias": "champion",
+}
+
+
+def _options(query: Mapping[str, str]) -> Mapping[str, Any]:
+    if not query:
+        return _DEFAULT_OPTIONS
     problems = [
         Problem(
             f"unknown query parameter {name!r}", field=name, expected="explain, version or alias"
