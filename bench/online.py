@@ -1,9 +1,10 @@
 """Benchmark of the HTTP predictor (`predict_rows`) served as in production: functions-framework's
 app on gunicorn, on 127.0.0.1, loaded by autocannon (a real load generator).
 
-    (grid)  gunicorn settings on this machine's cores: workers 1-3, threads 1-8 (gthread, and sync
-            at one thread); XGBoost 1-row requests at concurrency 8 and the empty handler under the
-            same setting. The best XGBoost setting serves the main table.
+    (grid)  gunicorn settings on this machine's cores, as functions-framework makes them from
+            WORKERS and THREADS: workers 1-4, threads 1-8 (one thread is gunicorn's sync worker,
+            more are its gthread worker); XGBoost 1-row requests at concurrency 8 and the empty
+            handler under the same setting. The best XGBoost setting serves the main table.
     (main)  p50 / p99 latency and requests/s of 1-row and 100-row requests at concurrency 1 and 8
             for the demo's XGBoost model, a scikit-learn pipeline (logistic regression) and an
             empty handler (`bench/empty_function.py`: the framework's ceiling); one line with
@@ -29,8 +30,8 @@ autocannon is installed with npm under .cloudscore/bench-tools/ on first use (ne
 npm). The load generator runs on the same cores as the server: the CPU used by each, and by the
 rest of the machine, is printed beside every line.
     .venv/bin/python bench/online.py [--seconds 4] [--warmup 0.5] [--grid-seconds 2] [--repeats 3]
-        [--grid-workers 1,2,3 --grid-threads 1,2,4,8 | --no-grid --worker-class gthread
-         --workers 2 --threads 4] [--cold-runs 5]
+        [--grid-workers 1,2,3,4 --grid-threads 1,2,4,8 | --no-grid --workers 2 --threads 4]
+        [--cold-runs 5]
         [--train-budget 120] [--no-log-line]
 """
 
@@ -78,7 +79,7 @@ TRAIN_SEED: Final = 1  # the demo's training file
 REQUEST_SEED: Final = 2
 ROW_COUNTS: Final = (1, 100)
 CONCURRENCY: Final = (1, 8)
-GRID_WORKERS: Final = (1, 2, 3)
+GRID_WORKERS: Final = (1, 2, 3, 4)
 GRID_THREADS: Final = (1, 2, 4, 8)
 RATIO_TARGET: Final = 0.8
 LR_P50_TARGET_MS: Final = 2.0
@@ -240,11 +241,16 @@ def free_port_base() -> int:
 
 @dataclass(frozen=True)
 class Setting:
-    """How gunicorn serves: worker class, worker processes, threads per worker."""
+    """How gunicorn serves: worker processes and threads per worker (WORKERS and THREADS)."""
 
-    worker_class: str
     workers: int
     threads: int
+
+    @property
+    def worker_class(self) -> str:
+        """What gunicorn runs for these: its sync worker for one thread (functions-framework
+        sets no worker class, and gunicorn switches to gthread only for more threads)."""
+        return "sync" if self.threads == 1 else "gthread"
 
     def __str__(self) -> str:
         return f"{self.worker_class} {self.workers}w x {self.threads}t"
@@ -861,8 +867,7 @@ def grid_section(bench: Bench, out: list[str]) -> Setting:
     """Every setting of the grid; the one serving most XGBoost 1-row requests at c=8."""
     seconds = bench.args.grid_seconds
     workers, threads = bench.args.grid_workers, bench.args.grid_threads
-    tried = [Setting("gthread", w, t) for w in workers for t in threads]
-    tried += [Setting("sync", w, 1) for w in workers]
+    tried = [Setting(w, t) for w in workers for t in threads]
     out += [
         f"gunicorn grid: 1-row requests at concurrency 8, {seconds:g} s per run after "
         f"{bench.args.warmup:g} s of warm-up, the median of {bench.args.repeats} runs where "
@@ -993,7 +998,7 @@ def cold_section(bench: Bench, chosen: Setting, out: list[str]) -> float:
     runs = bench.args.cold_runs
     measured = {chosen: cold_start(bench.xgb, chosen, bench.bodies[1], runs, bench.logs)}
     if chosen.workers > 1:  # each worker imports on its own: one worker is the lower bound
-        single = Setting(chosen.worker_class, 1, chosen.threads)
+        single = Setting(1, chosen.threads)
         measured[single] = cold_start(bench.xgb, single, bench.bodies[1], runs, bench.logs)
     out.append(
         "cold start, XGBoost (spawn gunicorn -> first 200 to a 1-row POST, the model read from "
@@ -1052,18 +1057,21 @@ def targets_section(
     xgb, empty = xgb_runs.median, empty_runs.median
     ratio = xgb.requests_per_s / empty.requests_per_s
     cpu_xgb, cpu_empty = xgb_runs.cpu_us_per_request, empty_runs.cpu_us_per_request
+    cpu_ratio = cpu_empty / cpu_xgb
+    # Met only when the split-independent measure agrees: a median run's req/s can come from a
+    # luckier split of the connections than the other target's.
+    ratio_met = min(ratio, cpu_ratio) >= RATIO_TARGET
     lr_p50 = table[bench.lr.label, 1, 1].median.p50_ms
     lr_p50_c8 = table[bench.lr.label, 1, 8].median.p50_ms
     out += [
         "targets:",
         f"  XGBoost 1-row req/s at c=8 >= {RATIO_TARGET}x the empty handler's: "
-        f"{xgb.requests_per_s:.0f} / {empty.requests_per_s:.0f} = {ratio:.2f}x -> "
-        f"{'met' if ratio >= RATIO_TARGET else 'NOT met'}",
+        f"{xgb.requests_per_s:.0f} / {empty.requests_per_s:.0f} = {ratio:.2f}x; server CPU "
+        f"per request {cpu_xgb:.0f} µs (XGBoost) vs {cpu_empty:.0f} µs (empty): "
+        f"{cpu_ratio:.2f}x -> {'met' if ratio_met else 'NOT met'}",
         "    (the median run of each can have its connections split differently between the "
-        "workers; the split each run had is in the table.)",
-        f"    the same measure per request, whatever the split: server CPU per request "
-        f"{cpu_xgb:.0f} µs (XGBoost) vs {cpu_empty:.0f} µs (empty): "
-        f"{cpu_empty / cpu_xgb:.2f}x",
+        "workers, which the table shows per run; the CPU per request does not depend on the "
+        "split, and both must reach the target.)",
         f"  sklearn pipeline 1-row p50 <= {LR_P50_TARGET_MS:g} ms: {lr_p50:.2f} ms at c=1 "
         f"({lr_p50_c8:.2f} ms at c=8) -> {'met' if lr_p50 <= LR_P50_TARGET_MS else 'NOT met'}",
         f"  XGBoost cold start <= {COLD_TARGET_S:g} s: median {cold_s:.2f} s -> "
@@ -1076,10 +1084,7 @@ def measure(
 ) -> list[str]:
     bench = Bench.prepare(settings, workdir, args)
     out = header(bench)
-    if args.no_grid:
-        chosen = Setting(args.worker_class, args.workers, args.threads)
-    else:
-        chosen = grid_section(bench, out)
+    chosen = Setting(args.workers, args.threads) if args.no_grid else grid_section(bench, out)
     loads.append(load_average())
     table, answers = main_section(bench, chosen, out)
     in_process_section(bench, answers, out)
@@ -1098,10 +1103,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=0.5, help="load before each run")
     parser.add_argument("--grid-seconds", type=float, default=2.0, help="measured per grid run")
     parser.add_argument("--repeats", type=int, default=3, help="runs where workers may split")
-    parser.add_argument("--grid-workers", type=counts, default=GRID_WORKERS, help="e.g. 1,2,3")
+    parser.add_argument("--grid-workers", type=counts, default=GRID_WORKERS, help="e.g. 1,2,3,4")
     parser.add_argument("--grid-threads", type=counts, default=GRID_THREADS, help="e.g. 1,2,4,8")
     parser.add_argument("--no-grid", action="store_true", help="serve with the setting given")
-    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--cold-runs", type=int, default=5)
