@@ -183,7 +183,8 @@ class CompiledTrees:
         table = self.cat_table.reshape(-1, columns)
         splits = []
         for row, input_index in enumerate(self.cat_input_of_node.tolist()):
-            right = {c for c in range(self._cat_beyond_int) if table[row, c + 1]}
+            # Column c + 1 holds category c; the last one, the missing value's direction.
+            right = set(np.flatnonzero(table[row, 1 : self._cat_beyond_int + 1]).tolist())
             if table[row, columns - 1]:
                 right.add(-2)
             splits.append((int(self.cat_inputs[input_index]), frozenset(right)))

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 WALK_WORK_LIMIT: Final = 4_000
 # Python's tokenizer refuses more than 100 levels of indentation.
 MAX_WALK_DEPTH: Final = 64
+# The source holds every node: writing and compiling it costs about 16 µs and 50 bytes of
+# source a node, paid by each worker when it loads a version. Beyond this many nodes (~130 ms),
+# one row goes through the arrays: a large model must not cost seconds and GB at a cold start.
+MAX_WALK_NODES: Final = 8_000
 _INDENT: Final = "    "
 
 
@@ -55,7 +59,11 @@ class TreeWalk:
     @classmethod
     def of(cls, trees: CompiledTrees) -> TreeWalk | None:
         """The walk of these trees, or None when they are too large or too deep for one."""
-        if trees.depth > MAX_WALK_DEPTH or trees.n_trees * (trees.depth + 2) > WALK_WORK_LIMIT:
+        if (
+            trees.depth > MAX_WALK_DEPTH
+            or trees.n_nodes > MAX_WALK_NODES
+            or trees.n_trees * (trees.depth + 2) > WALK_WORK_LIMIT
+        ):
             return None
         if not all(math.isfinite(value) for value in trees.leaf_value.tolist()):
             return None

@@ -23,7 +23,7 @@ from hypothesis.extra import numpy as hnp
 from shared.model import FeatureSpec, ScoringModel, feature_matrix
 from shared.serving.compiled_trees import CompiledTrees, NotCompilable
 from shared.serving.predictor import Predictor
-from shared.serving.tree_walk import WALK_WORK_LIMIT
+from shared.serving.tree_walk import MAX_WALK_NODES, WALK_WORK_LIMIT
 from shared.training import train_model
 from tests.unit.training_data import demo_frame, quick_demo_spec
 
@@ -408,6 +408,18 @@ def test_a_large_ensemble_scores_one_row_through_the_arrays() -> None:
     trees = CompiledTrees.of(booster)
 
     assert trees.walk is None and trees.depth == 4
+    assert_scores_match(booster, x[:5])
+
+
+def test_an_ensemble_of_many_nodes_is_not_walked_however_few_its_trees() -> None:
+    # Its source would take seconds and hundreds of MB to build when the model loads.
+    x, y = numeric_data(rows=3000, missing=0.0, seed=6)
+    booster = train(x, y, rounds=20, max_depth=10, min_child_weight=0.0, reg_lambda=0.0)
+    trees = CompiledTrees.of(booster)
+
+    assert trees.n_nodes > MAX_WALK_NODES
+    assert trees.n_trees * (trees.depth + 2) <= WALK_WORK_LIMIT
+    assert trees.walk is None
     assert_scores_match(booster, x[:5])
 
 
