@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,13 +160,16 @@ class InstanceChecker:
 _NUMBER_FAST: Final = "number"
 _INTEGER_FAST: Final = "integer"
 _CATEGORY_FAST: Final = "category"
+_EXACT_INT: Final = 2**53
 
 
 def _fast_plan(column: _Column) -> tuple[str | None, float, float, frozenset[str]]:
     """(the fast acceptance of the column, its lowest and highest value, its known texts)."""
-    # Within the finite floats, so that an infinite value goes to the reader (NOT_FINITE).
-    low = -sys.float_info.max if column.min is None else column.min
-    high = sys.float_info.max if column.max is None else column.max
+    # Within +-2**53, where an int and the float the reader makes of it are the same number (so
+    # they compare alike with any bound), and a value beyond the range, or infinite, goes to the
+    # reader, which words its problem.
+    low = -_EXACT_INT if column.min is None else max(column.min, -_EXACT_INT)
+    high = _EXACT_INT if column.max is None else min(column.max, _EXACT_INT)
     if column.kind == "numeric":
         return _NUMBER_FAST, low, high, frozenset()
     if column.kind == "integer":

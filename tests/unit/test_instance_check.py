@@ -122,6 +122,24 @@ def test_accepted_instances_give_the_batch_paths_model_inputs() -> None:
     np.testing.assert_array_equal(np.asarray(rows, dtype=np.float32), expected)
 
 
+def test_a_bound_beyond_what_a_float_holds_exactly_is_compared_as_the_batch_path_does() -> None:
+    # 2**54 + 6 read as a float is 2**54 + 8: past a maximum of 2**54 + 6, as the batch path
+    # reads it, though the int itself is not.
+    bound = 2**54 + 6
+    columns = [
+        {**column, "max": bound} if column["name"] == "age" else column
+        for column in json.loads(CONTRACT.to_json())["columns"]
+    ]
+    inputs = [ModelInput(f.name, f.categories) for f in FEATURES]
+    huge = InstanceChecker({"columns": columns}, inputs)
+
+    _, problems = huge.check([{**VALID, "age": bound}])
+
+    assert [(p.field, p.reason_code) for p in problems] == [("age", "ABOVE_MAX")]
+    rows, problems = huge.check([{**VALID, "age": 2**53}])
+    assert problems == [] and rows[0][0] == float(2**53)
+
+
 def test_every_problem_of_every_instance_is_listed_with_where_and_what() -> None:
     bad = [{**VALID, "age": "forty"}, VALID, {**VALID, "region": "west", "income": -5}]
 
