@@ -93,11 +93,7 @@ class _Writer:
         self.beyond = trees.category_beyond
         # Per categorical split (by its row of the table, which its slot points to): its input
         # and the categories it sends right, with -2 (missing) when its default is right.
-        self.category_input: list[int] = []
-        self.category_sets: list[frozenset[int]] = []
-        for input_of_node, decisions in trees.categorical_splits():
-            self.category_input.append(input_of_node)
-            self.category_sets.append(decisions)
+        self.categorical = trees.categorical_splits()
         self.lines: list[str] = []
 
     def source(self) -> str:
@@ -107,7 +103,7 @@ class _Writer:
             f"{_INDENT}{inputs}, = row",
             f"{_INDENT}total = leaves[0]",
         ]
-        for feature in sorted(set(self.category_input)):
+        for feature in sorted({feature for feature, _ in self.categorical}):
             value = f"v{feature}"
             head.append(
                 f"{_INDENT}k{feature} = int({value}) if 0.0 <= {value} < {self.beyond}.0 "
@@ -134,11 +130,11 @@ class _Writer:
             self.lines.append(f"{pad}if v{slot - features} < {self.threshold[at]!r}:")
             first, second = left, left + 1
         else:
-            split = slot - 2 * features - 1
-            chosen = ", ".join(str(c) for c in sorted(self.category_sets[split]))
+            feature, right = self.categorical[slot - 2 * features - 1]
+            chosen = ", ".join(str(c) for c in sorted(right))
             # A set display of constants compiles to a frozenset: one hash look-up.
             members = f"{{{chosen}}}" if chosen else "()"
-            self.lines.append(f"{pad}if k{self.category_input[split]} in {members}:")
+            self.lines.append(f"{pad}if k{feature} in {members}:")
             first, second = left + 1, left
         self._node(first, level + 1)
         self.lines.append(f"{pad}else:")
