@@ -6,8 +6,8 @@ nested `if` statements, compiled to a function once, when the model loads.
 
 Why: a one-row request is the common one. The array form (`CompiledTrees.margin_one`) makes a
 dozen NumPy calls per row, and on a server each costs several µs, because the request's other
-work has pushed NumPy's code out of the CPU's caches between requests. The walk makes none: a
-tree costs its depth in comparisons plus one addition.
+work has pushed NumPy's code out of the CPU's caches between requests. The walk makes two: a
+tree costs its depth in comparisons, and the leaves are summed at the end.
 
 It decides exactly as the arrays do (see `shared.serving.compiled_trees`):
 - a numeric split goes right when value >= condition; a missing value (NaN) compares false both
@@ -17,12 +17,13 @@ It decides exactly as the arrays do (see `shared.serving.compiled_trees`):
   of a value is computed once per input: the value truncated to an integer when it is at least 0
   and below the first value beyond every category, -1 when it is not (no category: left), -2 when
   it is missing, which is in the set when the split's default is right;
-- the margin starts at the base margin and adds each tree's leaf in tree order, in float32:
-  the leaves are NumPy float32 scalars, whose sum is computed in float32 (XGBoost's own
-  arithmetic), at about 40 ns an addition.
+- each tree's leaf is kept in a local of its own, and the margin is the base margin plus each
+  leaf in tree order, summed in float32 (XGBoost's own arithmetic) by one `np.add.accumulate`,
+  as the arrays sum them: two NumPy calls in all, where a float32 scalar per addition cost one
+  per tree.
 
-The source is made only of integers and the `repr` of finite split conditions read from the
-arrays; the leaf values are passed in, as a tuple of float32 scalars.
+The source is made only of integers and the `repr` of finite numbers read from the arrays (split
+conditions and leaf values, float32 values that a Python float holds exactly).
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ class TreeWalk:
         if not all(math.isfinite(value) for value in trees.leaf_value.tolist()):
             return None
         source = _Writer(trees).source()
-        # float32 scalars, one per node (a leaf's value; the first node's is the base margin).
-        leaves = tuple(np.float32(value) for value in trees.leaf_value)
-        namespace: dict[str, object] = {"_leaves": leaves}
+        namespace: dict[str, object] = {
+            "_accumulate": np.add.accumulate,
+            "_array": np.array,
+            "_float32": np.float32,
+        }
         exec(compile(source, "<cloudscore tree walk>", "exec"), namespace)
         margin = namespace["margin"]
         assert callable(margin)
@@ -88,6 +91,7 @@ class _Writer:
         self.features = trees.n_features
         self.slot = trees.slot.tolist()
         self.threshold = trees.threshold.tolist()
+        self.leaf_value = trees.leaf_value.tolist()
         self.left = trees.left.tolist()
         self.roots = trees.roots.tolist()
         self.beyond = trees.category_beyond
@@ -99,9 +103,8 @@ class _Writer:
     def source(self) -> str:
         inputs = ", ".join(f"v{i}" for i in range(self.features))
         head = [
-            "def margin(row, leaves=_leaves):",
+            "def margin(row, add=_accumulate, array=_array, float32=_float32):",
             f"{_INDENT}{inputs}, = row",
-            f"{_INDENT}total = leaves[0]",
         ]
         for feature in sorted({feature for feature, _ in self.categorical}):
             value = f"v{feature}"
@@ -109,18 +112,19 @@ class _Writer:
                 f"{_INDENT}k{feature} = int({value}) if 0.0 <= {value} < {self.beyond}.0 "
                 f"else (-1 if {value} == {value} else -2)"
             )
-        for root in self.roots[1:]:  # the first root is the base margin's leaf
-            self._node(root, 1)
-            # Added once per tree rather than at each leaf: the code a row runs through is
-            # smaller, and stays in the CPU's caches.
-            self.lines.append(f"{_INDENT}total += leaf")
-        return "\n".join([*head, *self.lines, f"{_INDENT}return float(total)", ""])
+        # The first root is the base margin's leaf, a constant.
+        terms = [repr(self.leaf_value[self.roots[0]])]
+        for tree, root in enumerate(self.roots[1:], start=1):
+            self._node(root, 1, f"t{tree}")
+            terms.append(f"t{tree}")
+        total = f"add(array(({', '.join(terms)},), float32))[-1]"
+        return "\n".join([*head, *self.lines, f"{_INDENT}return float({total})", ""])
 
-    def _node(self, at: int, level: int) -> None:
+    def _node(self, at: int, level: int, leaf: str) -> None:
         pad = _INDENT * level
         left = self.left[at]
         if left == at:  # a leaf
-            self.lines.append(f"{pad}leaf = leaves[{at}]")
+            self.lines.append(f"{pad}{leaf} = {self.leaf_value[at]!r}")
             return
         slot, features = self.slot[at], self.features
         if slot < features:  # numeric, missing goes left: right when value >= condition
@@ -136,6 +140,6 @@ class _Writer:
             members = f"{{{chosen}}}" if chosen else "()"
             self.lines.append(f"{pad}if k{feature} in {members}:")
             first, second = left + 1, left
-        self._node(first, level + 1)
+        self._node(first, level + 1, leaf)
         self.lines.append(f"{pad}else:")
-        self._node(second, level + 1)
+        self._node(second, level + 1, leaf)
