@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from shared.model import FeatureSpec, ScoringModel, feature_matrix
-from shared.serving.compiled_trees import CompiledTrees, NotCompilable
+from shared.serving.compiled_trees import CompiledTrees, NotCompilable, _expf, sigmoid32
 from shared.serving.predictor import Predictor
 from shared.serving.tree_walk import MAX_WALK_NODES, WALK_WORK_LIMIT
 from shared.training import train_model
@@ -613,3 +613,22 @@ def test_rows_of_the_wrong_width_are_refused() -> None:
     trees = CompiledTrees.of(numeric_booster())
     with pytest.raises(ValueError, match="5 features"):
         trees.predict(np.zeros((2, 4), np.float32))
+
+
+def test_the_sigmoid_of_one_margin_is_numpys_float32_sigmoid_to_the_bit() -> None:
+    # The one-row path computes it in doubles rounded to float32 after each operation.
+    rng = np.random.default_rng(12)
+    edges = [0.0, -0.0, 1e-30, -1e-30, 1e-8, 16.11, -16.11, 88.7, 88.8, 89.0, 104.0, 1e5, 3.4e38]
+    margins = np.concatenate(
+        [
+            np.array(edges + [-m for m in edges], dtype=np.float32),
+            rng.uniform(-30, 30, 20_000).astype(np.float32),
+            rng.uniform(-120, 120, 5_000).astype(np.float32),
+        ]
+    )
+    one = np.float32(1.0)
+
+    for margin in margins.tolist():
+        # The same expf (the C library's), then NumPy's float32 addition and division.
+        expected = float(one / (np.float32(_expf(-margin)) + one))
+        assert sigmoid32(margin) == expected, margin
