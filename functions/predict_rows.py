@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Final
-
 import flask
 import functions_framework
 
 from shared.runtime import prediction_service
 from shared.serving.api import HttpRequest
 from shared.serving.service import request_id_from
-
-# Built once: json.dumps with any option builds an encoder per call.
-_ENCODER: Final = json.JSONEncoder(allow_nan=False)
 
 
 @functions_framework.http
@@ -27,17 +21,17 @@ def predict_rows(request: flask.Request) -> flask.Response:
     body = request.stream.read(service.limits.max_body_bytes + 1)
     reply = service.handle(
         HttpRequest(
-            method=request.method,
-            path=request.path,
-            content_type=environ.get("CONTENT_TYPE"),
-            body=body,
-            query=request.args.to_dict() if environ.get("QUERY_STRING") else {},
+            request.method,
+            request.path,
+            environ.get("CONTENT_TYPE"),
+            body,
+            request.args.to_dict() if environ.get("QUERY_STRING") else {},
         ),
         request_id,
     )
     return flask.Response(
-        _ENCODER.encode(reply.body),
+        reply.text,
         status=reply.status,
-        headers={"X-Request-Id": request_id, **reply.headers},
-        mimetype="application/json",
+        headers=[("X-Request-Id", request_id), *reply.headers.items()],
+        content_type="application/json",
     )

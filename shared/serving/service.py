@@ -12,31 +12,35 @@ once built or guarded.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
 
 from shared.config import PredictConfig
 from shared.errors import CloudscoreError, RegistryError, TransientError, VersionNotFound
 from shared.model_cache import LoadedVersion, ModelCache
 from shared.record_ids import id_text
 from shared.serving.api import (
-    Answer,
     ApiError,
     HttpRequest,
     Limits,
     PredictRequest,
     Route,
+    answer_json,
     parse_request,
+    to_json,
 )
 from shared.serving.instance_check import InstanceChecker, ModelInput
 from shared.serving.prediction_log import PredictionLog
@@ -44,13 +48,19 @@ from shared.serving.predictor import NotExplainable, Predictor
 
 _log = logging.getLogger(__name__)
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
+    """The answer to a request: its status, its JSON text and its own headers."""
+
     status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+    text: str
+    headers: Mapping[str, str] = _NO_HEADERS
+
+    @classmethod
+    def of(cls, status: int, document: Any, headers: Mapping[str, str] = _NO_HEADERS) -> Reply:
+        return cls(status, to_json(document), headers)
 
 
 @dataclass(frozen=True)
@@ -76,14 +86,26 @@ class Served:
 
 
 def request_id_from(header: str | None) -> str:
-    """The caller's request id when it is a sane token, else a new one: a random (version 4)
-    UUID in hex, as uuid.uuid4().hex spells it, made without building a UUID object."""
+    """The caller's request id when it is a sane token, else a new one: 32 hex digits, this
+    process's random 80-bit prefix then a 48-bit count, unique without drawing random bytes (a
+    system call) for each request."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
-    return raw.hex()
+    return f"{_ids.prefix}{next(_ids.count) & 0xFFFFFFFFFFFF:012x}"
+
+
+class _RequestIds:
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        self.prefix = os.urandom(10).hex()
+        self.count = itertools.count(1)  # next() is atomic under the GIL: safe across threads
+
+
+_ids = _RequestIds()
+# A forked worker must not share its parent's prefix (gunicorn forks its workers).
+os.register_at_fork(after_in_child=_ids.renew)
 
 
 class PredictionService:
@@ -95,6 +117,7 @@ class PredictionService:
         self.log = log
         self.limits = Limits(settings.max_body_bytes, settings.max_instances)
         self._served: dict[str, Served] = {}
+        self._model_texts: dict[tuple[str, str | None], str] = {}
         self._lock = threading.Lock()
         self._shadow = ThreadPoolExecutor(1, "shadow") if settings.shadow else None
 
@@ -113,16 +136,16 @@ class PredictionService:
                 return self._route(parsed)
             return self._predict(parsed, request_id, started)
         except ApiError as exc:
-            headers = {"Allow": exc.allow} if exc.allow else {}
-            return Reply(exc.status, exc.to_json(request_id), headers)
+            headers = {"Allow": exc.allow} if exc.allow else _NO_HEADERS
+            return Reply.of(exc.status, exc.to_json(request_id), headers)
         except CloudscoreError as exc:
             status = 503 if exc.retryable or isinstance(exc, RegistryError) else exc.http_status
             _log.warning("request %s: %s: %s", request_id, type(exc).__name__, exc)
-            return Reply(status, ApiError(status, str(exc)).to_json(request_id))
+            return Reply.of(status, ApiError(status, str(exc)).to_json(request_id))
         except Exception:
             _log.exception("request %s failed", request_id)
             message = f"internal error; the logs hold its details under request id {request_id}"
-            return Reply(500, ApiError(500, message).to_json(request_id))
+            return Reply.of(500, ApiError(500, message).to_json(request_id))
 
     def served(self, version: str) -> Served:
         # Read without the lock: a dict look-up is atomic, and entries are only ever added.
@@ -135,13 +158,13 @@ class PredictionService:
 
     def _route(self, route: Route) -> Reply:
         if route.name == "openapi":
-            return Reply(200, openapi_document())
+            return Reply(200, openapi_text())
         name = self.models.registry.model_name
         try:
             version = self.models.resolve("champion")
             served = self.served(version)
         except (VersionNotFound, TransientError, RegistryError) as exc:
-            return Reply(503, {"status": "unavailable", "message": str(exc)})
+            return Reply.of(503, {"status": "unavailable", "message": str(exc)})
         model = {
             "name": name,
             "version": served.version,
@@ -149,7 +172,7 @@ class PredictionService:
             "family": served.family,
             "features": list(served.predictor.feature_names),
         }
-        return Reply(200, {"status": "ok", "model": model})
+        return Reply.of(200, {"status": "ok", "model": model})
 
     def _predict(self, request: PredictRequest, request_id: str, started: float) -> Reply:
         version, alias = self._choose(request)
@@ -163,25 +186,19 @@ class PredictionService:
                 f"version {version}",
                 problems,
             )
-        predictions = _predictions(served, rows)
+        labels, scores = _predictions(served, rows)
         if request.explain:
-            try:
-                explanations = served.predictor.explain(rows)
-            except NotExplainable as exc:
-                raise ApiError(400, str(exc)) from exc
-            for prediction, explanation in zip(predictions, explanations, strict=True):
-                prediction["contributions"] = explanation.contributions
-                prediction["bias"] = explanation.bias
-                prediction["margin"] = explanation.margin
-        model = {"name": self.models.registry.model_name, "version": version, "alias": alias}
-        answer = Answer(predictions, model, request_id)
+            text = self._explained(served, rows, labels, scores, alias=alias, request_id=request_id)
+        else:
+            text = answer_json(labels, scores, self._model_json(version, alias), request_id)
         latency_ms = (time.perf_counter() - started) * 1000
         if self.log is not None and self.log.sampled():
             self.log.record(
                 self._log_rows(
                     request,
                     served,
-                    predictions,
+                    labels,
+                    scores,
                     alias=alias,
                     request_id=request_id,
                     latency_ms=latency_ms,
@@ -189,7 +206,51 @@ class PredictionService:
             )
             if self._shadow is not None and alias == "champion":
                 self._shadow.submit(self._score_shadow, request, version, request_id)
-        return Reply(200, answer.to_json(), {"X-Request-Id": request_id})
+        return Reply(200, text)
+
+    def _model(self, version: str, alias: str | None) -> dict[str, Any]:
+        return {"name": self.models.registry.model_name, "version": version, "alias": alias}
+
+    def _model_json(self, version: str, alias: str | None) -> str:
+        """The answer's "model" part, written once per version and alias."""
+        key = (version, alias)
+        text = self._model_texts.get(key)
+        if text is None:
+            text = self._model_texts.setdefault(key, to_json(self._model(version, alias)))
+        return text
+
+    def _explained(
+        self,
+        served: Served,
+        rows: list[list[float]],
+        labels: list[Any],
+        scores: list[float],
+        *,
+        alias: str | None,
+        request_id: str,
+    ) -> str:
+        """The answer with each prediction's contributions, bias and margin."""
+        try:
+            explanations = served.predictor.explain(rows)
+        except NotExplainable as exc:
+            raise ApiError(400, str(exc)) from exc
+        predictions = [
+            {
+                "label": label,
+                "score": score,
+                "contributions": explanation.contributions,
+                "bias": explanation.bias,
+                "margin": explanation.margin,
+            }
+            for label, score, explanation in zip(labels, scores, explanations, strict=True)
+        ]
+        return to_json(
+            {
+                "predictions": predictions,
+                "model": self._model(served.version, alias),
+                "request_id": request_id,
+            }
+        )
 
     def _choose(self, request: PredictRequest) -> tuple[str, str | None]:
         if request.version is not None:
@@ -217,12 +278,13 @@ class PredictionService:
             if problems:
                 _log.info("shadow %s: challenger %s refuses the request", request_id, version)
                 return
-            predictions = _predictions(served, rows)
+            labels, scores = _predictions(served, rows)
             latency_ms = (time.perf_counter() - started) * 1000
             rows_out = self._log_rows(
                 request,
                 served,
-                predictions,
+                labels,
+                scores,
                 alias="challenger",
                 request_id=request_id,
                 latency_ms=latency_ms,
@@ -237,7 +299,8 @@ class PredictionService:
         self,
         request: PredictRequest,
         served: Served,
-        predictions: list[dict[str, Any]],
+        labels: list[Any],
+        scores: list[float],
         *,
         alias: str | None,
         request_id: str,
@@ -252,8 +315,8 @@ class PredictionService:
                 "instance_index": index,
                 "record_id": id_text(instance.get(served.id_field)) if served.id_field else None,
                 "inputs": json.dumps(instance, default=str),
-                "predicted_label": str(prediction["label"]),
-                "score": prediction["score"],
+                "predicted_label": str(label),
+                "score": score,
                 "model_name": name,
                 "model_version": served.version,
                 "alias": alias,
@@ -261,21 +324,24 @@ class PredictionService:
                 "latency_ms": latency_ms,
                 "predicted_at": now,
             }
-            for index, (instance, prediction) in enumerate(
-                zip(request.instances, predictions, strict=True)
+            for index, (instance, label, score) in enumerate(
+                zip(request.instances, labels, scores, strict=True)
             )
         ]
 
 
-def _predictions(served: Served, rows: list[list[float]]) -> list[dict[str, Any]]:
-    """Label and score of each checked instance, as the answer carries them."""
+def _predictions(served: Served, rows: list[list[float]]) -> tuple[list[Any], list[float]]:
+    """The label and the score of each checked instance."""
     scores = served.predictor.scores(rows)
-    labels = served.predictor.labels(scores)
-    return [{"label": label, "score": score} for label, score in zip(labels, scores, strict=True)]
+    return served.predictor.labels(scores), scores
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    text = resources.files("shared.serving").joinpath("openapi.json").read_text("utf-8")
-    document: dict[str, Any] = json.loads(text)
+    document: dict[str, Any] = json.loads(openapi_text())
     return document
+
+
+@cache
+def openapi_text() -> str:
+    return resources.files("shared.serving").joinpath("openapi.json").read_text("utf-8")

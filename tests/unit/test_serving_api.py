@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from typing import Any
 
+import numpy as np
 import pytest
 
 from shared.reasons import Reason
-from shared.serving.api import ApiError, HttpRequest, Limits, PredictRequest, Route, parse_request
-from shared.serving.service import openapi_document
+from shared.serving.api import (
+    ApiError,
+    HttpRequest,
+    Limits,
+    PredictRequest,
+    Route,
+    answer_json,
+    parse_request,
+    to_json,
+)
+from shared.serving.service import openapi_document, request_id_from
 
 LIMITS = Limits(max_body_bytes=10_000, max_instances=3)
 
@@ -70,6 +82,49 @@ def test_bodies_that_are_not_instances_are_400(body: Any, raw: bytes | None, mes
     assert message in error.message
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'  {"a": 1}  \n',
+        b"\t[1, 2]\r\n",
+        b'"x"',
+        b"",
+        b"   ",
+        b'{"a": 1} x',
+        b'{"a": 1}  x',
+        b"1 2",
+        b'{"a": 1',
+        b" \x0c{}",
+        b'{"a": "\xff"}',
+        b'\xef\xbb\xbf{"a": 1}',
+        '{"a": "é"}'.encode("utf-16"),
+        b'{"a": -Infinity}',
+    ],
+)
+def test_the_body_is_read_as_json_loads_reads_it(raw: bytes) -> None:
+    # The same document, or the same error message, with its position in the body.
+    try:
+        expected: Any = ("read", json.loads(raw))
+    except ValueError as exc:
+        expected = ("refused", f"the body is not valid JSON: {exc}")
+
+    try:
+        request = post(None, raw=raw)
+        found: Any = ("read", request.instances[0])
+    except ApiError as error:
+        found = ("refused", error.message)
+
+    if expected[0] == "read" and not isinstance(expected[1], dict):
+        assert found == (
+            "refused",
+            'expected a JSON object: {"instances": [{…}, …]} or a single instance {…}',
+        )
+    elif "Infinity" in raw.decode("latin-1"):
+        assert found == ("refused", "the body is not valid JSON: -Infinity is not a JSON value")
+    else:
+        assert found == expected
+
+
 def test_too_many_instances_or_bytes_are_413() -> None:
     assert refusal({"instances": [{}] * 4}).status == 413
     assert refusal(None, raw=b" " * 10_001).status == 413
@@ -99,3 +154,60 @@ def test_the_document_lists_what_the_code_answers() -> None:
     problem = document["components"]["schemas"]["Problem"]["properties"]
     assert problem["reason_code"]["enum"] == [reason.value for reason in Reason]
     assert set(document["paths"]) == {"/", "/healthz", "/openapi.json"}
+
+
+@pytest.mark.parametrize(
+    ("labels", "scores"),
+    [
+        ([1], [0.5868311740902536]),
+        (["yes", "no"], [1.0, 0.0]),
+        ([True, False], [5e-324, 1e-300]),
+        (['défaut "x" \n'], [0.1]),
+        ([0, 1, 0], [np.float64(0.3), np.float64(1 / 3), 2.5e-08]),
+    ],
+)
+def test_an_answer_is_written_as_the_encoder_writes_it(
+    labels: list[Any], scores: list[float]
+) -> None:
+    model = {"name": "m", "version": "20260101-000000-abc", "alias": None}
+
+    text = answer_json(labels, scores, to_json(model), "req-1")
+
+    expected = {
+        "predictions": [
+            {"label": label, "score": float(score)}
+            for label, score in zip(labels, scores, strict=True)
+        ],
+        "model": model,
+        "request_id": "req-1",
+    }
+    assert text == json.dumps(expected, allow_nan=False)
+
+
+@pytest.mark.parametrize("score", [float("nan"), float("inf"), None, "0.5"])
+def test_an_answer_refuses_a_score_json_cannot_hold(score: Any) -> None:
+    with pytest.raises(ValueError, match="finite float"):
+        answer_json([1], [score], "{}", "req-1")
+
+
+def test_a_request_id_is_the_callers_when_sane_else_unique_hex() -> None:
+    assert request_id_from("abc-123:x.y") == "abc-123:x.y"
+    made = {request_id_from(header) for header in [None, "", "no spaces", "x" * 129] * 2500}
+
+    assert len(made) == 10_000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", made_id) for made_id in made)
+
+
+def test_a_forked_process_makes_other_request_ids_than_its_parent() -> None:
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        os.write(write, request_id_from(None).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        child_id = pipe.read()
+
+    assert re.fullmatch(r"[0-9a-f]{32}", child_id)
+    assert child_id[:20] != request_id_from(None)[:20]
