@@ -12,7 +12,6 @@ once built or guarded.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -86,26 +85,15 @@ class Served:
 
 
 def request_id_from(header: str | None) -> str:
-    """The caller's request id when it is a sane token, else a new one: 32 hex digits, this
-    process's random 80-bit prefix then a 48-bit count, unique without drawing random bytes (a
-    system call) for each request."""
+    """The caller's request id when it is a sane token, else a new one: a random (version 4)
+    UUID in hex, as uuid.uuid4().hex spells it, made without building a UUID object. Random,
+    not counted: an id a client sees must not reveal how many requests an instance served."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
-    return f"{_ids.prefix}{next(_ids.count) & 0xFFFFFFFFFFFF:012x}"
-
-
-class _RequestIds:
-    def __init__(self) -> None:
-        self.renew()
-
-    def renew(self) -> None:
-        self.prefix = os.urandom(10).hex()
-        self.count = itertools.count(1)  # next() is atomic under the GIL: safe across threads
-
-
-_ids = _RequestIds()
-# A forked worker must not share its parent's prefix (gunicorn forks its workers).
-os.register_at_fork(after_in_child=_ids.renew)
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    return raw.hex()
 
 
 class PredictionService:
@@ -338,10 +326,12 @@ def _predictions(served: Served, rows: list[list[float]]) -> tuple[list[Any], li
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(openapi_text())
+    text = resources.files("shared.serving").joinpath("openapi.json").read_text("utf-8")
+    document: dict[str, Any] = json.loads(text)
     return document
 
 
 @cache
 def openapi_text() -> str:
-    return resources.files("shared.serving").joinpath("openapi.json").read_text("utf-8")
+    """The document as the encoder writes it (compact, non-ASCII escaped), once."""
+    return to_json(openapi_document())

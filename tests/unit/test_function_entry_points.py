@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from cloudevents.http import CloudEvent
 from functions.score_file import score_file
 from shared.events import STORAGE_FINALIZED
 from shared.runtime import instance_config
+from shared.serving.service import openapi_document
 from tests.unit.test_config import VALID
 
 
@@ -107,3 +109,5 @@ def test_the_api_document_is_served(predict_client: Any) -> None:
 
     assert response.status_code == 200
     assert response.get_json()["openapi"].startswith("3.")
+    # The kept document, as the encoder writes JSON: compact, non-ASCII escaped.
+    assert response.get_data(as_text=True) == json.dumps(openapi_document())
