@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.contract import ColumnContract, DataContract, validate
 from shared.model import FeatureSpec, feature_matrix
@@ -154,3 +156,42 @@ def test_every_problem_of_every_instance_is_listed_with_where_and_what() -> None
     ]
     assert problems[0].message == "expected a whole number, found 'forty'"
     assert problems[1].expected == ">= 0"
+
+
+_ABSENT = object()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.fixed_dictionaries(
+        {
+            field: st.sampled_from([_ABSENT, VALID.get(field), *values])
+            for field, values in CORPUS.items()
+        }
+    )
+)
+def test_the_written_fast_path_gives_the_loops_row_or_leaves_the_instance_to_it(
+    fields: dict[str, Any],
+) -> None:
+    instance = {field: value for field, value in fields.items() if value is not _ABSENT}
+    checking = checker()
+
+    fast = checking._fast_row(instance)
+    problems: list[Any] = []
+    slow = checking._row(instance, 0, problems)
+    rows, found = checking.check([instance])
+
+    # The same floats, to the bit: repr tells -0.0 from 0.0, and spells every NaN "nan".
+    if fast is not None:
+        assert problems == [] and list(map(repr, fast)) == list(map(repr, slow))
+    assert found == problems
+    assert [list(map(repr, row)) for row in rows] == ([] if problems else [list(map(repr, slow))])
+
+
+def test_the_fast_path_takes_the_common_instance() -> None:
+    # What most requests hold: numbers in range, exact categories, booleans, and fields that
+    # may be absent being absent.
+    common = {k: v for k, v in VALID.items() if k not in ("seen_at", "note")}
+
+    assert checker()._fast_row(common) is not None
+    assert checker()._fast_row({**common, "age": "40"}) is None  # read by the loop
