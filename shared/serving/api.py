@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
 
+import orjson
+
 ALIASES: Final = ("champion", "challenger")
 # The health and document routes; every other path is the prediction endpoint's (a function
 # URL may be called with a trailing path, which functions-framework passes on as it is).
@@ -262,9 +264,29 @@ def _refuse_constant(name: str) -> Any:
 
 _DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
 _JSON_WHITESPACE: Final = " \t\n\r"
+# orjson reads an integer beyond 64 bits as a float, where `json` keeps it an int (2**63 has 19
+# digits): a body with 19 digits in a row anywhere is left to `json`.
+_DIGITS_AS_NUL: Final = bytes.maketrans(b"0123456789", bytes(10))
+_LONG_DIGIT_RUN: Final = bytes(19)
 
 
 def _json_document(body: bytes) -> Any:
+    """`json.loads(body, parse_constant=...)`: the same document, or the same error.
+
+    orjson reads the common body in a third of the time. Whatever it refuses is read again by
+    `json`, which accepts some of it (a byte order mark, UTF-16, lone surrogates, numbers beyond
+    a double's range) and words the error of the rest, with its position. Where both accept a
+    body they read the same values, to the type and the bit (tests hold them together), except
+    integers beyond 64 bits, which are kept from orjson."""
+    if _LONG_DIGIT_RUN not in body.translate(_DIGITS_AS_NUL):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return _json_read(body)
+
+
+def _json_read(body: bytes) -> Any:
     """`json.loads(body, parse_constant=...)` to the same result and errors, without building a
     decoder per call, and with the whitespace around the document skipped by `str.lstrip`
     rather than the regular expression `JSONDecoder.decode` runs twice."""

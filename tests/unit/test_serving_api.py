@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.reasons import Reason
 from shared.serving.api import (
@@ -16,6 +18,7 @@ from shared.serving.api import (
     Limits,
     PredictRequest,
     Route,
+    _json_document,
     answer_json,
     parse_request,
     to_json,
@@ -122,6 +125,104 @@ def test_the_body_is_read_as_json_loads_reads_it(raw: bytes) -> None:
         assert found == ("refused", "the body is not valid JSON: -Infinity is not a JSON value")
     else:
         assert found == expected
+
+
+def _read_by_json(raw: bytes) -> Any:
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON value")
+
+    try:
+        return ("read", json.loads(raw, parse_constant=refuse))
+    except (ValueError, RecursionError) as exc:
+        return ("refused", str(exc))
+
+
+def _read_by_api(raw: bytes) -> Any:
+    try:
+        return ("read", _json_document(raw))
+    except (ValueError, RecursionError) as exc:
+        return ("refused", str(exc))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same JSON document, to the type and the bit: 1 is not 1.0, -0.0 is not 0.0."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        str(number).encode()
+        for number in [2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64, 10**30]
+    ]
+    + [
+        b'{"a": [18446744073709551616, 1.5]}',
+        b'{"id": "1234567890123456789012", "x": 1}',
+        b"0.12345678901234567890123",
+        b"1e400",
+        b"-1e400",
+        b"1.7976931348623159e308",
+        b"2.4703282292062328e-324",
+        b"-0",
+        b"-0.0",
+        b'"\\ud800"',
+        b'"\xed\xa0\x80"',
+        b'{"a": 1, "a": 2, "b": 3}',
+        b"01",
+        b"[1.]",
+        b'"\x1f"',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
+def test_the_body_is_read_to_the_type_and_the_bit_as_json_reads_it(raw: bytes) -> None:
+    expected, found = _read_by_json(raw), _read_by_api(raw)
+
+    assert expected[0] == found[0] and _same(expected[1], found[1])
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers()
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON_VALUES, st.booleans(), st.integers(0, 2), st.data())
+def test_any_document_or_a_byte_changed_in_it_is_read_as_json_reads_it(
+    value: Any, ascii_only: bool, indent: int, data: st.DataObject
+) -> None:
+    raw = json.dumps(value, ensure_ascii=ascii_only, indent=indent or None)
+    bodies = [raw.encode("utf-8", "surrogatepass")]
+    at = data.draw(st.integers(0, len(bodies[0]) - 1))
+    byte = data.draw(st.integers(0, 255))
+    bodies += [bodies[0][:at] + bytes([byte]) + bodies[0][at + 1 :], bodies[0][:at]]
+
+    for body in bodies:
+        expected, found = _read_by_json(body), _read_by_api(body)
+        assert expected[0] == found[0] and _same(expected[1], found[1]), body
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.from_regex(r"\A-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?\Z"),
+)
+def test_any_number_is_read_to_the_bit_as_json_reads_it(text: str) -> None:
+    expected, found = _read_by_json(text.encode()), _read_by_api(text.encode())
+
+    assert expected[0] == found[0] and _same(expected[1], found[1])
 
 
 def test_too_many_instances_or_bytes_are_413() -> None:
