@@ -92,6 +92,7 @@ class Route:
 # Built once: json.dumps with any option builds an encoder per call.
 _ENCODER: Final = json.JSONEncoder(allow_nan=False)
 _float_repr: Final = float.__repr__
+_int_repr: Final = int.__repr__
 
 
 def to_json(document: Any) -> str:
@@ -110,7 +111,9 @@ def answer_json(labels: Sequence[Any], scores: Sequence[float], model: str, requ
         if not (isinstance(score, float) and -math.inf < score < math.inf):
             raise ValueError(f"a score must be a finite float, not {score!r}")
         # float's own repr, as the encoder's: a NumPy float64's repr is "np.float64(…)".
-        items.append(f'{{"label": {_ENCODER.encode(label)}, "score": {_float_repr(score)}}}')
+        # An int label as the encoder writes it (its repr), without the encoder's call.
+        written = _int_repr(label) if type(label) is int else _ENCODER.encode(label)
+        items.append(f'{{"label": {written}, "score": {_float_repr(score)}}}')
     return (
         f'{{"predictions": [{", ".join(items)}], "model": {model}, '
         f'"request_id": {_ENCODER.encode(request_id)}}}'

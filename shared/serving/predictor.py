@@ -102,6 +102,8 @@ class Predictor:
     def labels(self, scores: list[float]) -> list[Any]:
         positive, negative = self.model.positive_label, self.model.negative_label
         threshold = self._threshold
+        if len(scores) == 1:  # the common request: no comprehension to set up
+            return [positive if scores[0] >= threshold else negative]
         return [positive if score >= threshold else negative for score in scores]
 
     def explain(self, rows: list[list[float]]) -> list[Explanation]:
