@@ -430,20 +430,32 @@ class CompiledTrees:
         )
 
 
-def _load_expf() -> Callable[[float], float]:
-    """expf(min(x, 88.7)) as XGBoost's float sigmoid computes it: with the C library's expf
-    (glibc's, on Linux). Without it, exp in float64 rounded to float32, which differs from
-    glibc's expf by one unit in the last place for about one value in 1,500 (a few 1e-9 on a
-    probability)."""
+def _libm_expf() -> Any:
+    """The C library's expf (glibc's, on Linux), called with the GIL held, or None.
+
+    Held, because a function of a `CDLL` releases the GIL for each call: in a worker serving
+    requests on several threads, that hands the GIL to another thread in the middle of every
+    request, and the switches back and forth cost more than the request's own work."""
     try:
-        expf = ctypes.CDLL("libm.so.6").expf
+        expf = ctypes.PyDLL("libm.so.6").expf
     except (OSError, AttributeError):
-        return lambda x: float(np.float32(math.exp(min(x, _SIGMOID_CLAMP))))
+        return None
     expf.restype = ctypes.c_float
     expf.argtypes = [ctypes.c_float]
+    return expf
+
+
+def _load_expf() -> Callable[[float], float]:
+    """expf(min(x, 88.7)) as XGBoost's float sigmoid computes it: with the C library's expf.
+    Without it, exp in float64 rounded to float32, which differs from glibc's expf by one unit
+    in the last place for about one value in 1,500 (a few 1e-9 on a probability)."""
+    expf = _LIBM_EXPF
+    if expf is None:
+        return lambda x: float(np.float32(math.exp(min(x, _SIGMOID_CLAMP))))
     return lambda x: float(expf(min(x, _SIGMOID_CLAMP)))
 
 
+_LIBM_EXPF: Final = _libm_expf()
 _expf: Final = _load_expf()
 _FLOAT32: Final = struct.Struct("f")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -84,16 +85,24 @@ class Served:
         )  # fmt: skip
 
 
+# Request ids come from a generator of this module's own, seeded from os.urandom: reading
+# os.urandom per request is a system call, which releases the GIL, and in a worker serving
+# requests on several threads each release hands the GIL to another thread mid-request. Ids are
+# not secrets (a caller may send its own), so a seeded generator serves; a forked worker reseeds
+# its copy, so that no two workers give the same ids.
+_ids: Final = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+_UUID4_CLEAR: Final = ~((0xF << 76) | (0x3 << 62))
+_UUID4_SET: Final = (0x4 << 76) | (0x2 << 62)  # version 4, and the RFC 4122 variant
+
+
 def request_id_from(header: str | None) -> str:
     """The caller's request id when it is a sane token, else a new one: a random (version 4)
     UUID in hex, as uuid.uuid4().hex spells it, made without building a UUID object. Random,
     not counted: an id a client sees must not reveal how many requests an instance served."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
-    return raw.hex()
+    return f"{_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 class PredictionService:

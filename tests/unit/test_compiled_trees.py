@@ -5,6 +5,7 @@ model the compiler cannot reproduce is refused, and the predictor then scores wi
 from __future__ import annotations
 
 import ast
+import ctypes
 import functools
 import json
 import math
@@ -21,7 +22,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from shared.model import FeatureSpec, ScoringModel, feature_matrix
-from shared.serving.compiled_trees import CompiledTrees, NotCompilable, _expf, sigmoid32
+from shared.serving.compiled_trees import (
+    _LIBM_EXPF,
+    CompiledTrees,
+    NotCompilable,
+    _expf,
+    sigmoid32,
+)
 from shared.serving.predictor import Predictor
 from shared.serving.tree_walk import MAX_WALK_NODES, WALK_WORK_LIMIT
 from shared.training import train_model
@@ -207,6 +214,14 @@ def test_scores_are_xgboosts_to_the_bit_with_the_c_librarys_expf(
     np.testing.assert_array_equal(trees.predict(demo_matrix), expected)
     ones = [trees.predict_one(row) for row in demo_matrix.astype(np.float64).tolist()]
     np.testing.assert_array_equal(np.array(ones, dtype=np.float32), expected)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's expf")
+def test_the_c_librarys_expf_is_called_with_the_gil_held() -> None:
+    # A CDLL function releases the GIL for each call, and so wakes the worker's other request
+    # threads in the middle of every one-row request.
+    assert _LIBM_EXPF is not None
+    assert type(_LIBM_EXPF)._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
 
 
 def test_the_predictor_serves_the_compiled_trees_for_a_few_rows_and_xgboost_for_many(

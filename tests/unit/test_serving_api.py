@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
@@ -296,3 +297,28 @@ def test_a_request_id_is_the_callers_when_sane_else_a_random_uuid() -> None:
 
     assert len(set(made)) == len(made)
     assert all(uuid.UUID(hex=made_id).version == 4 for made_id in made)
+
+
+def test_request_ids_are_made_without_a_system_call_and_differ_in_a_forked_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # os.urandom per request would release the GIL midway through every request.
+    def no_urandom(size: int) -> bytes:
+        raise AssertionError("os.urandom called for a request id")
+
+    monkeypatch.setattr(os, "urandom", no_urandom)
+    assert len({request_id_from(None) for _ in range(1000)}) == 1000
+    monkeypatch.undo()
+
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the forked worker: its next id, to the parent
+        os.write(writing, request_id_from(None).encode())
+        os._exit(0)
+    os.close(writing)
+    parents = request_id_from(None)
+    childs = os.read(reading, 64).decode()
+    os.waitpid(child, 0)
+    os.close(reading)
+
+    assert uuid.UUID(hex=childs).version == 4 and childs != parents
