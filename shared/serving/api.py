@@ -156,18 +156,15 @@ def parse_request(request: HttpRequest, limits: Limits) -> PredictRequest | Rout
         raise ApiError(
             413, f"the body is {len(body)} bytes; at most {limits.max_body_bytes} are accepted"
         )
-    instances = _instances(body, limits)
-    return PredictRequest(instances=instances, **options)
+    return PredictRequest(_instances(body, limits), *options)
 
 
-_DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {
-    "explain": False,
-    "version": None,
-    "alias": "champion",
-}
+# (explain, version, alias), in the order of PredictRequest's fields.
+_Options = tuple[bool, str | None, str]
+_DEFAULT_OPTIONS: Final[_Options] = (False, None, "champion")
 
 
-def _options(query: Mapping[str, str]) -> Mapping[str, Any]:
+def _options(query: Mapping[str, str]) -> _Options:
     if not query:
         return _DEFAULT_OPTIONS
     problems = [
@@ -202,11 +199,7 @@ def _options(query: Mapping[str, str]) -> Mapping[str, Any]:
         problems.append(Problem("give a version or an alias, not both", field="version"))
     if problems:
         raise ApiError(400, "the query parameters are not valid", problems)
-    return {
-        "explain": explain_text in ("true", "1"),
-        "version": version,
-        "alias": alias or "champion",
-    }
+    return explain_text in ("true", "1"), version, alias or "champion"
 
 
 def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
@@ -214,6 +207,7 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
         document = _json_document(body)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from exc
+    instances: list[dict[str, Any]]
     if isinstance(document, dict) and isinstance(document.get("instances"), list):
         instances = document["instances"]
     elif isinstance(document, dict) and "instances" in document:
@@ -245,19 +239,23 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
             f"{len(instances)} instances in one request; at most {limits.max_instances} "
             "are accepted",
         )
-    problems = [
-        Problem(
-            "an instance must be an object of field: value",
-            instance=index,
-            expected="an object",
-            found=type(item).__name__,
-        )
-        for index, item in enumerate(instances)
-        if not isinstance(item, dict)
-    ]
-    if problems:
-        raise ApiError(400, "some instances are not objects", problems)
-    return list(instances)
+    for item in instances:  # a loop, not a comprehension: it runs on every request
+        if not isinstance(item, dict):
+            raise ApiError(
+                400,
+                "some instances are not objects",
+                [
+                    Problem(
+                        "an instance must be an object of field: value",
+                        instance=index,
+                        expected="an object",
+                        found=type(item).__name__,
+                    )
+                    for index, item in enumerate(instances)
+                    if not isinstance(item, dict)
+                ],
+            )
+    return instances
 
 
 def _refuse_constant(name: str) -> Any:

@@ -109,6 +109,7 @@ class CompiledTrees:
         self.base_margin = _base_margin(_base_score(params["base_score"]), self.transform)
         self._compile(trees)
         self.walk = TreeWalk.of(self) if walk else None
+        self._walk_margin = self.walk.margin_function if self.walk is not None else None
 
     @classmethod
     def of(cls, booster: Any) -> CompiledTrees:
@@ -203,7 +204,12 @@ class CompiledTrees:
     def predict_one(self, row: Sequence[float]) -> float:
         """`predict` of one row given as numbers (NaN = missing): the same float32 score, with
         the fewest NumPy calls (none when the trees are walked, see `tree_walk`)."""
-        margin = self.margin_one(row)
+        walk = self._walk_margin
+        if walk is not None and len(row) == self.n_features:
+            # `margin_one` with its calls unwound: this runs once per one-row request.
+            margin = walk(_array("f", row).tolist())
+        else:
+            margin = self.margin_one(row)
         if self.transform == "identity":
             return margin
         return sigmoid32(margin)

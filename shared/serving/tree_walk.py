@@ -83,6 +83,11 @@ class TreeWalk:
         """The margin of one row of float32 values (one per feature, NaN for missing)."""
         return self._margin(values)
 
+    @property
+    def margin_function(self) -> Callable[[Sequence[float]], float]:
+        """`margin` itself, for a caller that saves the method call (once per request)."""
+        return self._margin
+
 
 class _Writer:
     """Writes the source of `margin(row)` from the compiled trees' arrays."""
