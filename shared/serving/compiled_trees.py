@@ -35,7 +35,8 @@ objectives above. Anything else (gblinear, dart, multi-class or multi-target mod
 leaves, a non-finite split condition, categories beyond `MAX_CATEGORY`) raises `NotCompilable`,
 and the caller scores with XGBoost itself. `of` also scores probe rows (values at and around
 every split condition, every category, missing and infinite values) both ways and refuses a
-model they disagree on, so an XGBoost whose semantics moved is caught when the model loads.
+model they disagree on (margins to the bit, scores within `PROBE_TOLERANCE`), so an XGBoost
+whose semantics moved is caught when the model loads.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ PROBE_TOLERANCE: Final = 1e-6
 # the CPU's cache.
 BLOCK_ROWS: Final = 64
 _F32_ONE: Final = np.float32(1.0)
+_BASE_SCORE_EPS: Final = np.float32(1e-6)
 # Constants as 0-d arrays: NumPy takes them with the least overhead per call.
 _MINUS_ONE: Final = np.array(-1.0, dtype=np.float32)
 _MINUS_INF: Final = np.array(-np.inf, dtype=np.float32)
@@ -116,6 +118,11 @@ class CompiledTrees:
         """The compiled form of an `xgboost.Booster`, checked against it on probe rows."""
         trees = cls(json.loads(bytes(booster.save_raw("json"))))
         probes = trees.probe_rows()
+        # The margins to the bit: the same sums of the same float32 leaves (the scores may
+        # differ by an ulp where the C library's expf is not at hand).
+        margins = np.asarray(booster.inplace_predict(probes, predict_type="margin"), np.float32)
+        if not np.array_equal(trees.margin(probes), margins, equal_nan=True):
+            raise NotCompilable("the compiled trees' margins differ from XGBoost's on probe rows")
         expected = np.asarray(booster.inplace_predict(probes), dtype=np.float32)
         # Each row alone too: the path of one-row requests (the walk, when there is one).
         one_by_one = np.array([trees.predict_one(row) for row in probes.tolist()], np.float32)
@@ -518,5 +525,8 @@ def _base_margin(base_score: float, transform: str) -> np.float32:
         return score
     if not 0.0 < score < 1.0:
         raise NotCompilable(f"base_score {base_score} is not a probability")
+    # XGBoost takes the logit of the base score kept within [1e-6, 1 - 1e-6], in float32. (A
+    # version that does otherwise is caught by the probe check of `of`, and scores alone.)
+    score = min(max(score, _BASE_SCORE_EPS), _F32_ONE - _BASE_SCORE_EPS)
     odds = _F32_ONE / score - _F32_ONE
     return np.float32(-np.log(np.float64(odds)))

@@ -386,6 +386,38 @@ def test_that_a_categorical_split_sends_its_categories_right() -> None:
         assert CompiledTrees.of(booster).margin([[category]])[0] == margin[0]
 
 
+@pytest.mark.parametrize("base_score", [1e-9, 1e-7, 1e-6, 3e-6, 0.999999, 0.9999999])
+def test_an_extreme_base_score_gives_xgboosts_margins_to_the_bit(base_score: float) -> None:
+    # XGBoost takes the logit of a base score kept within [1e-6, 1 - 1e-6].
+    x, y = numeric_data(rows=600, missing=0.1, seed=3)
+    booster = train(x, y, rounds=10, max_depth=3, base_score=base_score)
+    test_x, _ = numeric_data(rows=100, missing=0.1, seed=4)
+
+    trees = CompiledTrees.of(booster)
+
+    margins = booster.inplace_predict(test_x, predict_type="margin")
+    np.testing.assert_array_equal(trees.margin(test_x), margins)
+    walked = [trees.margin_one(row) for row in test_x.astype(np.float64).tolist()]
+    np.testing.assert_array_equal(np.array(walked, dtype=np.float32), margins)
+
+
+def test_trees_whose_margins_differ_from_xgboosts_by_an_ulp_are_not_compiled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.serving import compiled_trees
+
+    x, y = numeric_data(rows=600, missing=0.1, seed=3)
+    booster = train(x, y, rounds=10, max_depth=3, base_score=0.3)
+    exact = compiled_trees._base_margin
+
+    def an_ulp_off(base_score: float, transform: str) -> np.float32:
+        return np.nextafter(exact(base_score, transform), np.float32(np.inf))
+
+    monkeypatch.setattr(compiled_trees, "_base_margin", an_ulp_off)
+    with pytest.raises(NotCompilable, match="margins differ"):
+        CompiledTrees.of(booster)
+
+
 @pytest.mark.parametrize(
     "params",
     [
