@@ -135,7 +135,8 @@ class InstanceChecker:
         problems: list[Problem] = []
         fast_row = self._fast_row
         for index, instance in enumerate(instances):
-            row = fast_row(instance)
+            # The fast path reads with dict.get: a dict, as the API's JSON gives, not any mapping.
+            row = fast_row(instance) if type(instance) is dict else None
             if row is None:
                 row = self._row(instance, index, problems)
             if not problems:

@@ -1,7 +1,7 @@
 """The common instance accepted by code written for one model version's contract.
 
     fast_row = FastPath.of(columns, width).row
-    fast_row(instance)    # the row of model inputs, or None: `InstanceChecker` decides
+    fast_row(instance)    # a dict's row of model inputs, or None: `InstanceChecker` decides
 
 `InstanceChecker.check` goes through a table of columns for every value; for one row that costs
 more than scoring it. This writes the same decisions out as straight-line code, one block per
@@ -100,19 +100,11 @@ class _Writer:
         add = self.lines.append
         value = f"x{index}"  # the accepted value, None when missing
         add(f"{_INDENT}raw = get({plan.name!r}, _ABSENT)")
-        fast = plan.fast if math.isfinite(plan.low) and math.isfinite(plan.high) else None
-        bounds = f"{plan.low!r} <= raw <= {plan.high!r}"
-        if fast == NUMBER:
-            add(f"{_INDENT}if type(raw) is float and {bounds}: {value} = raw")
-            add(f"{_INDENT}elif type(raw) is int and {bounds}: {value} = _float(raw)")
-        elif fast == INTEGER:
-            add(f"{_INDENT}if type(raw) is int and {bounds}: {value} = _float(raw)")
-        elif fast == CATEGORY:
-            self.namespace[f"known{index}"] = plan.known
-            add(f"{_INDENT}if type(raw) is str and raw in known{index}: {value} = raw")
-        elif fast == BOOLEAN:
-            add(f"{_INDENT}if raw is True: {value} = 1.0")
-            add(f"{_INDENT}elif raw is False: {value} = 0.0")
+        # Bounds are written into the source for numbers only, where they must be finite.
+        fast = plan.fast
+        if fast in (NUMBER, INTEGER) and not (_finite(plan.low) and _finite(plan.high)):
+            fast = None
+        self._fast_acceptance(index, plan, fast, value)
         # Missing (None) only when an absent field is accepted, or a reader says so.
         may_miss = not plan.required or (fast is None and plan.nullable)
         if not plan.required:
@@ -138,11 +130,30 @@ class _Writer:
                 made = f"codes{position}.get({value}, nan)"
             local = f"i{position}"
             add(
-                f"{_INDENT}{local} = nan if {value} is None else {made}"
-                if may_miss
-                else f"{_INDENT}{local} = {made}"
+                f"{_INDENT}{local} = "
+                + (f"nan if {value} is None else {made}" if may_miss else made)
             )
             self.inputs[position] = local
+
+    def _fast_acceptance(self, index: int, plan: ColumnPlan, fast: str | None, value: str) -> None:
+        add = self.lines.append
+        bounds = f"{plan.low!r} <= raw <= {plan.high!r}"
+        if fast == NUMBER:
+            add(f"{_INDENT}if type(raw) is float and {bounds}: {value} = raw")
+            add(f"{_INDENT}elif type(raw) is int and {bounds}: {value} = _float(raw)")
+        elif fast == INTEGER:
+            add(f"{_INDENT}if type(raw) is int and {bounds}: {value} = _float(raw)")
+        elif fast == CATEGORY:
+            self.namespace[f"known{index}"] = plan.known
+            add(f"{_INDENT}if type(raw) is str and raw in known{index}: {value} = raw")
+        elif fast == BOOLEAN:
+            add(f"{_INDENT}if raw is True: {value} = 1.0")
+            add(f"{_INDENT}elif raw is False: {value} = 0.0")
+
+
+def _finite(bound: float) -> bool:
+    # An int bound is exact in the source however large (math.isfinite would overflow on it).
+    return isinstance(bound, int) or math.isfinite(bound)
 
 
 class _Absent:

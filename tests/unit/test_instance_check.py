@@ -4,6 +4,7 @@ and the same model inputs for the instances it accepts."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -195,3 +196,35 @@ def test_the_fast_path_takes_the_common_instance() -> None:
 
     assert checker()._fast_row(common) is not None
     assert checker()._fast_row({**common, "age": "40"}) is None  # read by the loop
+
+
+def _column(name: str, kind: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "name": name, "role": "feature", "kind": kind, "nullable": True, "required": False,
+        "min": None, "max": None, "categories": None, "strict_categories": True, **fields,
+    }  # fmt: skip
+
+
+def test_odd_bounds_give_the_loops_rows_and_a_mapping_that_is_not_a_dict_goes_to_the_loop() -> None:
+    columns = [
+        _column("c", "categorical", categories=["", "x"], max=float("nan")),
+        _column("n", "numeric", min=float("-inf"), max=float("nan")),
+        _column("i", "integer", min=10**400),  # beyond what a float holds
+    ]
+    inputs = [ModelInput("c", ("", "x")), ModelInput("n", None), ModelInput("i", None)]
+    odd = InstanceChecker({"columns": columns}, inputs)
+
+    for instance in [{"c": ""}, {"c": "x", "n": 2.5}, {"n": -1e300}, {"i": 10**401}]:
+        problems: list[Any] = []
+        slow = odd._row(instance, 0, problems)
+        rows, found = odd.check([instance])
+        assert found == problems, instance
+        expected = [] if problems else [list(map(repr, slow))]
+        assert [list(map(repr, row)) for row in rows] == expected, instance
+
+    class Renamed(dict[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            return 0.0 if key == "n" else super().__getitem__(key)
+
+    # The loop reads with [], as a mapping's own __getitem__ answers.
+    assert repr(odd.check([Renamed(n=7.0)])[0]) == repr([[math.nan, 0.0, math.nan]])
