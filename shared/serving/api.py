@@ -269,6 +269,10 @@ _JSON_WHITESPACE: Final = " \t\n\r"
 # digits): a body with 19 digits in a row anywhere is left to `json`.
 _DIGITS_AS_NUL: Final = bytes.maketrans(b"0123456789", bytes(10))
 _LONG_DIGIT_RUN: Final = bytes(19)
+# orjson reads arrays and objects nested up to 1024 deep, where `json` stops at Python's
+# recursion limit, less the depth of the server's own stack: a body that may nest deeper than
+# this (it has more opening brackets) is left to `json` too, which refuses what it refused.
+_ORJSON_MAX_OPENINGS: Final = 500
 
 
 def _json_document(body: bytes) -> Any:
@@ -278,8 +282,9 @@ def _json_document(body: bytes) -> Any:
     `json`, which accepts some of it (a byte order mark, UTF-16, lone surrogates, numbers beyond
     a double's range) and words the error of the rest, with its position. Where both accept a
     body they read the same values, to the type and the bit (tests hold them together), except
-    integers beyond 64 bits, which are kept from orjson."""
-    if _LONG_DIGIT_RUN not in body.translate(_DIGITS_AS_NUL):
+    integers beyond 64 bits and deep nesting, which are kept from orjson."""
+    shallow = body.count(b"[") + body.count(b"{") <= _ORJSON_MAX_OPENINGS
+    if shallow and _LONG_DIGIT_RUN not in body.translate(_DIGITS_AS_NUL):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -181,6 +181,8 @@ def _same(a: Any, b: Any) -> bool:
         b"[1.]",
         b'"\x1f"',
         b"[" * 5000 + b"]" * 5000,
+        # Deeper than `json` reads from a deep stack, within what orjson reads.
+        b'{"instances": [{"a": ' + b"[" * 1015 + b"]" * 1015 + b"}]}",
     ],
 )
 def test_the_body_is_read_to_the_type_and_the_bit_as_json_reads_it(raw: bytes) -> None:
