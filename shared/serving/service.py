@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import re
 import threading
 import time
@@ -85,24 +84,37 @@ class Served:
         )  # fmt: skip
 
 
-# Request ids come from a generator of this module's own, seeded from os.urandom: reading
-# os.urandom per request is a system call, which releases the GIL, and in a worker serving
-# requests on several threads each release hands the GIL to another thread mid-request. Ids are
-# not secrets (a caller may send its own), so a seeded generator serves; a forked worker reseeds
-# its copy, so that no two workers give the same ids.
-_ids: Final = random.Random()
-os.register_at_fork(after_in_child=_ids.seed)
-_UUID4_CLEAR: Final = ~((0xF << 76) | (0x3 << 62))
-_UUID4_SET: Final = (0x4 << 76) | (0x2 << 62)  # version 4, and the RFC 4122 variant
+# New request ids are made from os.urandom 256 at a time: reading it per request is a system
+# call, which releases the GIL, and in a worker serving requests on several threads each
+# release hands the GIL to another thread midway through the request. (A seeded generator would
+# not do: from enough of its ids one could tell the next ones, and so count requests.)
+_ID_BATCH: Final = 256
+_new_ids: list[str] = []
+# A forked worker must not hand out the ids its parent holds.
+os.register_at_fork(after_in_child=_new_ids.clear)
+
+
+def _refill_ids() -> None:
+    block = bytearray(os.urandom(16 * _ID_BATCH))
+    block[6::16] = bytes(byte & 0x0F | 0x40 for byte in block[6::16])  # version 4
+    block[8::16] = bytes(byte & 0x3F | 0x80 for byte in block[8::16])  # the RFC 4122 variant
+    text = block.hex()
+    # list.extend and list.pop are atomic: threads that refill at once only add more ids, and
+    # each id is taken by one request.
+    _new_ids.extend(text[at : at + 32] for at in range(0, len(text), 32))
 
 
 def request_id_from(header: str | None) -> str:
     """The caller's request id when it is a sane token, else a new one: a random (version 4)
-    UUID in hex, as uuid.uuid4().hex spells it, made without building a UUID object. Random,
-    not counted: an id a client sees must not reveal how many requests an instance served."""
+    UUID in hex, as uuid.uuid4().hex spells it. Random, not counted: an id a client sees must
+    not reveal how many requests an instance served."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
-    return f"{_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    while True:
+        try:
+            return _new_ids.pop()
+        except IndexError:
+            _refill_ids()
 
 
 class PredictionService:
