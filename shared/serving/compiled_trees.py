@@ -118,11 +118,16 @@ class CompiledTrees:
         """The compiled form of an `xgboost.Booster`, checked against it on probe rows."""
         trees = cls(json.loads(bytes(booster.save_raw("json"))))
         probes = trees.probe_rows()
-        # The margins to the bit: the same sums of the same float32 leaves (the scores may
-        # differ by an ulp where the C library's expf is not at hand).
+        # The margins to the bit, by the arrays and row by row (the walk, when there is one):
+        # the same sums of the same float32 leaves. (The scores may differ by an ulp where the
+        # C library's expf is not at hand.)
         margins = np.asarray(booster.inplace_predict(probes, predict_type="margin"), np.float32)
-        if not np.array_equal(trees.margin(probes), margins, equal_nan=True):
-            raise NotCompilable("the compiled trees' margins differ from XGBoost's on probe rows")
+        one_margins = np.array([trees.margin_one(row) for row in probes.tolist()], np.float32)
+        for got in (trees.margin(probes), one_margins):
+            if not _same_bits(got, margins):
+                raise NotCompilable(
+                    "the compiled trees' margins differ from XGBoost's on probe rows"
+                )
         expected = np.asarray(booster.inplace_predict(probes), dtype=np.float32)
         # Each row alone too: the path of one-row requests (the walk, when there is one).
         one_by_one = np.array([trees.predict_one(row) for row in probes.tolist()], np.float32)
@@ -441,6 +446,11 @@ class CompiledTrees:
             )
             for feature in inputs
         )
+
+
+def _same_bits(a: Float32Array, b: Float32Array) -> bool:
+    """The same float32 values to the bit: -0.0 is not 0.0 (as array_equal has it)."""
+    return a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
 def _libm_expf() -> Any:
