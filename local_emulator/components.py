@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
 import os
@@ -64,7 +65,9 @@ def http_ok(url: str, accept_any_status: bool = False) -> bool:
     except urllib.error.HTTPError:
         # An HTTP answer, even an error, means the server is up and serving.
         return accept_any_status
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
+        # Not serving yet. Before the server listens, a connection to a port in the ephemeral
+        # range can even be made to itself, and read back its own request as the answer.
         return False
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from local_emulator.components import pubsub_emulator_command
+from local_emulator.components import http_ok, pubsub_emulator_command
 from local_emulator.scheduler import next_fire
 from shared.errors import ConfigError, LocalStackError
 
@@ -29,3 +31,23 @@ def test_without_java_the_stack_says_what_to_install(
 
     with pytest.raises(LocalStackError, match=r"Java is not installed.*apt-get install"):
         pubsub_emulator_command()
+
+
+def test_a_port_that_reads_back_the_request_is_not_a_healthy_server() -> None:
+    # What a connection made to itself answers (a port in the ephemeral range, before the
+    # server listens): its own request line, which is no HTTP status line.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def echo() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.sendall(connection.recv(65536))
+
+    echoing = threading.Thread(target=echo, daemon=True)
+    echoing.start()
+    try:
+        assert http_ok(f"http://127.0.0.1:{port}/", accept_any_status=True) is False
+    finally:
+        echoing.join(timeout=5)
+        listener.close()
