@@ -215,7 +215,8 @@ class CompiledTrees:
 
     def predict_one(self, row: Sequence[float]) -> float:
         """`predict` of one row given as numbers (NaN = missing): the same float32 score, with
-        the fewest NumPy calls (none when the trees are walked, see `tree_walk`)."""
+        the fewest NumPy calls (two when the trees are walked, for the leaves' float32 sum: see
+        `tree_walk`)."""
         walk = self._walk_margin
         if walk is not None and len(row) == self.n_features:
             # `margin_one` with its calls unwound: this runs once per one-row request.
@@ -503,12 +504,6 @@ def _sigmoid32_function() -> Callable[[float], float]:
 
 
 sigmoid32: Final = _sigmoid32_function()
-
-
-def _round32(value: float) -> float:
-    """The float32 nearest a finite or infinite double (ties to even, as C's cast rounds)."""
-    rounded: float = _FLOAT32.unpack(_FLOAT32.pack(value))[0]
-    return rounded
 
 
 def _field(document: Mapping[str, Any], name: str) -> Any:
