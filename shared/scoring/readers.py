@@ -5,9 +5,9 @@
 
 Row numbers are 1-based data rows (the header and blank lines are not rows), continuous across
 chunks. A chunk holds at most `chunk_rows` data rows: the rows that could be read go in `frame`,
-the others (a JSONL line that is not a JSON object, a CSV row with more values than its header,
-a value that is not UTF-8) in `bad_rows`, so a few unreadable rows never cost the rest of the
-file.
+the others (a JSONL line that is not a JSON object or nests arrays and objects deeper than
+`shared.json_nesting.MAX_DEPTH`, a CSV row with more values than its header, a value that is not
+UTF-8) in `bad_rows`, so a few unreadable rows never cost the rest of the file.
 
 CSV is read as text, as the data contract asks: no value is converted and only an empty field
 (quoted or not) is missing, so "n/a", "NA", "nan" or " 42 " reach the contract as written. The
@@ -55,6 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.errors import DataError
+from shared.json_nesting import MAX_DEPTH, path_text, too_deep
 
 Kind = Literal["csv", "parquet", "jsonl"]
 T = TypeVar("T")
@@ -757,10 +758,18 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
         shown = line.decode("utf-8", "backslashreplace").rstrip("\r\n")
         reason = f"expected UTF-8 text, found byte {line[exc.start]:#04x} at byte {exc.start}"
         return BadRow(row_number, ENCODING, reason, shown[:MAX_RAW_CHARS])
+    deep: tuple[str | int, ...] | None
     try:
         value = json.loads(text)
+        deep = too_deep(value, line.count(b"[") + line.count(b"{"))
     except json.JSONDecodeError as exc:
         reason = f"expected a JSON object, found invalid JSON ({exc.msg} at column {exc.colno})"
+        return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
+    except RecursionError:
+        deep = ()  # deeper than `json` reads: deeper than the limit too
+    if deep is not None:
+        where = f" at {path_text(deep)}" if deep else ""
+        reason = f"expected JSON nested at most {MAX_DEPTH} deep, found deeper{where}"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
     if not isinstance(value, dict):
         reason = f"expected a JSON object, found a JSON {type(value).__name__}"

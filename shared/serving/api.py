@@ -18,6 +18,8 @@ from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
+from shared.json_nesting import MAX_DEPTH, path_text, too_deep
+
 ALIASES: Final = ("champion", "challenger")
 # The health and document routes; every other path is the prediction endpoint's (a function
 # URL may be called with a trailing path, which functions-framework passes on as it is).
@@ -203,10 +205,16 @@ def _options(query: Mapping[str, str]) -> _Options:
 
 
 def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
+    openings = body.count(b"[") + body.count(b"{")
     try:
-        document = _json_document(body)
-    except (ValueError, RecursionError) as exc:
+        document = _json_document(body, openings)
+    except RecursionError as exc:
+        raise _too_deep(None, ()) from exc
+    except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from exc
+    deep = too_deep(document, openings)
+    if deep is not None:
+        raise _too_deep(document, deep)
     instances: list[dict[str, Any]]
     if isinstance(document, dict) and isinstance(document.get("instances"), list):
         instances = document["instances"]
@@ -258,6 +266,38 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
     return instances
 
 
+def _too_deep(document: Any, path: tuple[str | int, ...]) -> ApiError:
+    where = f" at {path_text(path)}" if path else ""
+    return ApiError(
+        400,
+        f"the body nests arrays and objects more than {MAX_DEPTH} deep{where}",
+        [
+            Problem(
+                f"nested more than {MAX_DEPTH} deep{where}",
+                *_instance_and_field(document, path),
+                expected=f"arrays and objects at most {MAX_DEPTH} deep",
+                found=f"deeper{where}",
+            )
+        ],
+    )
+
+
+def _instance_and_field(
+    document: Any, path: tuple[str | int, ...]
+) -> tuple[int | None, str | None]:
+    """Which instance and field a path in the body goes through, as a contract problem names
+    them; None where it goes through none."""
+    if not isinstance(document, dict):
+        return None, None
+    if isinstance(document.get("instances"), list):
+        if len(path) < 2 or path[0] != "instances" or not isinstance(path[1], int):
+            return None, None
+        instance, rest = path[1], path[2:]
+    else:
+        instance, rest = 0, path  # a single instance
+    return instance, rest[0] if rest and isinstance(rest[0], str) else None
+
+
 def _refuse_constant(name: str) -> Any:
     # Python's json reads NaN and Infinity, which are not JSON: a client that sends them has a bug.
     raise ValueError(f"{name} is not a JSON value")
@@ -275,15 +315,16 @@ _LONG_DIGIT_RUN: Final = bytes(19)
 _ORJSON_MAX_OPENINGS: Final = 500
 
 
-def _json_document(body: bytes) -> Any:
+def _json_document(body: bytes, openings: int) -> Any:
     """`json.loads(body, parse_constant=...)`: the same document, or the same error.
 
     orjson reads the common body in a third of the time. Whatever it refuses is read again by
     `json`, which accepts some of it (a byte order mark, UTF-16, lone surrogates, numbers beyond
     a double's range) and words the error of the rest, with its position. Where both accept a
     body they read the same values, to the type and the bit (tests hold them together), except
-    integers beyond 64 bits and deep nesting, which are kept from orjson."""
-    shallow = body.count(b"[") + body.count(b"{") <= _ORJSON_MAX_OPENINGS
+    integers beyond 64 bits and deep nesting, which are kept from orjson. `openings` is how
+    many "[" and "{" the body holds."""
+    shallow = openings <= _ORJSON_MAX_OPENINGS
     if shallow and _LONG_DIGIT_RUN not in body.translate(_DIGITS_AS_NUL):
         try:
             return orjson.loads(body)

@@ -36,8 +36,9 @@ def call(
     method: str = "POST",
     query: str = "",
     content_type: str = "application/json",
+    raw: bytes | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    data = None if body is None else json.dumps(body).encode()
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         local_stack.url("predict_rows") + "/" + query,
         data=data,
@@ -132,6 +133,15 @@ def test_error_statuses(local_stack: StackSettings, champion: str) -> None:
     assert call(local_stack, {"a": 1}, method="PUT")[0] == 405
     assert call(local_stack, {"a": 1}, content_type="text/plain")[0] == 415
     assert call(local_stack, {"instances": [{}] * 1001})[0] == 413
+    # Nested deeper than the API reads: within what `json` reads (the field is named), and
+    # beyond it.
+    for depth, where in [(900, [(0, "age")]), (100_000, [(None, None)])]:
+        deep = b'{"instances": [{"age": ' + b"[" * depth + b"]" * depth + b"}]}"
+        status, body = call(local_stack, raw=deep)
+        assert status == 400
+        assert "more than 64 deep" in body["error"]["message"]
+        problems = body["error"]["problems"]
+        assert [(p.get("instance"), p.get("field")) for p in problems] == where
     status, body = call(local_stack, {"a": 1}, query="?version=20000101-000000-none")
     assert status == 404
     assert "20000101-000000-none" in body["error"]["message"]

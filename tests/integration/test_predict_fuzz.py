@@ -182,3 +182,28 @@ def test_a_valid_instance_with_fields_changed_is_answered_or_refused_naming_them
     else:
         (prediction,) = answer["predictions"]
         assert 0.0 <= prediction["score"] <= 1.0
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    field=FIELDS.filter(lambda name: name != "instances"),
+    depth=st.integers(0, 1200),
+    core=SCALARS,
+)
+def test_a_field_nested_at_any_depth_is_answered_or_refused_naming_it(
+    url: str, valid_instance: dict[str, Any], field: str, depth: int, core: Any
+) -> None:
+    # Written by hand (json.dumps itself recurses once per level), the field last.
+    value = "[" * depth + json.dumps(core) + "]" * depth
+    others = {name: v for name, v in valid_instance.items() if name != field}
+    head = json.dumps({**others, field: None}).removesuffix("null}")
+    status, answer = send(url, (head + value + "}").encode(), {}, "application/json")
+
+    assert status in (200, 400), answer
+    if status == 400:
+        named = {problem.get("field") for problem in answer["error"]["problems"]}
+        # Nested deeper than `json` reads at all, the body is refused without a where.
+        unread = named == {None} and depth > 900 and "more than 64 deep" in str(answer)
+        assert named == {field} or unread, (named, field, depth)

@@ -17,6 +17,7 @@ import pytest
 from shared import demo_data as dd
 from shared.contract import DataContract, infer_contract, validate
 from shared.errors import DataError
+from shared.json_nesting import MAX_DEPTH
 from shared.project_config import ProjectConfig
 from shared.scoring import readers
 from shared.scoring.readers import (
@@ -244,6 +245,29 @@ def test_malformed_jsonl_lines_become_bad_rows_with_their_row_numbers() -> None:
     # Values keep their JSON types, so the contract sees numbers as numbers.
     assert first == {"id": "a", "n": 1, "x": 2.5, "ok": True}
     assert chunks[1].header == ("id", "n", "x", "ok")  # the first chunk's header throughout
+
+
+def test_jsonl_lines_nested_too_deep_become_bad_rows_however_deep() -> None:
+    def nested(depth: int) -> bytes:
+        return b"[" * depth + b"]" * depth
+
+    lines = [
+        b'{"id": "a", "tags": ' + nested(MAX_DEPTH - 1) + b"}",  # the record is a level
+        b'{"id": "b", "tags": ' + nested(MAX_DEPTH) + b"}",
+        b'{"id": "c", "tags": ' + nested(100_000) + b"}",  # deeper than `json` reads
+        b'{"id": "d"}',
+    ]
+    (chunk,) = read(b"\n".join(lines) + b"\n", "deep.jsonl")
+
+    assert chunk.frame["id"].tolist() == ["a", "d"]
+    assert [(b.row_number, b.reason_code, b.reason) for b in chunk.bad_rows] == [
+        (
+            2,
+            MALFORMED_LINE,
+            f"expected JSON nested at most {MAX_DEPTH} deep, found deeper at tags[0][0][0]…",
+        ),
+        (3, MALFORMED_LINE, f"expected JSON nested at most {MAX_DEPTH} deep, found deeper"),
+    ]
 
 
 def test_a_corrupt_gzip_stream_is_a_data_error_naming_the_file(frame: pd.DataFrame) -> None:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.json_nesting import MAX_DEPTH
 from shared.reasons import Reason
 from shared.serving.api import (
     ApiError,
@@ -85,6 +86,46 @@ def test_bodies_that_are_not_instances_are_400(body: Any, raw: bytes | None, mes
     assert message in error.message
 
 
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_a_value_nested_deeper_than_the_limit_is_400_saying_where() -> None:
+    # The instances array is level 2, an instance level 3: a value may nest 61 more.
+    def body(depth: int) -> bytes:
+        return ('{"instances": [{"a": 1}, {"tags": ' + nested(depth) + "}]}").encode()
+
+    deepest = json.loads(nested(MAX_DEPTH - 3))
+    assert post(None, raw=body(MAX_DEPTH - 3)).instances[1]["tags"] == deepest
+
+    error = refusal(None, raw=body(MAX_DEPTH - 2))
+
+    assert error.status == 400
+    assert error.message == (
+        f"the body nests arrays and objects more than {MAX_DEPTH} deep at instances[1].tags[0]…"
+    )
+    [problem] = error.problems
+    assert (problem.instance, problem.field) == (1, "tags")
+    # A single instance is instance 0; a path through no instance's field names none.
+    single = refusal(None, raw=('{"tags": ' + nested(MAX_DEPTH) + "}").encode())
+    assert [(p.instance, p.field) for p in single.problems] == [(0, "tags")]
+    beside = ('{"instances": [{"a": 1}], "meta": ' + nested(MAX_DEPTH) + "}").encode()
+    assert [(p.instance, p.field) for p in refusal(None, raw=beside).problems] == [(None, None)]
+
+
+@pytest.mark.parametrize("depth", [900, 200_000])
+def test_a_body_nested_deeper_than_the_limit_is_400_however_deep(depth: int) -> None:
+    # 900: read by `json`, then refused; deeper: beyond what `json` reads at all.
+    raw = b'{"a": ' + nested(depth).encode() + b"}"
+    with pytest.raises(ApiError) as raised:
+        parse_request(HttpRequest("POST", "/", "application/json", raw, {}), Limits(10**6, 3))
+    error = raised.value
+
+    assert error.status == 400
+    assert f"more than {MAX_DEPTH} deep" in error.message
+    assert to_json(error.to_json("r"))  # and it can be written back
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -140,7 +181,7 @@ def _read_by_json(raw: bytes) -> Any:
 
 def _read_by_api(raw: bytes) -> Any:
     try:
-        return ("read", _json_document(raw))
+        return ("read", _json_document(raw, raw.count(b"[") + raw.count(b"{")))
     except (ValueError, RecursionError) as exc:
         return ("refused", str(exc))
 
