@@ -243,7 +243,9 @@ class DataContract:
     def from_json(cls, text: str) -> DataContract:
         try:
             document = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
+            # JSONDecodeError, and what json lets through: an integer of more digits than
+            # Python converts, nesting deeper than the stack.
             raise DataError(f"contract.json: not valid JSON ({exc})") from exc
         return _contract_from_json(document)
 
@@ -321,7 +323,13 @@ def _column_from_json(document: object, index: int) -> ColumnContract:
             raise DataError(f"{where}.{key}: unexpected value {value!r}")
     values = dict(document)
     for key in ("min", "max"):
-        values[key] = None if values[key] is None else float(values[key])
+        try:
+            values[key] = None if values[key] is None else float(values[key])
+        except OverflowError as exc:
+            raise DataError(
+                f"{where}.{key}: expected a number a float holds, found an integer of "
+                f"{len(str(abs(values[key])))} digits"
+            ) from exc
     if values["categories"] is not None:
         values["categories"] = tuple(values["categories"])
     try:

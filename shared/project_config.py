@@ -48,6 +48,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -213,6 +214,13 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_bound(value: object) -> bool:
+    # Bounds are compared as floats: an int beyond what a float holds is no bound.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= sys.float_info.max
+    return isinstance(value, float) and not math.isnan(value)
+
+
 def _is_name(value: object) -> bool:
     return isinstance(value, str) and value != "" and value.strip() == value
 
@@ -304,8 +312,8 @@ _MONITORING_FIELDS: Final[dict[str, _Rule]] = {
 _OVERRIDE_FIELDS: Final[dict[str, _Rule]] = {
     "kind": _one_of(KINDS),
     "nullable": _Rule("true or false", lambda v: isinstance(v, bool)),
-    "min": _Rule("a number (-inf: no lower bound)", lambda v: _is_int(v) or _is_float(v)),
-    "max": _Rule("a number (inf: no upper bound)", lambda v: _is_int(v) or _is_float(v)),
+    "min": _Rule("a number (-inf: no lower bound)", _is_bound),
+    "max": _Rule("a number (inf: no upper bound)", _is_bound),
     "categories": _Rule("a non-empty list of text values", lambda v: _is_texts(v) and len(v) > 0),
     "strict_categories": _Rule("true or false", lambda v: isinstance(v, bool)),
 }
@@ -578,7 +586,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "expected a TOML file, found no such file") from exc
     except OSError as exc:
         raise ConfigError(str(path), f"cannot be read: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:
+        # TOMLDecodeError, and what tomllib lets through: bytes that are not UTF-8, an integer
+        # of more digits than Python converts.
         raise ConfigError(str(path), f"is not valid TOML: {exc}") from exc
 
 

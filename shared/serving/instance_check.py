@@ -235,12 +235,21 @@ def _expected(column: _Column, reason: Reason) -> str:
     if reason is Reason.NOT_FINITE:
         return "a finite number"
     if reason is Reason.BELOW_MIN:
-        return f">= {column.min:g}"
+        return f">= {_bound_text(column.min)}"
     if reason is Reason.ABOVE_MAX:
-        return f"<= {column.max:g}"
+        return f"<= {_bound_text(column.max)}"
     if reason is Reason.UNKNOWN_CATEGORY:
         return "one of " + ", ".join(column.categories or ())[:300]
     return column.expected
+
+
+def _bound_text(bound: float | None) -> str:
+    # As the batch path words a bound, which reads it as a float; an int bound beyond what a
+    # float holds is written out as it is.
+    try:
+        return f"{bound:g}"
+    except OverflowError:
+        return str(bound)
 
 
 def _problem(column: _Column, index: int, raw: Any, reason: Reason, expected: str) -> Problem:

@@ -227,6 +227,7 @@ def test_json_round_trip_is_exact(contract: DataContract) -> None:
         (lambda d: d["columns"][0].pop("kind"), "columns[0]"),
         (lambda d: d["columns"][3].update(min="low"), "columns[3].min"),
         (lambda d: d["columns"][3].update(kind="float"), "kind must be one of"),
+        (lambda d: d["columns"][3].update(max=10**400), "columns[3].max: expected a number a "),
     ],
 )
 def test_a_damaged_contract_json_is_a_data_error(
@@ -236,6 +237,12 @@ def test_a_damaged_contract_json_is_a_data_error(
     change(document)  # type: ignore[operator]
     with pytest.raises(DataError, match=words.replace("[", r"\[").replace("]", r"\]")):
         DataContract.from_json(json.dumps(document))
+
+
+@pytest.mark.parametrize("text", ["9" * 5000, "[" * 100_000 + "]" * 100_000, "{"])
+def test_a_contract_json_that_json_cannot_read_is_a_data_error(text: str) -> None:
+    with pytest.raises(DataError, match=r"contract\.json: not valid JSON"):
+        DataContract.from_json(text)
 
 
 def test_to_toml_freezes_the_contract_whatever_the_data(

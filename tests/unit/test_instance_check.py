@@ -214,13 +214,17 @@ def test_odd_bounds_give_the_loops_rows_and_a_mapping_that_is_not_a_dict_goes_to
     inputs = [ModelInput("c", ("", "x")), ModelInput("n", None), ModelInput("i", None)]
     odd = InstanceChecker({"columns": columns}, inputs)
 
-    for instance in [{"c": ""}, {"c": "x", "n": 2.5}, {"n": -1e300}, {"i": 10**401}]:
+    for instance in [{"c": ""}, {"c": "x", "n": 2.5}, {"n": -1e300}, {"i": 10**401}, {"i": 5}]:
         problems: list[Any] = []
         slow = odd._row(instance, 0, problems)
         rows, found = odd.check([instance])
         assert found == problems, instance
         expected = [] if problems else [list(map(repr, slow))]
         assert [list(map(repr, row)) for row in rows] == expected, instance
+
+    # A bound a float cannot hold is worded as the int it is.
+    [below] = odd.check([{"i": 5}])[1]
+    assert (below.reason_code, below.expected) == ("BELOW_MIN", f">= {10**400}")
 
     class Renamed(dict[str, Any]):
         def __getitem__(self, key: str) -> Any:

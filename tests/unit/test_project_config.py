@@ -209,6 +209,8 @@ ERRORS = [
     (with_table("contract.age", "min = 10\nmax = 5"), "contract.age",
      ["min must be <= max", "found min 10.0 > max 5.0"]),
     (with_table("contract.age", "min = nan"), "contract.age.min", ["a number", "found nan"]),
+    (with_table("contract.age", "max = 1" + "0" * 400), "contract.age.max",
+     ["expected a number (inf: no upper bound)", "found 1000000"]),
     (with_table("contract.region", 'kind = "numeric"\ncategories = ["a"]'), "contract.region",
      ["categories applies to categorical columns"]),
     (with_table("contract.region", 'categories = ["a", "a"]'), "contract.region",
@@ -300,11 +302,14 @@ def test_no_configuration_in_the_directory_is_an_error_and_the_env_is_not_read(
 def test_unreadable_files_are_config_errors_naming_them(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_project_config(tmp_path / "absent.toml")
-    broken = write(tmp_path, "[model\nname = 1\n")
-    with pytest.raises(ConfigError) as caught:
-        load_project_config(broken)
-    assert caught.value.name == str(broken)
-    assert "not valid TOML" in caught.value.problem
+    # Broken TOML, bytes that are not UTF-8, an integer of more digits than Python converts.
+    for text in ["[model\nname = 1\n", '[model]\nname = "\xff"\n', "x = " + "9" * 5000 + "\n"]:
+        broken = write(tmp_path, text)
+        broken.write_bytes(text.encode("latin-1"))
+        with pytest.raises(ConfigError) as caught:
+            load_project_config(broken)
+        assert caught.value.name == str(broken)
+        assert "not valid TOML" in caught.value.problem
 
 
 def test_direct_construction_is_checked_too() -> None:
