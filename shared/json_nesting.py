@@ -2,7 +2,7 @@
 batch path's JSONL lines.
 
     MAX_DEPTH                       arrays and objects within each other, the record's own counted
-    too_deep(document, openings)    the path to the first value nested deeper, or None
+    too_deep(document, bound)       the path to the first value nested deeper, or None
     path_text(path)                 that path as JSONPath writes it: instances[0].tags[1]
 
 Nothing tabular nests deeply, and what writes and shows values (`json.dumps`, `repr`, `str`)
@@ -20,11 +20,12 @@ from typing import Any, Final
 MAX_DEPTH: Final = 64
 
 
-def too_deep(document: Any, openings: int) -> tuple[str | int, ...] | None:
+def too_deep(document: Any, depth_bound: int) -> tuple[str | int, ...] | None:
     """The keys and indexes that lead to the first array or object nested deeper than
-    MAX_DEPTH in `document`, or None. `openings` is how many "[" and "{" its text holds: with
-    no more of them than MAX_DEPTH nothing can be too deep, and the document is not walked."""
-    if openings <= MAX_DEPTH or not isinstance(document, dict | list):
+    MAX_DEPTH in `document`, or None. `depth_bound` is how deep it can nest at most, as its
+    text tells cheaply (how many "[" and "{" it holds will do): within MAX_DEPTH, the
+    document is not walked."""
+    if depth_bound <= MAX_DEPTH or not isinstance(document, dict | list):
         return None
     # A stack of its own, not recursion: the document may be deeper than Python's stack.
     pending: list[tuple[dict[Any, Any] | list[Any], tuple[str | int, ...]]] = [(document, ())]

@@ -212,9 +212,6 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
         raise _too_deep(None, ()) from exc
     except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from exc
-    deep = too_deep(document, openings)
-    if deep is not None:
-        raise _too_deep(document, deep)
     instances: list[dict[str, Any]]
     if isinstance(document, dict) and isinstance(document.get("instances"), list):
         instances = document["instances"]
@@ -263,6 +260,13 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
                     if not isinstance(item, dict)
                 ],
             )
+    # Each instance's own "{" and the wrapper's two brackets nest 3 deep at most; only the
+    # brackets beyond those can nest deeper. (A body of flat instances is not walked.)
+    single = instances[0] is document
+    beyond = openings - (1 if single else len(instances) + 2)
+    deep = too_deep(document, (1 if single else 3) + beyond)
+    if deep is not None:
+        raise _too_deep(document, deep)
     return instances
 
 

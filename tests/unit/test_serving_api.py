@@ -113,6 +113,23 @@ def test_a_value_nested_deeper_than_the_limit_is_400_saying_where() -> None:
     assert [(p.instance, p.field) for p in refusal(None, raw=beside).problems] == [(None, None)]
 
 
+@pytest.mark.parametrize("flat", [0, 1, 200])
+def test_the_limit_holds_beside_any_number_of_flat_instances(flat: int) -> None:
+    def body(depth: int) -> bytes:
+        deep = '{"tags": ' + nested(depth) + ', "note": "[{"}'  # brackets in text count too
+        return ('{"instances": [' + '{"a": 1}, ' * flat + deep + "]}").encode()
+
+    def parsed(raw: bytes) -> Any:
+        return parse_request(
+            HttpRequest("POST", "/", "application/json", raw, {}), Limits(10**6, 999)
+        )
+
+    assert len(parsed(body(MAX_DEPTH - 3)).instances) == flat + 1
+    with pytest.raises(ApiError) as raised:
+        parsed(body(MAX_DEPTH - 2))
+    assert [(p.instance, p.field) for p in raised.value.problems] == [(flat, "tags")]
+
+
 @pytest.mark.parametrize("depth", [900, 200_000])
 def test_a_body_nested_deeper_than_the_limit_is_400_however_deep(depth: int) -> None:
     # 900: read by `json`, then refused; deeper: beyond what `json` reads at all.
