@@ -46,7 +46,7 @@ class Problem:
             if value is not None:
                 document[name] = value
         if self.found is not None:
-            document["found"] = _json_safe(self.found)
+            document["found"] = shown(self.found)
         return document
 
 
@@ -224,7 +224,7 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
                     "not a list",
                     field="instances",
                     expected="a list of objects",
-                    found=type(document["instances"]).__name__,
+                    found=json_kind(document["instances"]),
                 )
             ],
         )
@@ -234,7 +234,7 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
         raise ApiError(
             400,
             'expected a JSON object: {"instances": [{…}, …]} or a single instance {…}',
-            [Problem("not an object", expected="an object", found=type(document).__name__)],
+            [Problem("not an object", expected="an object", found=json_kind(document))],
         )
     if not instances:
         raise ApiError(400, "instances is empty; send at least one")
@@ -254,7 +254,7 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
                         "an instance must be an object of field: value",
                         instance=index,
                         expected="an object",
-                        found=type(item).__name__,
+                        found=json_kind(item),
                     )
                     for index, item in enumerate(instances)
                     if not isinstance(item, dict)
@@ -351,9 +351,34 @@ def _json_read(body: bytes) -> Any:
     return document
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
+# How much of a found value an answer echoes: enough to recognise it, never the whole body again.
+SHOWN_CHARS: Final = 200
+
+
+def shown(value: Any) -> Any:
+    """A found value as an answer echoes it: always JSON, and short. A number JSON cannot hold
+    (inf, nan) is its text; text is cut to SHOWN_CHARS characters, and an array or object is
+    its compact JSON text, cut alike."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if value is None or isinstance(value, bool | int):
         return value
-    return json.loads(json.dumps(value, default=str))
+    if isinstance(value, dict | list):
+        # Written by `json`, which spells a non-finite number inside as it reads it (Infinity):
+        # in a string, that is JSON too.
+        value = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = str(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from shared.reasons import Reason
-from shared.serving.api import Problem
+from shared.serving.api import Problem, shown
 from shared.serving.instance_fast_path import (
     BOOLEAN,
     CATEGORY,
@@ -253,7 +253,10 @@ def _bound_text(bound: float | None) -> str:
 
 
 def _problem(column: _Column, index: int, raw: Any, reason: Reason, expected: str) -> Problem:
-    found = "nothing" if raw is None else f"'{_text(raw)}'"
+    if raw is None:
+        found = "nothing"
+    else:  # an array or object as JSON text, anything as the batch path spells it; cut short
+        found = f"'{shown(raw if isinstance(raw, dict | list) else _text(raw))}'"
     return Problem(
         f"expected {expected}, found {found}",
         instance=index,

@@ -138,6 +138,14 @@ class PredictionService:
             self.log.close()
 
     def handle(self, request: HttpRequest, request_id: str) -> Reply:
+        try:
+            return self._answer(request, request_id)
+        except Exception:  # a failure, or a refusal whose answer could not be written
+            _log.exception("request %s failed", request_id)
+            message = f"internal error; the logs hold its details under request id {request_id}"
+            return Reply.of(500, ApiError(500, message).to_json(request_id))
+
+    def _answer(self, request: HttpRequest, request_id: str) -> Reply:
         started = time.perf_counter()
         try:
             parsed = parse_request(request, self.limits)
@@ -151,10 +159,6 @@ class PredictionService:
             status = 503 if exc.retryable or isinstance(exc, RegistryError) else exc.http_status
             _log.warning("request %s: %s: %s", request_id, type(exc).__name__, exc)
             return Reply.of(status, ApiError(status, str(exc)).to_json(request_id))
-        except Exception:
-            _log.exception("request %s failed", request_id)
-            message = f"internal error; the logs hold its details under request id {request_id}"
-            return Reply.of(500, ApiError(500, message).to_json(request_id))
 
     def served(self, version: str) -> Served:
         # Read without the lock: a dict look-up is atomic, and entries are only ever added.

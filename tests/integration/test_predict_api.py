@@ -133,6 +133,13 @@ def test_error_statuses(local_stack: StackSettings, champion: str) -> None:
     assert call(local_stack, {"a": 1}, method="PUT")[0] == 405
     assert call(local_stack, {"a": 1}, content_type="text/plain")[0] == 415
     assert call(local_stack, {"instances": [{}] * 1001})[0] == 413
+    # A number JSON reads as infinite, inside an array: refused, and the answer is JSON.
+    raw = json.dumps({"instances": [{"annual_income": ["INF"]}]}).replace('"INF"', "1e400")
+    status, body = call(local_stack, raw=raw.encode())
+    assert status == 400
+    assert {(p["field"], p["found"]) for p in body["error"]["problems"]} >= {
+        ("annual_income", "[Infinity]")
+    }
     # Nested deeper than the API reads: within what `json` reads (the field is named), and
     # beyond it.
     for depth, where in [(900, [(0, "age")]), (100_000, [(None, None)])]:

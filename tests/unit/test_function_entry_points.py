@@ -104,6 +104,26 @@ def test_malformed_json_is_400_and_every_answer_has_a_request_id(predict_client:
     assert body["error"]["message"].startswith("the body is not valid JSON")
 
 
+def test_a_refusal_whose_answer_cannot_be_written_is_a_json_500(
+    predict_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.serving.api import ApiError
+
+    written = ApiError.to_json
+
+    def unwritable(self: ApiError, request_id: str) -> dict[str, Any]:
+        if self.status == 415:
+            raise ValueError("cannot be written")
+        return written(self, request_id)
+
+    monkeypatch.setattr(ApiError, "to_json", unwritable)
+    response = predict_client.post("/", data="a,b", content_type="text/csv")
+
+    assert response.status_code == 500
+    assert "internal error" in response.get_json()["error"]["message"]
+    assert response.get_json()["request_id"] == response.headers["X-Request-Id"]
+
+
 def test_the_api_document_is_served(predict_client: Any) -> None:
     response = predict_client.get("/openapi.json")
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from shared.contract import ColumnContract, DataContract, validate
 from shared.model import FeatureSpec, feature_matrix
+from shared.serving.api import SHOWN_CHARS, ApiError, to_json
 from shared.serving.instance_check import InstanceChecker, ModelInput
 
 CONTRACT = DataContract(
@@ -141,6 +142,26 @@ def test_a_bound_beyond_what_a_float_holds_exactly_is_compared_as_the_batch_path
     assert [(p.field, p.reason_code) for p in problems] == [("age", "ABOVE_MAX")]
     rows, problems = huge.check([{**VALID, "age": 2**53}])
     assert problems == [] and rows[0][0] == float(2**53)
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ([1e400], "[Infinity]"),  # JSON reads 1e400 as inf
+        ({"a": -1e400, "b": None}, '{"a":-Infinity,"b":null}'),
+        ("x" * 1000, "x" * SHOWN_CHARS + "…"),
+        ([["y" * 300]], '[["' + "y" * (SHOWN_CHARS - 3) + "…"),
+        (float("inf"), "inf"),
+    ],
+)
+def test_a_problem_shows_what_was_found_as_json_and_short(value: Any, found: str) -> None:
+    _, problems = checker().check([{**VALID, "age": value}])
+
+    [problem] = problems
+    assert problem.to_json()["found"] == found
+    assert problem.message.endswith(f", found '{found}'")
+    # The whole refusal is written as strict JSON.
+    assert json.loads(to_json(ApiError(400, "x", problems).to_json("r")))
 
 
 def test_every_problem_of_every_instance_is_listed_with_where_and_what() -> None:
