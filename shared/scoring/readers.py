@@ -6,7 +6,7 @@
 Row numbers are 1-based data rows (the header and blank lines are not rows), continuous across
 chunks. A chunk holds at most `chunk_rows` data rows: the rows that could be read go in `frame`,
 the others (a JSONL line that is not a JSON object or nests arrays and objects deeper than
-`shared.json_nesting.MAX_DEPTH`, a CSV row with more values than its header, a value that is not
+`shared.json_values.MAX_DEPTH`, a CSV row with more values than its header, a value that is not
 UTF-8) in `bad_rows`, so a few unreadable rows never cost the rest of the file.
 
 CSV is read as text, as the data contract asks: no value is converted and only an empty field
@@ -55,7 +55,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.errors import DataError
-from shared.json_nesting import MAX_DEPTH, path_text, too_deep
+from shared.json_values import (
+    MAX_DEPTH,
+    lone_surrogate,
+    may_hold_surrogates,
+    path_text,
+    too_deep,
+)
 
 Kind = Literal["csv", "parquet", "jsonl"]
 T = TypeVar("T")
@@ -771,6 +777,16 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
         where = f" at {path_text(deep)}" if deep else ""
         reason = f"expected JSON nested at most {MAX_DEPTH} deep, found deeper{where}"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
+    surrogate = lone_surrogate(value) if may_hold_surrogates(line) else None
+    if surrogate is not None:
+        path, half = surrogate
+        shown = half.encode("utf-8", "backslashreplace").decode("utf-8")
+        reason = (
+            f"expected Unicode text at {path_text(path)}, found half of a surrogate pair "
+            f"({shown[:MAX_RAW_CHARS]})"
+        )
+        raw = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return BadRow(row_number, ENCODING, reason, raw.rstrip("\r\n")[:MAX_RAW_CHARS])
     if not isinstance(value, dict):
         reason = f"expected a JSON object, found a JSON {type(value).__name__}"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])

@@ -18,7 +18,13 @@ from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
-from shared.json_nesting import MAX_DEPTH, path_text, too_deep
+from shared.json_values import (
+    MAX_DEPTH,
+    lone_surrogate,
+    may_hold_surrogates,
+    path_text,
+    too_deep,
+)
 
 ALIASES: Final = ("champion", "challenger")
 # The health and document routes; every other path is the prediction endpoint's (a function
@@ -260,6 +266,14 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
                     if not isinstance(item, dict)
                 ],
             )
+    _refuse_odd_values(body, openings, document, instances)
+    return instances
+
+
+def _refuse_odd_values(
+    body: bytes, openings: int, document: Any, instances: list[dict[str, Any]]
+) -> None:
+    """What JSON's grammar allows but no record holds (see `shared.json_values`)."""
     # Each instance's own "{" and the wrapper's two brackets nest 3 deep at most; only the
     # brackets beyond those can nest deeper. (A body of flat instances is not walked.)
     single = instances[0] is document
@@ -267,7 +281,10 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
     deep = too_deep(document, (1 if single else 3) + beyond)
     if deep is not None:
         raise _too_deep(document, deep)
-    return instances
+    if may_hold_surrogates(body):
+        surrogate = lone_surrogate(document)
+        if surrogate is not None:
+            raise _not_unicode(document, *surrogate)
 
 
 def _too_deep(document: Any, path: tuple[str | int, ...]) -> ApiError:
@@ -281,6 +298,22 @@ def _too_deep(document: Any, path: tuple[str | int, ...]) -> ApiError:
                 *_instance_and_field(document, path),
                 expected=f"arrays and objects at most {MAX_DEPTH} deep",
                 found=f"deeper{where}",
+            )
+        ],
+    )
+
+
+def _not_unicode(document: Any, path: tuple[str | int, ...], text: str) -> ApiError:
+    where = path_text(path)
+    return ApiError(
+        400,
+        f"the body holds text that is not Unicode at {where}: half of a surrogate pair",
+        [
+            Problem(
+                f"half of a surrogate pair at {where}",
+                *_instance_and_field(document, path),
+                expected="Unicode text (a character beyond U+FFFF as both halves of its pair)",
+                found=text.encode("utf-8", "backslashreplace").decode("utf-8"),
             )
         ],
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -327,7 +328,7 @@ class PredictionService:
                 "request_id": request_id,
                 "instance_index": index,
                 "record_id": id_text(instance.get(served.id_field)) if served.id_field else None,
-                "inputs": json.dumps(instance, default=str),
+                "inputs": inputs_text(instance),
                 "predicted_label": str(label),
                 "score": score,
                 "model_name": name,
@@ -341,6 +342,30 @@ class PredictionService:
                 zip(request.instances, labels, scores, strict=True)
             )
         ]
+
+
+# Strict JSON: `json.dumps` writes an infinite number as Infinity, which no JSON reader takes.
+_LOG_ENCODER: Final = json.JSONEncoder(default=str, allow_nan=False)
+
+
+def inputs_text(instance: dict[str, Any]) -> str:
+    """An instance as the log's `inputs` holds it: JSON, with a number JSON cannot hold (which
+    a field the contract does not check may carry: 1e400 reads as inf) written as its text."""
+    try:
+        return _LOG_ENCODER.encode(instance)
+    except ValueError:
+        return _LOG_ENCODER.encode(_non_finite_as_text(instance))
+
+
+def _non_finite_as_text(value: Any) -> Any:
+    # Recursion is safe: a body nested deeper than `shared.json_values.MAX_DEPTH` is refused.
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _non_finite_as_text(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_non_finite_as_text(child) for child in value]
+    return value
 
 
 def _predictions(served: Served, rows: list[list[float]]) -> tuple[list[Any], list[float]]:

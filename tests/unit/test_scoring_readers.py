@@ -17,7 +17,7 @@ import pytest
 from shared import demo_data as dd
 from shared.contract import DataContract, infer_contract, validate
 from shared.errors import DataError
-from shared.json_nesting import MAX_DEPTH
+from shared.json_values import MAX_DEPTH
 from shared.project_config import ProjectConfig
 from shared.scoring import readers
 from shared.scoring.readers import (
@@ -268,6 +268,18 @@ def test_jsonl_lines_nested_too_deep_become_bad_rows_however_deep() -> None:
         ),
         (3, MALFORMED_LINE, f"expected JSON nested at most {MAX_DEPTH} deep, found deeper"),
     ]
+
+
+def test_jsonl_text_with_half_a_surrogate_pair_is_a_bad_row_saying_where() -> None:
+    lines = [b'{"id": "a", "tags": ["x", "\\ud800"]}', b'{"id": "\\ud83d\\ude00"}']
+    (chunk,) = read(b"\n".join(lines) + b"\n", "halves.jsonl")
+
+    assert chunk.frame["id"].tolist() == ["\U0001f600"]
+    [bad] = chunk.bad_rows
+    assert (bad.row_number, bad.reason_code) == (1, ENCODING)
+    assert (
+        bad.reason == "expected Unicode text at tags[1], found half of a surrogate pair (\\ud800)"
+    )
 
 
 def test_a_corrupt_gzip_stream_is_a_data_error_naming_the_file(frame: pd.DataFrame) -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.json_nesting import MAX_DEPTH
+from shared.json_values import MAX_DEPTH
 from shared.reasons import Reason
 from shared.serving.api import (
     ApiError,
@@ -25,7 +25,7 @@ from shared.serving.api import (
     parse_request,
     to_json,
 )
-from shared.serving.service import openapi_document, request_id_from
+from shared.serving.service import inputs_text, openapi_document, request_id_from
 
 LIMITS = Limits(max_body_bytes=10_000, max_instances=3)
 
@@ -111,6 +111,32 @@ def test_a_value_nested_deeper_than_the_limit_is_400_saying_where() -> None:
     assert [(p.instance, p.field) for p in single.problems] == [(0, "tags")]
     beside = ('{"instances": [{"a": 1}], "meta": ' + nested(MAX_DEPTH) + "}").encode()
     assert [(p.instance, p.field) for p in refusal(None, raw=beside).problems] == [(None, None)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (b'{"instances": [{"a": "ok"}, {"id": "x\\ud800"}]}', (1, "id")),
+        (b'{"instances": [{"a": ["ok", "\\uDFFF"]}]}', (0, "a")),
+        (b'{"id": "\xed\xa0\x80"}', (0, "id")),  # its UTF-8 bytes, read with surrogatepass
+        (b'{"\\udc00": 1}', (0, "\udc00")),  # in a field's name
+    ],
+)
+def test_text_with_half_a_surrogate_pair_is_400_saying_where(
+    raw: bytes, where: tuple[int, str]
+) -> None:
+    error = refusal(None, raw=raw)
+
+    assert error.status == 400
+    assert "not Unicode" in error.message
+    [problem] = error.problems
+    assert (problem.instance, problem.field) == where
+    assert "\\u" in problem.to_json()["found"]  # shown escaped
+    assert json.loads(to_json(error.to_json("r")))
+
+
+def test_a_whole_surrogate_pair_is_a_character() -> None:
+    assert post(None, raw=b'{"id": "\\ud83d\\ude00"}').instances == [{"id": "\U0001f600"}]
 
 
 @pytest.mark.parametrize("flat", [0, 1, 200])
@@ -387,3 +413,17 @@ def test_request_ids_are_read_from_the_system_in_batches_and_differ_in_a_forked_
     os.close(reading)
 
     assert uuid.UUID(hex=childs).version == 4 and childs != parents
+
+
+def test_the_logged_inputs_are_strict_json_whatever_an_unchecked_field_holds() -> None:
+    [instance] = post(None, raw=b'{"x": 1.5, "extra": [1e400, {"b": -1e400}], "n": null}').instances
+
+    text = inputs_text(instance)
+
+    def refuse(name: str) -> Any:
+        raise ValueError(name)
+
+    assert json.loads(text, parse_constant=refuse) == {
+        "x": 1.5, "extra": ["inf", {"b": "-inf"}], "n": None,
+    }  # fmt: skip
+    assert inputs_text({"x": 1.5}) == json.dumps({"x": 1.5})

@@ -1,0 +1,98 @@
+"""What a JSON record may hold beyond JSON's grammar, for every reader of JSON records: the HTTP
+API's bodies and the batch path's JSONL lines.
+
+    MAX_DEPTH                       arrays and objects within each other, the record's own counted
+    too_deep(document, bound)       the path to the first value nested deeper, or None
+    may_hold_surrogates(raw)        whether JSON text can hold a lone surrogate (cheap, on bytes)
+    lone_surrogate(document)        the path to the first text holding one, and the text, or None
+    path_text(path)                 a path as JSONPath writes it: instances[0].tags[1]
+
+Nothing tabular nests deeply, and what writes and shows values (`json.dumps`, `repr`, `str`)
+recurses once per level: a value nested some hundreds deep, which `json.loads` still reads,
+would overflow the stack later, far from where it came in.
+
+JSON allows the escape of half a surrogate pair ("\\ud800"), which `json.loads` reads into a
+string that no UTF-8 writer takes (BigQuery's loads, Arrow, Parquet): text that is not Unicode,
+as bytes that are not UTF-8 are in a CSV. Both are refused where they are read, saying where.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+MAX_DEPTH: Final = 64
+
+
+def too_deep(document: Any, depth_bound: int) -> tuple[str | int, ...] | None:
+    """The keys and indexes that lead to the first array or object nested deeper than
+    MAX_DEPTH in `document`, or None. `depth_bound` is how deep it can nest at most, as its
+    text tells cheaply (how many "[" and "{" it holds will do): within MAX_DEPTH, the
+    document is not walked."""
+    if depth_bound <= MAX_DEPTH or not isinstance(document, dict | list):
+        return None
+    # A stack of its own, not recursion: the document may be deeper than Python's stack.
+    pending: list[tuple[dict[Any, Any] | list[Any], tuple[str | int, ...]]] = [(document, ())]
+    while pending:
+        value, path = pending.pop()
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in children:
+            if isinstance(child, dict | list):
+                # The document itself is the first level: a child at `path` is len(path) + 2.
+                if len(path) + 2 > MAX_DEPTH:
+                    return (*path, key)
+                pending.append((child, (*path, key)))
+    return None
+
+
+# A lone surrogate reaches a string through an escape (\ud800 to \udfff), through UTF-8 bytes of
+# one that `json` reads with "surrogatepass" (ED A0 80 to ED BF BF), or in a UTF-16 or UTF-32
+# body (with NUL bytes): a body with none of these holds none, and is not walked.
+_SURROGATE_SIGNS: Final = (b"\\ud", b"\\uD", b"\xed", b"\x00")
+
+
+def may_hold_surrogates(raw: bytes) -> bool:
+    return any(sign in raw for sign in _SURROGATE_SIGNS)
+
+
+def lone_surrogate(document: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """The path to a key or text in `document` that holds a lone surrogate (the first met going
+    down the document in order), and that text; None when no text holds one."""
+    for path, text in _texts(document):
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return path, text
+    return None
+
+
+def _texts(document: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            yield path, value
+        elif isinstance(value, dict):
+            items = list(value.items())
+            for key, _ in items:
+                yield (*path, key), key
+            pending.extend((child, (*path, key)) for key, child in reversed(items))
+        elif isinstance(value, list):
+            pending.extend((value[i], (*path, i)) for i in range(len(value) - 1, -1, -1))
+
+
+def path_text(path: Sequence[str | int], shown: int = 4) -> str:
+    """A path as JSONPath writes it without the "$": instances[0].tags[1], its first `shown`
+    steps followed by "…" when there are more."""
+    text = "".join(_step(key) for key in path[:shown]).removeprefix(".")
+    return text + "…" if len(path) > shown else text
+
+
+def _step(key: str | int) -> str:
+    if isinstance(key, int):
+        return f"[{key}]"
+    if key.isidentifier():
+        return f".{key}"
+    return f"[{json.dumps(key)}]"
