@@ -68,13 +68,21 @@ class ModelCache:
             if loaded is not None:
                 return loaded
             version_lock = self._version_locks.setdefault(version, threading.Lock())
-        with version_lock:  # one download and unpickle per version, whoever asks first
-            with self._lock:
-                loaded = self._versions.get(version)
-            if loaded is None:
-                loaded = self._load(version)
+        try:
+            with version_lock:  # one download and unpickle per version, whoever asks first
                 with self._lock:
-                    self._versions[version] = loaded
+                    loaded = self._versions.get(version)
+                if loaded is None:
+                    loaded = self._load(version)
+                    with self._lock:
+                        self._versions[version] = loaded
+        finally:
+            # Not kept once the version is loaded or found missing: a lock for every id ever
+            # asked for would grow without end. A caller still waiting on it loads (or misses)
+            # again, under the lock it holds.
+            with self._lock:
+                if self._version_locks.get(version) is version_lock:
+                    del self._version_locks[version]
         return loaded
 
     def _load(self, version: str) -> LoadedVersion:

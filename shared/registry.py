@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ from shared.retryable import transient_errors
 if TYPE_CHECKING:
     from google.cloud import storage
 
+# What a version id is made of (`new_version_id` makes them): any other text names no version,
+# and never reaches an object's name, where a line break is an error of the storage service.
+_VERSION_ID: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")
 MODEL_FILE: Final = "model.joblib"
 MANIFEST_FILE: Final = "manifest.json"
 ALIASES: Final = ("champion", "challenger")
@@ -87,6 +91,11 @@ class ModelRegistry:
 
     # --- versions ---------------------------------------------------------------------------
     def _version_path(self, version: str, name: str = "") -> str:
+        if _VERSION_ID.fullmatch(version) is None:
+            raise VersionNotFound(
+                f"model {self.model_name!r} has no version {version!r}: a version id is made of "
+                "letters, digits, '-', '_' and '.'; see `cloudscore models list`"
+            )
         return f"{self.prefix}/versions/{version}/{name}"
 
     def write_version(self, version: str, artifacts: Mapping[str, bytes]) -> dict[str, Any]:

@@ -137,7 +137,7 @@ def test_error_statuses(local_stack: StackSettings, champion: str) -> None:
     raw = json.dumps({"instances": [{"annual_income": ["INF"]}]}).replace('"INF"', "1e400")
     status, body = call(local_stack, raw=raw.encode())
     assert status == 400
-    assert {(p["field"], p["found"]) for p in body["error"]["problems"]} >= {
+    assert {(p["field"], p.get("found")) for p in body["error"]["problems"]} >= {
         ("annual_income", "[Infinity]")
     }
     # Nested deeper than the API reads: within what `json` reads (the field is named), and
@@ -152,6 +152,10 @@ def test_error_statuses(local_stack: StackSettings, champion: str) -> None:
     status, body = call(local_stack, {"a": 1}, query="?version=20000101-000000-none")
     assert status == 404
     assert "20000101-000000-none" in body["error"]["message"]
+    # Text that is no version id is never sent to storage as an object's name.
+    status, body = call(local_stack, {"a": 1}, query="?version=a%0Ab")
+    assert status == 404
+    assert "a version id is made of" in body["error"]["message"]
 
 
 def test_explanations_add_up_to_the_margin(

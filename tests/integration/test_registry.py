@@ -158,6 +158,27 @@ def test_the_cache_says_when_there_is_no_champion(registry: ModelRegistry) -> No
         ModelCache(registry).get()
 
 
+@pytest.mark.parametrize("version", ["a\nb", "../x", "", "v 1", "x/y", "é"])
+def test_text_that_is_no_version_id_is_not_found_without_asking_storage(
+    registry: ModelRegistry, version: str
+) -> None:
+    with pytest.raises(VersionNotFound, match="a version id is made of letters"):
+        registry.manifest(version)
+
+
+def test_the_cache_keeps_no_lock_for_a_version_it_did_not_find(registry: ModelRegistry) -> None:
+    cache = ModelCache(registry)
+    version = register(registry)
+
+    for missing in ("20000101-000000-00000000", "no version", version + "x"):
+        with pytest.raises(VersionNotFound):
+            cache.get_version(missing)
+    assert cache.get_version(version).version == version
+
+    # One lock per id ever asked for would grow without end.
+    assert cache._version_locks == {}
+
+
 class LosesOneAnswer:
     """Sends each request, but loses the answer to the first upload of an object whose name
     holds `marker`, as a dropped connection does: the object is written, and the client, which
