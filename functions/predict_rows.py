@@ -19,13 +19,14 @@ def predict_rows(request: flask.Request) -> flask.Response:
     request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
     # One byte past the limit is enough to refuse the body, and no more is read.
     body = request.stream.read(service.limits.max_body_bytes + 1)
+    query: dict[str, str] = {}
+    repeated: tuple[str, ...] = ()
+    if environ.get("QUERY_STRING"):
+        query = request.args.to_dict()
+        repeated = tuple(name for name, values in request.args.lists() if len(values) > 1)
     reply = service.handle(
         HttpRequest(
-            request.method,
-            request.path,
-            environ.get("CONTENT_TYPE"),
-            body,
-            request.args.to_dict() if environ.get("QUERY_STRING") else {},
+            request.method, request.path, environ.get("CONTENT_TYPE"), body, query, repeated
         ),
         request_id,
     )

@@ -6,6 +6,7 @@ API's bodies and the batch path's JSONL lines.
     may_hold_surrogates(raw)        whether JSON text can hold a lone surrogate (cheap, on bytes)
     lone_surrogate(document)        the path to the first text holding one, and the text, or None
     path_text(path)                 a path as JSONPath writes it: instances[0].tags[1]
+    json_error_text(error)          why `json.loads` refused a text, in words for the sender
 
 Nothing tabular nests deeply, and what writes and shows values (`json.dumps`, `repr`, `str`)
 recurses once per level: a value nested some hundreds deep, which `json.loads` still reads,
@@ -19,6 +20,7 @@ as bytes that are not UTF-8 are in a CSV. Both are refused where they are read, 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
@@ -81,6 +83,14 @@ def _texts(document: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
             pending.extend((child, (*path, key)) for key, child in reversed(items))
         elif isinstance(value, list):
             pending.extend((value[i], (*path, i)) for i in range(len(value) - 1, -1, -1))
+
+
+def json_error_text(error: ValueError) -> str:
+    """Why `json.loads` refused a text, in its words, but for an integer beyond Python's digit
+    limit, which `json` leaves to int(), whose error names a setting of the interpreter."""
+    if not isinstance(error, json.JSONDecodeError) and "integer string conversion" in str(error):
+        return f"a number of more than {sys.get_int_max_str_digits()} digits"
+    return str(error)
 
 
 def path_text(path: Sequence[str | int], shown: int = 4) -> str:

@@ -57,6 +57,7 @@ import pyarrow.compute as pc
 from shared.errors import DataError
 from shared.json_values import (
     MAX_DEPTH,
+    json_error_text,
     lone_surrogate,
     may_hold_surrogates,
     path_text,
@@ -770,6 +771,9 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
         deep = too_deep(value, line.count(b"[") + line.count(b"{"))
     except json.JSONDecodeError as exc:
         reason = f"expected a JSON object, found invalid JSON ({exc.msg} at column {exc.colno})"
+        return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
+    except ValueError as exc:  # what json lets through: an integer beyond Python's digit limit
+        reason = f"expected a JSON object, found invalid JSON ({json_error_text(exc)})"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
     except RecursionError:
         deep = ()  # deeper than `json` reads: deeper than the limit too

@@ -20,6 +20,7 @@ import orjson
 
 from shared.json_values import (
     MAX_DEPTH,
+    json_error_text,
     lone_surrogate,
     may_hold_surrogates,
     path_text,
@@ -136,7 +137,8 @@ class HttpRequest(NamedTuple):
     path: str
     content_type: str | None
     body: bytes
-    query: Mapping[str, str]
+    query: Mapping[str, str]  # each parameter's first value
+    repeated: tuple[str, ...] = ()  # the parameters given more than once
 
 
 def parse_request(request: HttpRequest, limits: Limits) -> PredictRequest | Route:
@@ -153,7 +155,7 @@ def parse_request(request: HttpRequest, limits: Limits) -> PredictRequest | Rout
         raise ApiError(
             405, f"method {method} is not allowed; use POST to predict", allow="GET, POST"
         )
-    options = _options(request.query)
+    options = _options(request.query, request.repeated)
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(
@@ -172,7 +174,7 @@ _Options = tuple[bool, str | None, str]
 _DEFAULT_OPTIONS: Final[_Options] = (False, None, "champion")
 
 
-def _options(query: Mapping[str, str]) -> _Options:
+def _options(query: Mapping[str, str], repeated: Sequence[str] = ()) -> _Options:
     if not query:
         return _DEFAULT_OPTIONS
     problems = [
@@ -181,6 +183,10 @@ def _options(query: Mapping[str, str]) -> _Options:
         )
         for name in query
         if name not in ("explain", "version", "alias")
+    ]
+    problems += [
+        Problem(f"query parameter {name!r} is given more than once", field=name, expected="once")
+        for name in repeated
     ]
     explain_text = query.get("explain", "false").strip().lower()
     if explain_text not in ("true", "false", "1", "0", ""):
@@ -217,10 +223,12 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
     except RecursionError as exc:
         raise _too_deep(None, ()) from exc
     except ValueError as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from exc
+        raise ApiError(400, f"the body is not valid JSON: {json_error_text(exc)}") from exc
     instances: list[dict[str, Any]]
     if isinstance(document, dict) and isinstance(document.get("instances"), list):
         instances = document["instances"]
+        if len(document) > 1:
+            raise _beside_instances(document)
     elif isinstance(document, dict) and "instances" in document:
         raise ApiError(
             400,
@@ -268,6 +276,26 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
             )
     _refuse_odd_values(body, openings, document, instances)
     return instances
+
+
+def _beside_instances(document: dict[str, Any]) -> ApiError:
+    # Taken as they are, they would be ignored: `{"instances": […], "explain": true}` answered
+    # without explanations.
+    others = [key for key in document if key != "instances"]
+    return ApiError(
+        400,
+        "the body holds keys beside instances: "
+        + ", ".join(repr(key) for key in others[:10])
+        + "; explain, version and alias go in the query string",
+        [
+            Problem(
+                f"unknown key {key!r} beside instances",
+                field=key,
+                expected="instances alone",
+            )
+            for key in others
+        ],
+    )
 
 
 def _refuse_odd_values(

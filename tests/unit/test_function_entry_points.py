@@ -124,6 +124,13 @@ def test_a_refusal_whose_answer_cannot_be_written_is_a_json_500(
     assert response.get_json()["request_id"] == response.headers["X-Request-Id"]
 
 
+def test_query_parameters_given_twice_are_refused_naming_them(predict_client: Any) -> None:
+    response = predict_client.post("/?explain=false&explain=true&alias=challenger", json={"a": 1})
+
+    assert response.status_code == 400
+    assert [p["field"] for p in response.get_json()["error"]["problems"]] == ["explain"]
+
+
 def test_the_api_document_is_served(predict_client: Any) -> None:
     response = predict_client.get("/openapi.json")
 

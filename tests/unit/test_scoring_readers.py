@@ -270,6 +270,15 @@ def test_jsonl_lines_nested_too_deep_become_bad_rows_however_deep() -> None:
     ]
 
 
+def test_a_jsonl_line_with_a_number_beyond_pythons_digit_limit_is_a_bad_row() -> None:
+    (chunk,) = read(b'{"id": "a", "n": ' + b"9" * 5000 + b'}\n{"id": "b"}\n', "big.jsonl")
+
+    assert chunk.frame["id"].tolist() == ["b"]
+    [bad] = chunk.bad_rows
+    assert (bad.row_number, bad.reason_code) == (1, MALFORMED_LINE)
+    assert "a number of more than 4300 digits" in bad.reason
+
+
 def test_jsonl_text_with_half_a_surrogate_pair_is_a_bad_row_saying_where() -> None:
     lines = [b'{"id": "a", "tags": ["x", "\\ud800"]}', b'{"id": "\\ud83d\\ude00"}']
     (chunk,) = read(b"\n".join(lines) + b"\n", "halves.jsonl")

@@ -69,6 +69,18 @@ def test_bad_query_options_are_400_naming_the_parameter(query: dict[str, str], f
     assert [p.field for p in error.problems] == [field]
 
 
+def test_a_query_parameter_given_twice_is_400_naming_it() -> None:
+    request = HttpRequest(
+        "POST", "/", "application/json", b"{}", {"explain": "false"}, ("explain",)
+    )
+    with pytest.raises(ApiError) as raised:
+        parse_request(request, LIMITS)
+
+    assert [(p.field, p.message) for p in raised.value.problems] == [
+        ("explain", "query parameter 'explain' is given more than once")
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "raw", "message"),
     [
@@ -77,6 +89,8 @@ def test_bad_query_options_are_400_naming_the_parameter(query: dict[str, str], f
         ({"instances": "x"}, None, "instances must be a list"),
         ({"instances": []}, None, "instances is empty"),
         ({"instances": [{"a": 1}, 5]}, None, "some instances are not objects"),
+        ({"instances": [{"a": 1}], "explain": True}, None, "keys beside instances: 'explain'"),
+        (None, b'{"a": ' + b"9" * 5000 + b"}", "not valid JSON: a number of more than 4300 digits"),
     ],
 )
 def test_bodies_that_are_not_instances_are_400(body: Any, raw: bytes | None, message: str) -> None:
@@ -106,11 +120,9 @@ def test_a_value_nested_deeper_than_the_limit_is_400_saying_where() -> None:
     )
     [problem] = error.problems
     assert (problem.instance, problem.field) == (1, "tags")
-    # A single instance is instance 0; a path through no instance's field names none.
+    # A single instance is instance 0.
     single = refusal(None, raw=('{"tags": ' + nested(MAX_DEPTH) + "}").encode())
     assert [(p.instance, p.field) for p in single.problems] == [(0, "tags")]
-    beside = ('{"instances": [{"a": 1}], "meta": ' + nested(MAX_DEPTH) + "}").encode()
-    assert [(p.instance, p.field) for p in refusal(None, raw=beside).problems] == [(None, None)]
 
 
 @pytest.mark.parametrize(
