@@ -65,6 +65,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.errors import ConfigError, DataError, UsageError
+from shared.feature_range import feature_bounds
 from shared.reasons import Reason
 
 if TYPE_CHECKING:
@@ -761,12 +762,13 @@ def _check_number(series: pd.Series, column: ColumnContract) -> _Checked:
     if whole:
         fraction = finite & (values != np.floor(values))
         findings.append(_Finding(column.name, Reason.WRONG_TYPE, fraction, "a whole number"))
-    if column.min is not None:
-        below = finite & (values < column.min)
-        findings.append(_Finding(column.name, Reason.BELOW_MIN, below, f">= {column.min:g}"))
-    if column.max is not None:
-        above = finite & (values > column.max)
-        findings.append(_Finding(column.name, Reason.ABOVE_MAX, above, f"<= {column.max:g}"))
+    low, high = feature_bounds(column.role, column.kind, column.min, column.max)
+    if low is not None:
+        below = finite & (values < low)
+        findings.append(_Finding(column.name, Reason.BELOW_MIN, below, f">= {low:g}"))
+    if high is not None:
+        above = finite & (values > high)
+        findings.append(_Finding(column.name, Reason.ABOVE_MAX, above, f"<= {high:g}"))
     return _Checked(np.where(finite, values, np.nan), numbers.present, findings)
 
 

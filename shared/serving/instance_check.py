@@ -8,6 +8,7 @@ holds the two together:
 
     numeric, integer   a JSON number, or text that reads as one ("1e3", " 42 "); "nan", "inf" are
                        NOT_FINITE; true/false is WRONG_TYPE; ranges give BELOW_MIN / ABOVE_MAX
+                       (a feature's held within what a float32 holds: `shared.feature_range`)
     boolean            true/false, 1/0, or the words true/t/yes/y/1/1.0 (false/f/no/n/0/0.0)
     categorical        one of the categories, compared as text with blanks trimmed (3.0 is "3")
     string, timestamp  any value / ISO 8601 text; missing is null or blank text
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from shared.feature_range import feature_bounds
 from shared.reasons import Reason
 from shared.serving.api import Problem, shown
 from shared.serving.instance_fast_path import (
@@ -90,13 +92,14 @@ class InstanceChecker:
                 kind=c["kind"],
                 nullable=c["nullable"],
                 required=c["required"],
-                min=c["min"],
-                max=c["max"],
+                min=bounds[0],
+                max=bounds[1],
                 categories=tuple(c["categories"]) if c["categories"] is not None else None,
                 strict=c["strict_categories"],
             )
             for c in contract["columns"]
             if c["role"] != "target"
+            for bounds in [feature_bounds(c["role"], c["kind"], c["min"], c["max"])]
         )
         self.inputs = tuple(inputs)
         self._codes = {

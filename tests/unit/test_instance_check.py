@@ -63,7 +63,9 @@ CORPUS: dict[str, list[Any]] = {
     "age": [18, 100, 17, 101, 40.0, 40.5, "40", " 41 ", "4e1", "40.0", "forty", "", None,
             "nan", "inf", "-inf", True, False, [1], {"a": 1}, 1e308, "1_000", "+42", ".5e2"],
     "income": [0, -1, 0.0, 1e9, "12k", "1,000", "NaN", "Infinity", None, "", "  ", "3.5",
-               "-0", "1e-3", False, -0.0, -1e-300, 1e300, 10**15],
+               "-0", "1e-3", False, -0.0, -1e-300, 1e300, 10**15,
+               # a feature's bounds are within what a float32 holds, whatever the contract's
+               3.4e38, 3.5e38, "1e39", 10**39],
     "owner": [True, False, 1, 0, 2, 0.5, "yes", "NO", "t", "F", "y", "1", "0", "1.0", "0.0",
               "maybe", "", None, " true ", "TRUE"],
     "region": ["north", " south ", "South", "west", "", None, 3, 3.0, "3", 3.5, True],
@@ -162,6 +164,16 @@ def test_a_problem_shows_what_was_found_as_json_and_short(value: Any, found: str
     assert problem.message.endswith(f", found '{found}'")
     # The whole refusal is written as strict JSON.
     assert json.loads(to_json(ApiError(400, "x", problems).to_json("r")))
+
+
+def test_a_feature_beyond_what_a_float32_holds_is_above_its_max_in_both_paths() -> None:
+    instance = {**VALID, "income": 1e39}
+
+    [problem] = checker().check([instance])[1]
+
+    assert (problem.reason_code, problem.expected) == ("ABOVE_MAX", "<= 3.40282e+38")
+    [reason] = validate(pd.DataFrame.from_records([instance]), CONTRACT).rejections["reason"]
+    assert "<= 3.40282e+38" in reason
 
 
 def test_every_problem_of_every_instance_is_listed_with_where_and_what() -> None:
