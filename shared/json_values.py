@@ -6,6 +6,7 @@ API's bodies and the batch path's JSONL lines.
     may_hold_surrogates(raw)        whether JSON text can hold a lone surrogate (cheap, on bytes)
     lone_surrogate(document)        the path to the first text holding one, and the text, or None
     path_text(path)                 a path as JSONPath writes it: instances[0].tags[1]
+    refuse_constant                 json.loads's parse_constant: NaN and Infinity are no JSON
     json_error_text(error)          why `json.loads` refused a text, in words for the sender
 
 Nothing tabular nests deeply, and what writes and shows values (`json.dumps`, `repr`, `str`)
@@ -83,6 +84,13 @@ def _texts(document: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
             pending.extend((child, (*path, key)) for key, child in reversed(items))
         elif isinstance(value, list):
             pending.extend((value[i], (*path, i)) for i in range(len(value) - 1, -1, -1))
+
+
+def refuse_constant(name: str) -> Any:
+    """`json.loads(text, parse_constant=refuse_constant)`: Python's json reads NaN and Infinity,
+    which are not JSON; a sender that writes them has a bug (and "nan" text in a CSV is refused
+    as NOT_FINITE, not read as missing)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def json_error_text(error: ValueError) -> str:

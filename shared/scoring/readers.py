@@ -61,6 +61,7 @@ from shared.json_values import (
     lone_surrogate,
     may_hold_surrogates,
     path_text,
+    refuse_constant,
     too_deep,
 )
 
@@ -767,12 +768,12 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
         return BadRow(row_number, ENCODING, reason, shown[:MAX_RAW_CHARS])
     deep: tuple[str | int, ...] | None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=refuse_constant)
         deep = too_deep(value, line.count(b"[") + line.count(b"{"))
     except json.JSONDecodeError as exc:
         reason = f"expected a JSON object, found invalid JSON ({exc.msg} at column {exc.colno})"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
-    except ValueError as exc:  # what json lets through: an integer beyond Python's digit limit
+    except ValueError as exc:  # NaN or Infinity, or an integer beyond Python's digit limit
         reason = f"expected a JSON object, found invalid JSON ({json_error_text(exc)})"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
     except RecursionError:

@@ -24,6 +24,7 @@ from shared.json_values import (
     lone_surrogate,
     may_hold_surrogates,
     path_text,
+    refuse_constant,
     too_deep,
 )
 
@@ -363,12 +364,7 @@ def _instance_and_field(
     return instance, rest[0] if rest and isinstance(rest[0], str) else None
 
 
-def _refuse_constant(name: str) -> Any:
-    # Python's json reads NaN and Infinity, which are not JSON: a client that sends them has a bug.
-    raise ValueError(f"{name} is not a JSON value")
-
-
-_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+_DECODER: Final = json.JSONDecoder(parse_constant=refuse_constant)
 _JSON_WHITESPACE: Final = " \t\n\r"
 # orjson reads an integer beyond 64 bits as a float, where `json` keeps it an int (2**63 has 19
 # digits): a body with 19 digits in a row anywhere is left to `json`.

@@ -270,13 +270,22 @@ def test_jsonl_lines_nested_too_deep_become_bad_rows_however_deep() -> None:
     ]
 
 
-def test_a_jsonl_line_with_a_number_beyond_pythons_digit_limit_is_a_bad_row() -> None:
-    (chunk,) = read(b'{"id": "a", "n": ' + b"9" * 5000 + b'}\n{"id": "b"}\n', "big.jsonl")
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (b"9" * 5000, "a number of more than 4300 digits"),
+        # Not JSON, though Python's json reads them: as "nan" in a CSV, never a missing value.
+        (b"NaN", "NaN is not a JSON value"),
+        (b"-Infinity", "-Infinity is not a JSON value"),
+    ],
+)
+def test_a_jsonl_line_that_only_pythons_json_reads_is_a_bad_row(value: bytes, why: str) -> None:
+    (chunk,) = read(b'{"id": "a", "n": ' + value + b'}\n{"id": "b"}\n', "odd.jsonl")
 
     assert chunk.frame["id"].tolist() == ["b"]
     [bad] = chunk.bad_rows
     assert (bad.row_number, bad.reason_code) == (1, MALFORMED_LINE)
-    assert "a number of more than 4300 digits" in bad.reason
+    assert why in bad.reason
 
 
 def test_jsonl_text_with_half_a_surrogate_pair_is_a_bad_row_saying_where() -> None:
