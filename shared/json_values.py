@@ -2,7 +2,7 @@
 API's bodies and the batch path's JSONL lines.
 
     MAX_DEPTH                       arrays and objects within each other, the record's own counted
-    too_deep(document, bound)       the path to the first value nested deeper, or None
+    too_deep(document, bound, above) the path to the first value nested deeper, or None
     may_hold_surrogates(raw)        whether JSON text can hold a lone surrogate (cheap, on bytes)
     lone_surrogate(document)        the path to the first text holding one, and the text, or None
     path_text(path)                 a path as JSONPath writes it: instances[0].tags[1]
@@ -21,6 +21,7 @@ as bytes that are not UTF-8 are in a CSV. Both are refused where they are read, 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
@@ -28,35 +29,55 @@ from typing import Any, Final
 MAX_DEPTH: Final = 64
 
 
-def too_deep(document: Any, depth_bound: int) -> tuple[str | int, ...] | None:
-    """The keys and indexes that lead to the first array or object nested deeper than
-    MAX_DEPTH in `document`, or None. `depth_bound` is how deep it can nest at most, as its
-    text tells cheaply (how many "[" and "{" it holds will do): within MAX_DEPTH, the
-    document is not walked."""
-    if depth_bound <= MAX_DEPTH or not isinstance(document, dict | list):
+def too_deep(
+    document: Any, depth_bound: int, levels_above: int = 0
+) -> tuple[str | int, ...] | None:
+    """The keys and indexes that lead to the first array or object in `document` nested more
+    than MAX_DEPTH deep within its record, or None. The record starts `levels_above` levels
+    down (the HTTP API's {"instances": [...]} wraps its records in two). `depth_bound` is how
+    deep the document can nest at most, as its text tells cheaply (how many "[" and "{" it
+    holds will do): within the limit, the document is not walked."""
+    limit = MAX_DEPTH + levels_above
+    if depth_bound <= limit or not isinstance(document, dict | list):
         return None
-    # A stack of its own, not recursion: the document may be deeper than Python's stack.
-    pending: list[tuple[dict[Any, Any] | list[Any], tuple[str | int, ...]]] = [(document, ())]
+    # Level by level, counting only: most documents with nested values are shallow, and are
+    # done with after a look at each value. (A stack of its own, not recursion: the document
+    # may be deeper than Python's stack.)
+    level: list[Any] = [document]
+    for _ in range(limit):
+        below: list[Any] = []
+        for container in level:
+            values = container.values() if type(container) is dict else container
+            below += [v for v in values if type(v) is dict or type(v) is list]
+        if not below:
+            return None
+        level = below
+    return _first_path_deeper_than(document, limit)
+
+
+def _first_path_deeper_than(document: Any, limit: int) -> tuple[str | int, ...] | None:
+    # Depth first, children in order: the first too-deep value as the document reads.
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
     while pending:
         value, path = pending.pop()
-        children = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, child in children:
+        children = list(value.items() if isinstance(value, dict) else enumerate(value))
+        for key, child in reversed(children):
             if isinstance(child, dict | list):
                 # The document itself is the first level: a child at `path` is len(path) + 2.
-                if len(path) + 2 > MAX_DEPTH:
+                if len(path) + 2 > limit:
                     return (*path, key)
                 pending.append((child, (*path, key)))
     return None
 
 
-# A lone surrogate reaches a string through an escape (\ud800 to \udfff), through UTF-8 bytes of
-# one that `json` reads with "surrogatepass" (ED A0 80 to ED BF BF), or in a UTF-16 or UTF-32
-# body (with NUL bytes): a body with none of these holds none, and is not walked.
-_SURROGATE_SIGNS: Final = (b"\\ud", b"\\uD", b"\xed", b"\x00")
+# A lone surrogate reaches a string through an escape (\ud800 to \udfff), through UTF-8 bytes
+# of one that `json` reads with "surrogatepass" (ED A0 80 to ED BF BF), or in a UTF-16 or UTF-32
+# text (with NUL bytes): a text with none of these holds none, and is not walked.
+_SURROGATE_SIGN: Final = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|\x00")
 
 
 def may_hold_surrogates(raw: bytes) -> bool:
-    return any(sign in raw for sign in _SURROGATE_SIGNS)
+    return _SURROGATE_SIGN.search(raw) is not None
 
 
 def lone_surrogate(document: Any) -> tuple[tuple[str | int, ...], str] | None:

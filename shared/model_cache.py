@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import VersionNotFound
@@ -27,6 +27,12 @@ class LoadedVersion:
     artifacts: dict[str, Any]  # the version's JSON artifacts, by file name (contract.json …)
 
 
+@dataclass
+class _VersionLock:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+
 class ModelCache:
     def __init__(
         self,
@@ -38,7 +44,7 @@ class ModelCache:
         self.refresh_s = refresh_s
         self.clock = clock
         self._lock = threading.Lock()
-        self._version_locks: dict[str, threading.Lock] = {}
+        self._version_locks: dict[str, _VersionLock] = {}
         self._versions: dict[str, LoadedVersion] = {}
         self._aliases: dict[str, tuple[str, float]] = {}  # alias -> (version, read at)
 
@@ -67,9 +73,13 @@ class ModelCache:
             loaded = self._versions.get(version)
             if loaded is not None:
                 return loaded
-            version_lock = self._version_locks.setdefault(version, threading.Lock())
+            # The version's lock and how many callers hold or wait for it: it is dropped when
+            # the last one is done (a lock kept for every id ever asked for would grow without
+            # end), and never while one waits, so a version has one lock at a time.
+            entry = self._version_locks.setdefault(version, _VersionLock())
+            entry.users += 1
         try:
-            with version_lock:  # one download and unpickle per version, whoever asks first
+            with entry.lock:  # one download and unpickle per version, whoever asks first
                 with self._lock:
                     loaded = self._versions.get(version)
                 if loaded is None:
@@ -77,11 +87,9 @@ class ModelCache:
                     with self._lock:
                         self._versions[version] = loaded
         finally:
-            # Not kept once the version is loaded or found missing: a lock for every id ever
-            # asked for would grow without end. A caller still waiting on it loads (or misses)
-            # again, under the lock it holds.
             with self._lock:
-                if self._version_locks.get(version) is version_lock:
+                entry.users -= 1
+                if entry.users == 0:
                     del self._version_locks[version]
         return loaded
 

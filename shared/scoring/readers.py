@@ -5,9 +5,10 @@
 
 Row numbers are 1-based data rows (the header and blank lines are not rows), continuous across
 chunks. A chunk holds at most `chunk_rows` data rows: the rows that could be read go in `frame`,
-the others (a JSONL line that is not a JSON object or nests arrays and objects deeper than
-`shared.json_values.MAX_DEPTH`, a CSV row with more values than its header, a value that is not
-UTF-8) in `bad_rows`, so a few unreadable rows never cost the rest of the file.
+the others (a JSONL line that is not a JSON object, holds NaN or Infinity, nests arrays and
+objects deeper than `shared.json_values.MAX_DEPTH` or holds half a surrogate pair; a CSV row with
+more values than its header; a value that is not UTF-8) in `bad_rows`, so a few unreadable rows
+never cost the rest of the file.
 
 CSV is read as text, as the data contract asks: no value is converted and only an empty field
 (quoted or not) is missing, so "n/a", "NA", "nan" or " 42 " reach the contract as written. The
@@ -26,9 +27,9 @@ not lose a million predictions. In the header such bytes are spelled ``\\xNN`` i
 name; an empty name becomes "Unnamed: i" and a repeated one gets ".1", ".2"…, as pandas names
 them.
 
-JSONL values keep their JSON types. Parquet is read a record batch at a time, typed; one row
-group is the unit of decompression, so memory is bounded by the writer's row-group size as well
-as by `chunk_rows`.
+JSONL values keep their JSON types (NaN and Infinity, which are not JSON, refuse the line).
+Parquet is read a record batch at a time, typed; one row group is the unit of decompression, so
+memory is bounded by the writer's row-group size as well as by `chunk_rows`.
 gzip is decompressed as it is read (a Parquet file, which needs random access, is first
 decompressed to a temporary file), so a small file that expands 1000 times is never held at once.
 """
@@ -790,8 +791,8 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
             f"expected Unicode text at {path_text(path)}, found half of a surrogate pair "
             f"({shown[:MAX_RAW_CHARS]})"
         )
-        raw = text.encode("utf-8", "backslashreplace").decode("utf-8")
-        return BadRow(row_number, ENCODING, reason, raw.rstrip("\r\n")[:MAX_RAW_CHARS])
+        # The line itself is UTF-8 (it was decoded strictly): the half is an escape in it.
+        return BadRow(row_number, ENCODING, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
     if not isinstance(value, dict):
         reason = f"expected a JSON object, found a JSON {type(value).__name__}"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])

@@ -220,7 +220,7 @@ def _options(query: Mapping[str, str], repeated: Sequence[str] = ()) -> _Options
 def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
     openings = body.count(b"[") + body.count(b"{")
     try:
-        document = _json_document(body, openings)
+        document, surrogates = _json_document(body, openings)
     except RecursionError as exc:
         raise _too_deep(None, ()) from exc
     except ValueError as exc:
@@ -275,7 +275,7 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
                     if not isinstance(item, dict)
                 ],
             )
-    _refuse_odd_values(body, openings, document, instances)
+    _refuse_odd_values(openings, document, instances, surrogates=surrogates)
     return instances
 
 
@@ -300,17 +300,21 @@ def _beside_instances(document: dict[str, Any]) -> ApiError:
 
 
 def _refuse_odd_values(
-    body: bytes, openings: int, document: Any, instances: list[dict[str, Any]]
+    openings: int, document: Any, instances: list[dict[str, Any]], *, surrogates: bool
 ) -> None:
-    """What JSON's grammar allows but no record holds (see `shared.json_values`)."""
-    # Each instance's own "{" and the wrapper's two brackets nest 3 deep at most; only the
-    # brackets beyond those can nest deeper. (A body of flat instances is not walked.)
+    """What JSON's grammar allows but no record holds (see `shared.json_values`); `surrogates`:
+    whether the text may hold half a surrogate pair."""
+    # An instance is a record, nested within the wrapper's two levels. Each instance's own "{"
+    # and the wrapper's two brackets nest 3 deep at most; only the brackets beyond those can
+    # nest deeper. (A body of flat instances is not walked.)
     single = instances[0] is document
-    beyond = openings - (1 if single else len(instances) + 2)
-    deep = too_deep(document, (1 if single else 3) + beyond)
-    if deep is not None:
-        raise _too_deep(document, deep)
-    if may_hold_surrogates(body):
+    above = 0 if single else 2
+    bound = openings if single else openings - len(instances) + 1
+    if bound > MAX_DEPTH + above:
+        deep = too_deep(document, bound, above)
+        if deep is not None:
+            raise _too_deep(document, deep)
+    if surrogates:
         surrogate = lone_surrogate(document)
         if surrogate is not None:
             raise _not_unicode(document, *surrogate)
@@ -320,7 +324,7 @@ def _too_deep(document: Any, path: tuple[str | int, ...]) -> ApiError:
     where = f" at {path_text(path)}" if path else ""
     return ApiError(
         400,
-        f"the body nests arrays and objects more than {MAX_DEPTH} deep{where}",
+        f"an instance nests arrays and objects more than {MAX_DEPTH} deep{where}",
         [
             Problem(
                 f"nested more than {MAX_DEPTH} deep{where}",
@@ -376,22 +380,24 @@ _LONG_DIGIT_RUN: Final = bytes(19)
 _ORJSON_MAX_OPENINGS: Final = 500
 
 
-def _json_document(body: bytes, openings: int) -> Any:
-    """`json.loads(body, parse_constant=...)`: the same document, or the same error.
+def _json_document(body: bytes, openings: int) -> tuple[Any, bool]:
+    """`json.loads(body, parse_constant=...)`: the same document, or the same error; and
+    whether its text can hold half a surrogate pair.
 
     orjson reads the common body in a third of the time. Whatever it refuses is read again by
     `json`, which accepts some of it (a byte order mark, UTF-16, lone surrogates, numbers beyond
     a double's range) and words the error of the rest, with its position. Where both accept a
     body they read the same values, to the type and the bit (tests hold them together), except
     integers beyond 64 bits and deep nesting, which are kept from orjson. `openings` is how
-    many "[" and "{" the body holds."""
+    many "[" and "{" the body holds. orjson refuses every lone surrogate, so only a document
+    `json` read may hold one."""
     shallow = openings <= _ORJSON_MAX_OPENINGS
     if shallow and _LONG_DIGIT_RUN not in body.translate(_DIGITS_AS_NUL):
         try:
-            return orjson.loads(body)
+            return orjson.loads(body), False
         except orjson.JSONDecodeError:
             pass
-    return _json_read(body)
+    return _json_read(body), may_hold_surrogates(body)
 
 
 def _json_read(body: bytes) -> Any:

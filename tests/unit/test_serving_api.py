@@ -105,24 +105,28 @@ def nested(depth: int) -> str:
 
 
 def test_a_value_nested_deeper_than_the_limit_is_400_saying_where() -> None:
-    # The instances array is level 2, an instance level 3: a value may nest 61 more.
-    def body(depth: int) -> bytes:
+    # An instance is a record, its own level the first: a value within it may nest 63 more,
+    # whether the instance comes alone or among instances (as a JSONL line may).
+    def wrapped(depth: int) -> bytes:
         return ('{"instances": [{"a": 1}, {"tags": ' + nested(depth) + "}]}").encode()
 
-    deepest = json.loads(nested(MAX_DEPTH - 3))
-    assert post(None, raw=body(MAX_DEPTH - 3)).instances[1]["tags"] == deepest
+    def single(depth: int) -> bytes:
+        return ('{"tags": ' + nested(depth) + "}").encode()
 
-    error = refusal(None, raw=body(MAX_DEPTH - 2))
+    deepest = json.loads(nested(MAX_DEPTH - 1))
+    assert post(None, raw=wrapped(MAX_DEPTH - 1)).instances[1]["tags"] == deepest
+    assert post(None, raw=single(MAX_DEPTH - 1)).instances[0]["tags"] == deepest
+
+    error = refusal(None, raw=wrapped(MAX_DEPTH))
 
     assert error.status == 400
     assert error.message == (
-        f"the body nests arrays and objects more than {MAX_DEPTH} deep at instances[1].tags[0]…"
+        f"an instance nests arrays and objects more than {MAX_DEPTH} deep at instances[1].tags[0]…"
     )
     [problem] = error.problems
     assert (problem.instance, problem.field) == (1, "tags")
-    # A single instance is instance 0.
-    single = refusal(None, raw=('{"tags": ' + nested(MAX_DEPTH) + "}").encode())
-    assert [(p.instance, p.field) for p in single.problems] == [(0, "tags")]
+    alone = refusal(None, raw=single(MAX_DEPTH))
+    assert [(p.instance, p.field) for p in alone.problems] == [(0, "tags")]
 
 
 @pytest.mark.parametrize(
@@ -162,9 +166,9 @@ def test_the_limit_holds_beside_any_number_of_flat_instances(flat: int) -> None:
             HttpRequest("POST", "/", "application/json", raw, {}), Limits(10**6, 999)
         )
 
-    assert len(parsed(body(MAX_DEPTH - 3)).instances) == flat + 1
+    assert len(parsed(body(MAX_DEPTH - 1)).instances) == flat + 1
     with pytest.raises(ApiError) as raised:
-        parsed(body(MAX_DEPTH - 2))
+        parsed(body(MAX_DEPTH))
     assert [(p.instance, p.field) for p in raised.value.problems] == [(flat, "tags")]
 
 
@@ -236,7 +240,7 @@ def _read_by_json(raw: bytes) -> Any:
 
 def _read_by_api(raw: bytes) -> Any:
     try:
-        return ("read", _json_document(raw, raw.count(b"[") + raw.count(b"{")))
+        return ("read", _json_document(raw, raw.count(b"[") + raw.count(b"{"))[0])
     except (ValueError, RecursionError) as exc:
         return ("refused", str(exc))
 
