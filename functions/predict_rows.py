@@ -6,7 +6,7 @@ import flask
 import functions_framework
 
 from shared.runtime import prediction_service
-from shared.serving.api import HttpRequest
+from shared.serving.api import HttpRequest, query_parameters
 from shared.serving.service import request_id_from
 
 
@@ -19,11 +19,7 @@ def predict_rows(request: flask.Request) -> flask.Response:
     request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
     # One byte past the limit is enough to refuse the body, and no more is read.
     body = request.stream.read(service.limits.max_body_bytes + 1)
-    query: dict[str, str] = {}
-    repeated: tuple[str, ...] = ()
-    if environ.get("QUERY_STRING"):
-        query = request.args.to_dict()
-        repeated = tuple(name for name, values in request.args.lists() if len(values) > 1)
+    query, repeated = query_parameters(environ.get("QUERY_STRING", ""))
     reply = service.handle(
         HttpRequest(
             request.method, request.path, environ.get("CONTENT_TYPE"), body, query, repeated

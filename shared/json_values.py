@@ -1,13 +1,14 @@
 """What a JSON record may hold beyond JSON's grammar, for every reader of JSON records: the HTTP
 API's bodies and the batch path's JSONL lines.
 
-    MAX_DEPTH                       arrays and objects within each other, the record's own counted
+    MAX_DEPTH                        arrays and objects within each other, the record's own
+                                     level counted
     too_deep(document, bound, above) the path to the first value nested deeper, or None
-    may_hold_surrogates(raw)        whether JSON text can hold a lone surrogate (cheap, on bytes)
-    lone_surrogate(document)        the path to the first text holding one, and the text, or None
-    path_text(path)                 a path as JSONPath writes it: instances[0].tags[1]
-    refuse_constant                 json.loads's parse_constant: NaN and Infinity are no JSON
-    json_error_text(error)          why `json.loads` refused a text, in words for the sender
+    may_hold_surrogates(raw)         whether JSON text can hold a lone surrogate (cheap, on bytes)
+    lone_surrogate(document)         the path to the first text holding one, and the text, or None
+    path_text(path)                  a path as JSONPath writes it: instances[0].tags[1]
+    refuse_constant                  json.loads's parse_constant: NaN and Infinity are not JSON
+    decode_error_text(error)         why a reader of text refused it, in words for the sender
 
 Nothing tabular nests deeply, and what writes and shows values (`json.dumps`, `repr`, `str`)
 recurses once per level: a value nested some hundreds deep, which `json.loads` still reads,
@@ -114,10 +115,11 @@ def refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def json_error_text(error: ValueError) -> str:
-    """Why `json.loads` refused a text, in its words, but for an integer beyond Python's digit
-    limit, which `json` leaves to int(), whose error names a setting of the interpreter."""
-    if not isinstance(error, json.JSONDecodeError) and "integer string conversion" in str(error):
+def decode_error_text(error: ValueError) -> str:
+    """Why a reader of text (`json.loads`, `tomllib`) refused it, in its words, but for an
+    integer beyond Python's digit limit, which both leave to int(), whose error names a setting
+    of the interpreter rather than the number."""
+    if "integer string conversion" in str(error) and not isinstance(error, json.JSONDecodeError):
         return f"a number of more than {sys.get_int_max_str_digits()} digits"
     return str(error)
 

@@ -59,6 +59,7 @@ from typing import Any, Final, get_args
 from shared.config import VARIABLES
 from shared.contract import KINDS, ColumnOverride, Role, toml_key
 from shared.errors import ConfigError
+from shared.json_values import decode_error_text
 from shared.model import FAMILIES
 from shared.training.spec import Metric, Task
 
@@ -580,16 +581,19 @@ def _override(column: str, data: object, where: _Source) -> ColumnOverride:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise ConfigError(str(path), "expected a TOML file, found no such file") from exc
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot be read: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a path Python cannot open (a NUL in it)
+        raise ConfigError(
+            str(path), f"cannot be read: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except ValueError as exc:
         # TOMLDecodeError, and what tomllib lets through: bytes that are not UTF-8, an integer
         # of more digits than Python converts.
-        raise ConfigError(str(path), f"is not valid TOML: {exc}") from exc
+        raise ConfigError(str(path), f"is not valid TOML: {decode_error_text(exc)}") from exc
 
 
 def load_project_config(path: Path | None = None) -> ProjectConfig:

@@ -93,8 +93,8 @@ class ModelRegistry:
     def _version_path(self, version: str, name: str = "") -> str:
         if _VERSION_ID.fullmatch(version) is None:
             raise VersionNotFound(
-                f"model {self.model_name!r} has no version {version!r}: a version id is made of "
-                "letters, digits, '-', '_' and '.'; see `cloudscore models list`"
+                f"model {self.model_name!r} has no version {version[:100]!r}: a version id is "
+                "made of letters, digits, '-', '_' and '.'; see `cloudscore models list`"
             )
         return f"{self.prefix}/versions/{version}/{name}"
 

@@ -58,7 +58,7 @@ import pyarrow.compute as pc
 from shared.errors import DataError
 from shared.json_values import (
     MAX_DEPTH,
-    json_error_text,
+    decode_error_text,
     lone_surrogate,
     may_hold_surrogates,
     path_text,
@@ -775,7 +775,7 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
         reason = f"expected a JSON object, found invalid JSON ({exc.msg} at column {exc.colno})"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
     except ValueError as exc:  # NaN or Infinity, or an integer beyond Python's digit limit
-        reason = f"expected a JSON object, found invalid JSON ({json_error_text(exc)})"
+        reason = f"expected a JSON object, found invalid JSON ({decode_error_text(exc)})"
         return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
     except RecursionError:
         deep = ()  # deeper than `json` reads: deeper than the limit too

@@ -15,12 +15,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
+from urllib.parse import parse_qsl
 
 import orjson
 
 from shared.json_values import (
     MAX_DEPTH,
-    json_error_text,
+    decode_error_text,
     lone_surrogate,
     may_hold_surrogates,
     path_text,
@@ -142,6 +143,24 @@ class HttpRequest(NamedTuple):
     repeated: tuple[str, ...] = ()  # the parameters given more than once
 
 
+def query_parameters(query_string: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A query string as a WSGI server gives it (its bytes as latin-1): each parameter's first
+    value, and the parameters given more than once. Bytes and escapes that are not UTF-8 read
+    as U+FFFD, so that they are refused as any unknown name or value is (werkzeug's own reading
+    raises on them, before the function could answer)."""
+    if not query_string:
+        return {}, ()
+    text = query_string.encode("latin-1", "replace").decode("utf-8", "replace")
+    query: dict[str, str] = {}
+    repeated: dict[str, None] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
+        if name in query:
+            repeated[name] = None
+        else:
+            query[name] = value
+    return query, tuple(repeated)
+
+
 def parse_request(request: HttpRequest, limits: Limits) -> PredictRequest | Route:
     """What the request asks for, or `ApiError` saying why it cannot be served."""
     method, content_type, body = request.method, request.content_type, request.body
@@ -161,7 +180,7 @@ def parse_request(request: HttpRequest, limits: Limits) -> PredictRequest | Rout
     if media_type != "application/json":
         raise ApiError(
             415,
-            f"expected Content-Type application/json, found {content_type or 'none'}",
+            f"expected Content-Type application/json, found {shown(content_type or 'none')}",
         )
     if len(body) > limits.max_body_bytes:
         raise ApiError(
@@ -224,7 +243,7 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
     except RecursionError as exc:
         raise _too_deep(None, ()) from exc
     except ValueError as exc:
-        raise ApiError(400, f"the body is not valid JSON: {json_error_text(exc)}") from exc
+        raise ApiError(400, f"the body is not valid JSON: {decode_error_text(exc)}") from exc
     instances: list[dict[str, Any]]
     if isinstance(document, dict) and isinstance(document.get("instances"), list):
         instances = document["instances"]
@@ -279,22 +298,23 @@ def _instances(body: bytes, limits: Limits) -> list[dict[str, Any]]:
     return instances
 
 
+# Of one kind, in one answer: enough to see the mistake, not one per key of a large body.
+_MOST_PROBLEMS: Final = 100
+
+
 def _beside_instances(document: dict[str, Any]) -> ApiError:
     # Taken as they are, they would be ignored: `{"instances": […], "explain": true}` answered
     # without explanations.
-    others = [key for key in document if key != "instances"]
+    others = [shown(key) for key in document if key != "instances"]
     return ApiError(
         400,
         "the body holds keys beside instances: "
         + ", ".join(repr(key) for key in others[:10])
+        + ("…" if len(others) > 10 else "")
         + "; explain, version and alias go in the query string",
         [
-            Problem(
-                f"unknown key {key!r} beside instances",
-                field=key,
-                expected="instances alone",
-            )
-            for key in others
+            Problem(f"unknown key {key!r} beside instances", field=key, expected="instances alone")
+            for key in others[:_MOST_PROBLEMS]
         ],
     )
 
@@ -420,18 +440,28 @@ SHOWN_CHARS: Final = 200
 
 def shown(value: Any) -> Any:
     """A found value as an answer echoes it: always JSON, and short. A number JSON cannot hold
-    (inf, nan) is its text; text is cut to SHOWN_CHARS characters, and an array or object is
-    its compact JSON text, cut alike."""
+    (inf, nan) is its text, and so is an integer beyond what a double holds exactly; text is cut
+    to SHOWN_CHARS characters, and an array or object is its compact JSON text, cut alike. Half
+    a surrogate pair is shown as its escape (\\ud800), which any JSON reader takes."""
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    if value is None or isinstance(value, bool | int):
+    if (
+        value is None
+        or isinstance(value, bool)
+        or (isinstance(value, int) and -_EXACT < value < _EXACT)
+    ):
         return value
     if isinstance(value, dict | list):
         # Written by `json`, which spells a non-finite number inside as it reads it (Infinity):
         # in a string, that is JSON too.
         value = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     text = str(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+    if len(text) > SHOWN_CHARS:
+        text = text[:SHOWN_CHARS] + "…"
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_EXACT: Final = 2**53
 
 
 def json_kind(value: Any) -> str:

@@ -131,6 +131,15 @@ def test_query_parameters_given_twice_are_refused_naming_them(predict_client: An
     assert [p["field"] for p in response.get_json()["error"]["problems"]] == ["explain"]
 
 
+@pytest.mark.parametrize("query", ["alias=\xed\xa0\x80", "alias=%ED%A0%80", "\xff=1"])
+def test_a_query_string_that_is_not_utf8_is_a_json_400(predict_client: Any, query: str) -> None:
+    # As the WSGI server passes it: the raw bytes as latin-1.
+    response = predict_client.post("/", json={"a": 1}, environ_overrides={"QUERY_STRING": query})
+
+    assert response.status_code == 400
+    assert "\ufffd" in response.get_json()["error"]["problems"][0]["message"]
+
+
 def test_the_api_document_is_served(predict_client: Any) -> None:
     response = predict_client.get("/openapi.json")
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from shared.json_values import MAX_DEPTH
 from shared.reasons import Reason
 from shared.serving.api import (
+    SHOWN_CHARS,
     ApiError,
     HttpRequest,
     Limits,
@@ -23,6 +24,8 @@ from shared.serving.api import (
     _json_document,
     answer_json,
     parse_request,
+    query_parameters,
+    shown,
     to_json,
 )
 from shared.serving.service import inputs_text, openapi_document, request_id_from
@@ -67,6 +70,14 @@ def test_bad_query_options_are_400_naming_the_parameter(query: dict[str, str], f
 
     assert error.status == 400
     assert [p.field for p in error.problems] == [field]
+
+
+def test_the_query_string_is_read_first_value_first_and_repeats_named() -> None:
+    assert query_parameters("") == ({}, ())
+    assert query_parameters("explain&version=v%2B1&explain=1&alias=&alias=x") == (
+        {"explain": "", "version": "v+1", "alias": ""},
+        ("explain", "alias"),
+    )
 
 
 def test_a_query_parameter_given_twice_is_400_naming_it() -> None:
@@ -443,3 +454,27 @@ def test_the_logged_inputs_are_strict_json_whatever_an_unchecked_field_holds() -
         "x": 1.5, "extra": ["inf", {"b": "-inf"}], "n": None,
     }  # fmt: skip
     assert inputs_text({"x": 1.5}) == json.dumps({"x": 1.5})
+
+
+@pytest.mark.parametrize(
+    ("value", "echoed"),
+    [
+        (2**53 - 1, 2**53 - 1),
+        (10**4000, "1" + "0" * (SHOWN_CHARS - 1) + "…"),  # beyond a double: text, cut
+        ("a\ud800", "a\\ud800"),  # half a surrogate pair: its escape
+        (float("nan"), "nan"),
+    ],
+)
+def test_a_found_value_is_echoed_short_and_as_json_any_reader_takes(
+    value: Any, echoed: Any
+) -> None:
+    assert shown(value) == echoed
+
+
+def test_keys_beside_instances_are_echoed_short_and_few() -> None:
+    keys = {f"k{i}": 1 for i in range(500)} | {"\udc00" + "x" * 400: 1}
+    error = refusal({"instances": [{"a": 1}], **keys})
+
+    assert len(error.problems) == 100
+    assert len(error.message) < 300
+    assert json.loads(to_json(error.to_json("r")))
