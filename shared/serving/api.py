@@ -366,7 +366,7 @@ def _not_unicode(document: Any, path: tuple[str | int, ...], text: str) -> ApiEr
                 f"half of a surrogate pair at {where}",
                 *_instance_and_field(document, path),
                 expected="Unicode text (a character beyond U+FFFF as both halves of its pair)",
-                found=text.encode("utf-8", "backslashreplace").decode("utf-8"),
+                found=text,  # shown as its escape
             )
         ],
     )
