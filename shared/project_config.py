@@ -219,7 +219,7 @@ def _is_bound(value: object) -> bool:
     # Bounds are compared as floats: an int beyond what a float holds is no bound.
     if isinstance(value, int) and not isinstance(value, bool):
         return abs(value) <= sys.float_info.max
-    return isinstance(value, float) and not math.isnan(value)
+    return _is_float(value)
 
 
 def _is_name(value: object) -> bool:

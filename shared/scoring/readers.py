@@ -773,16 +773,16 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
         deep = too_deep(value, line.count(b"[") + line.count(b"{"))
     except json.JSONDecodeError as exc:
         reason = f"expected a JSON object, found invalid JSON ({exc.msg} at column {exc.colno})"
-        return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
+        return _bad_line(row_number, MALFORMED_LINE, reason, text)
     except ValueError as exc:  # NaN or Infinity, or an integer beyond Python's digit limit
         reason = f"expected a JSON object, found invalid JSON ({decode_error_text(exc)})"
-        return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
+        return _bad_line(row_number, MALFORMED_LINE, reason, text)
     except RecursionError:
         deep = ()  # deeper than `json` reads: deeper than the limit too
     if deep is not None:
         where = f" at {path_text(deep)}" if deep else ""
         reason = f"expected JSON nested at most {MAX_DEPTH} deep, found deeper{where}"
-        return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
+        return _bad_line(row_number, MALFORMED_LINE, reason, text)
     surrogate = lone_surrogate(value) if may_hold_surrogates(line) else None
     if surrogate is not None:
         path, half = surrogate
@@ -792,11 +792,15 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
             f"({shown[:MAX_RAW_CHARS]})"
         )
         # The line itself is UTF-8 (it was decoded strictly): the half is an escape in it.
-        return BadRow(row_number, ENCODING, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
+        return _bad_line(row_number, ENCODING, reason, text)
     if not isinstance(value, dict):
         reason = f"expected a JSON object, found a JSON {type(value).__name__}"
-        return BadRow(row_number, MALFORMED_LINE, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
+        return _bad_line(row_number, MALFORMED_LINE, reason, text)
     return value
+
+
+def _bad_line(row_number: int, reason_code: str, reason: str, text: str) -> BadRow:
+    return BadRow(row_number, reason_code, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
 
 
 def _jsonl_chunk(
