@@ -13,6 +13,7 @@ and gives the same row for it:
   integer: an int within them;
   categorical: text that is one of the categories exactly (no blanks around it);
   boolean: true or false;
+- null, for a column that is nullable: a missing value (every reader reads it so);
 - every other kind goes through its reader, as in the checker, and is accepted when the reader
   finds no problem;
 - a field that is absent is accepted when the column is not required (its inputs stay missing).
@@ -105,8 +106,12 @@ class _Writer:
         if fast in (NUMBER, INTEGER) and not (_finite(plan.low) and _finite(plan.high)):
             fast = None
         self._fast_acceptance(index, plan, fast, value)
-        # Missing (None) only when an absent field is accepted, or a reader says so.
-        may_miss = not plan.required or (fast is None and plan.nullable)
+        if fast is not None and plan.nullable:
+            # null in a nullable column is a missing value, as every reader reads it: common in
+            # real requests, and without this line it sends the whole instance to the loop.
+            add(f"{_INDENT}elif raw is None: {value} = None")
+        # Missing (None) when an absent field is accepted, a null is, or a reader says so.
+        may_miss = not plan.required or plan.nullable
         if not plan.required:
             add(f"{_INDENT}{'if' if fast is None else 'elif'} raw is _ABSENT: {value} = None")
         elif fast is None:

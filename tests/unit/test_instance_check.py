@@ -228,7 +228,11 @@ def test_the_fast_path_takes_the_common_instance() -> None:
     common = {k: v for k, v in VALID.items() if k not in ("seen_at", "note")}
 
     assert checker()._fast_row(common) is not None
+    # null where a column is nullable: a missing value, as common as any.
+    with_nulls = {**common, "income": None, "owner": None, "channel": None}
+    assert checker()._fast_row(with_nulls) == checker().check([with_nulls])[0][0]
     assert checker()._fast_row({**common, "age": "40"}) is None  # read by the loop
+    assert checker()._fast_row({**common, "region": None}) is None  # not nullable: refused
 
 
 def _column(name: str, kind: str, **fields: Any) -> dict[str, Any]:
