@@ -6,7 +6,7 @@ call; these arrays score it in a few tens of µs).
     trees.predict(matrix)                  # float32 scores, what inplace_predict returns
     trees.margin(matrix)                   # the untransformed margin
     trees.predict_one(row)                 # one row of numbers -> its score, with fewest calls
-                                           # (walked in plain Python when small: `tree_walk`)
+                                           # (by bit masks when small: `leaf_bits`)
 
 The compiler reads the model XGBoost saves as JSON (`Booster.save_raw("json")`, the schema of
 XGBoost's doc/model.schema) and reproduces its prediction exactly, as XGBoost's CPU predictor
@@ -52,7 +52,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from shared.serving.tree_walk import TreeWalk
+from shared.serving.leaf_bits import LeafBits
 
 Float32Array = npt.NDArray[np.float32]
 IndexArray = npt.NDArray[np.intp]
@@ -89,9 +89,9 @@ class NotCompilable(ValueError):
 class CompiledTrees:
     """A compiled ensemble; immutable once built, so safe to share between threads."""
 
-    def __init__(self, model: Mapping[str, Any], *, walk: bool = True) -> None:
-        """`walk`: also write the trees as Python for one row (`tree_walk`), when they are small
-        enough; without it, one row goes through the arrays."""
+    def __init__(self, model: Mapping[str, Any], *, bits: bool = True) -> None:
+        """`bits`: also build the trees' bit masks for one row (`leaf_bits`), when they are
+        small enough; without them, one row goes through the arrays."""
         learner = _field(model, "learner")
         params = _field(learner, "learner_model_param")
         objective = str(_field(_field(learner, "objective"), "name"))
@@ -110,15 +110,15 @@ class CompiledTrees:
         self.n_features = int(params["num_feature"])
         self.base_margin = _base_margin(_base_score(params["base_score"]), self.transform)
         self._compile(trees)
-        self.walk = TreeWalk.of(self) if walk else None
-        self._walk_margin = self.walk.margin_function if self.walk is not None else None
+        self.bits = LeafBits.of(self) if bits else None
+        self._bits_margin = self.bits.margin_function if self.bits is not None else None
 
     @classmethod
     def of(cls, booster: Any) -> CompiledTrees:
         """The compiled form of an `xgboost.Booster`, checked against it on probe rows."""
         trees = cls(json.loads(bytes(booster.save_raw("json"))))
         probes = trees.probe_rows()
-        # The margins to the bit, by the arrays and row by row (the walk, when there is one):
+        # The margins to the bit, by the arrays and row by row (the bit masks, when there are):
         # the same sums of the same float32 leaves. (The scores may differ by an ulp where the
         # C library's expf is not at hand.)
         margins = np.asarray(booster.inplace_predict(probes, predict_type="margin"), np.float32)
@@ -129,7 +129,7 @@ class CompiledTrees:
                     "the compiled trees' margins differ from XGBoost's on probe rows"
                 )
         expected = np.asarray(booster.inplace_predict(probes), dtype=np.float32)
-        # Each row alone too: the path of one-row requests (the walk, when there is one).
+        # Each row alone too: the path of one-row requests (the bit masks, when there are).
         one_by_one = np.array([trees.predict_one(row) for row in probes.tolist()], np.float32)
         for got, wanted in (
             (trees.predict(probes), expected),
@@ -215,12 +215,12 @@ class CompiledTrees:
 
     def predict_one(self, row: Sequence[float]) -> float:
         """`predict` of one row given as numbers (NaN = missing): the same float32 score, with
-        the fewest NumPy calls (two when the trees are walked, for the leaves' float32 sum: see
-        `tree_walk`)."""
-        walk = self._walk_margin
-        if walk is not None and len(row) == self.n_features:
+        the fewest NumPy calls (three with the bit masks, to read the leaves and sum them in
+        float32: see `leaf_bits`)."""
+        by_bits = self._bits_margin
+        if by_bits is not None and len(row) == self.n_features:
             # `margin_one` with its calls unwound: this runs once per one-row request.
-            margin = walk(_array("f", row).tolist())
+            margin = by_bits(_array("f", row).tolist())
         else:
             margin = self.margin_one(row)
         if self.transform == "identity":
@@ -231,8 +231,8 @@ class CompiledTrees:
         if len(row) != self.n_features:
             raise ValueError(f"expected a row of {self.n_features} features, got {len(row)}")
         values = _array("f", row).tolist()  # as XGBoost reads them (NumPy's cast, to the bit)
-        if self.walk is not None:
-            return self.walk.margin(values)
+        if self.bits is not None:
+            return self.bits.margin(values)
         return self._margin_one_by_arrays(values)
 
     def _margin_one_by_arrays(self, values: list[float]) -> float:

@@ -6,7 +6,7 @@
 `InstanceChecker.check` goes through a table of columns for every value; for one row that costs
 more than scoring it. This writes the same decisions out as straight-line code, one block per
 column, with the column's name, bounds and kind as constants, compiled once when the version
-loads (as `tree_walk` does for the trees). It accepts only what the checker accepts as it is,
+loads. It accepts only what the checker accepts as it is,
 and gives the same row for it:
 
 - numeric: a float or an int (not a bool) within the column's bounds;

@@ -4,12 +4,10 @@ model the compiler cannot reproduce is refused, and the predictor then scores wi
 
 from __future__ import annotations
 
-import ast
 import ctypes
 import functools
 import json
 import math
-import re
 import sys
 from typing import Any
 
@@ -22,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from shared.model import FeatureSpec, ScoringModel, feature_matrix
+from shared.serving import leaf_bits
 from shared.serving.compiled_trees import (
     _LIBM_EXPF,
     CompiledTrees,
@@ -29,8 +28,8 @@ from shared.serving.compiled_trees import (
     _expf,
     sigmoid32,
 )
+from shared.serving.leaf_bits import MAX_BITS_NODES
 from shared.serving.predictor import Predictor
-from shared.serving.tree_walk import MAX_WALK_NODES, WALK_WORK_LIMIT
 from shared.training import train_model
 from tests.unit.training_data import demo_frame, quick_demo_spec
 
@@ -50,7 +49,7 @@ def assert_scores_match(booster: xgb.Booster, rows: Any) -> None:
     margin = booster.inplace_predict(matrix, predict_type="margin")
     np.testing.assert_allclose(trees.margin(matrix), margin, rtol=1e-6, atol=1e-6)
     # One row at a time, given as Python numbers: the predictor's path for one-row requests,
-    # walked in Python (small models) or through the arrays (large ones), the same to the bit.
+    # through the bit masks (small models) or the arrays (large ones), the same to the bit.
     by_arrays = arrays_only(booster)
     for row, wanted, wanted_margin in list(zip(matrix.tolist(), expected, margin, strict=True))[
         :50
@@ -134,8 +133,8 @@ def compiled(booster: xgb.Booster) -> CompiledTrees:
 
 
 def arrays_only(booster: xgb.Booster) -> CompiledTrees:
-    """The same trees without the Python walk: one row goes through the arrays."""
-    return CompiledTrees(json.loads(bytes(booster.save_raw("json"))), walk=False)
+    """The same trees without the bit masks: one row goes through the arrays."""
+    return CompiledTrees(json.loads(bytes(booster.save_raw("json"))), bits=False)
 
 
 @functools.cache
@@ -181,14 +180,14 @@ def test_a_model_trained_by_the_pipeline_scores_the_same(
         assert_scores_match(booster, row[None, :])
 
 
-@pytest.mark.parametrize("walk", [True, False], ids=["walked", "arrays"])
+@pytest.mark.parametrize("bits", [True, False], ids=["bit masks", "arrays"])
 def test_the_margin_is_added_up_as_xgboost_adds_it(
-    demo_model: ScoringModel, demo_matrix: Matrix, walk: bool
+    demo_model: ScoringModel, demo_matrix: Matrix, bits: bool
 ) -> None:
     # float32, the base margin then one tree after another: not merely close, the same bits.
     booster = demo_model.estimator
-    trees = CompiledTrees.of(booster) if walk else arrays_only(booster)
-    assert (trees.walk is not None) is walk
+    trees = CompiledTrees.of(booster) if bits else arrays_only(booster)
+    assert (trees.bits is not None) is bits
 
     margin = trees.margin(demo_matrix)
 
@@ -201,14 +200,14 @@ def test_the_margin_is_added_up_as_xgboost_adds_it(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="XGBoost's expf is glibc's here")
-@pytest.mark.parametrize("walk", [True, False], ids=["walked", "arrays"])
+@pytest.mark.parametrize("bits", [True, False], ids=["bit masks", "arrays"])
 def test_scores_are_xgboosts_to_the_bit_with_the_c_librarys_expf(
-    demo_model: ScoringModel, demo_matrix: Matrix, walk: bool
+    demo_model: ScoringModel, demo_matrix: Matrix, bits: bool
 ) -> None:
     # XGBoost's sigmoid calls expf: exp in float64 rounded to float32 differs from it now and
     # then, by one unit in the last place.
     booster = demo_model.estimator
-    trees = CompiledTrees.of(booster) if walk else arrays_only(booster)
+    trees = CompiledTrees.of(booster) if bits else arrays_only(booster)
     expected = booster.inplace_predict(demo_matrix)
 
     np.testing.assert_array_equal(trees.predict(demo_matrix), expected)
@@ -397,8 +396,8 @@ def test_an_extreme_base_score_gives_xgboosts_margins_to_the_bit(base_score: flo
 
     margins = booster.inplace_predict(test_x, predict_type="margin")
     np.testing.assert_array_equal(trees.margin(test_x), margins)
-    walked = [trees.margin_one(row) for row in test_x.astype(np.float64).tolist()]
-    np.testing.assert_array_equal(np.array(walked, dtype=np.float32), margins)
+    ones = [trees.margin_one(row) for row in test_x.astype(np.float64).tolist()]
+    np.testing.assert_array_equal(np.array(ones, dtype=np.float32), margins)
 
 
 def test_trees_whose_margins_differ_from_xgboosts_by_an_ulp_are_not_compiled(
@@ -448,44 +447,56 @@ def test_model_shapes(params: dict[str, Any]) -> None:
     assert trees.depth >= min(params["max_depth"] or 5, 8)
 
 
-def test_a_large_ensemble_scores_one_row_through_the_arrays() -> None:
-    x, y = numeric_data(rows=400, seed=5)
-    rounds = WALK_WORK_LIMIT // (4 + 2) + 10  # past the walk's limit at depth 4
-    booster = train(x, y, rounds=rounds, max_depth=4, min_child_weight=0.0)
+@pytest.mark.parametrize(
+    ("rounds", "params", "lane_bits"),
+    [
+        # More than 256 lanes: lanes of 32 bits.
+        (300, {"max_depth": 1}, 32),
+        # Many lanes a tree.
+        (12, {"max_depth": 8, "min_child_weight": 0.0, "reg_lambda": 0.0}, 16),
+        # 9 leaves: the last in a second lane.
+        (30, {"max_depth": 0, "grow_policy": "lossguide", "max_leaves": 9}, 16),
+    ],
+    ids=["many trees", "deep trees", "a leaf past one lane"],
+)
+def test_the_bit_masks_score_ensembles_of_every_size_as_xgboost(
+    rounds: int, params: dict[str, Any], lane_bits: int
+) -> None:
+    x, y = numeric_data(rows=2000, missing=0.1, seed=12)
+    booster = train(x, y, rounds=rounds, **params)
     trees = CompiledTrees.of(booster)
 
-    assert trees.walk is None and trees.depth == 4
+    assert trees.bits is not None and trees.bits.lane_bits == lane_bits
+    test_x, _ = numeric_data(rows=300, missing=0.1, seed=13)
+    margins = booster.inplace_predict(test_x, predict_type="margin")
+    ones = [trees.margin_one(row) for row in test_x.astype(np.float64).tolist()]
+    np.testing.assert_array_equal(np.array(ones, dtype=np.float32), margins)
+    assert_scores_match(booster, test_x)
+
+
+def test_an_ensemble_whose_masks_would_be_too_large_scores_one_row_through_the_arrays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    booster = numeric_booster()
+    size = CompiledTrees.of(booster).bits
+    assert size is not None
+    monkeypatch.setattr(leaf_bits, "MAX_MASK_BYTES", size.mask_bytes - 1)
+    trees = CompiledTrees.of(booster)
+
+    assert trees.bits is None
+    x, _ = numeric_data(rows=50, seed=5)
     assert_scores_match(booster, x[:5])
 
 
-def test_an_ensemble_of_many_nodes_is_not_walked_however_few_its_trees() -> None:
-    # Its source would take seconds and hundreds of MB to build when the model loads.
+def test_an_ensemble_of_many_nodes_has_no_bit_masks_however_few_its_trees() -> None:
+    # Its masks would take seconds to build when the model loads.
     x, y = numeric_data(rows=3000, missing=0.0, seed=6)
     booster = train(x, y, rounds=20, max_depth=10, min_child_weight=0.0, reg_lambda=0.0)
     trees = CompiledTrees.of(booster)
 
-    assert trees.n_nodes > MAX_WALK_NODES
-    assert trees.n_trees * (trees.depth + 2) <= WALK_WORK_LIMIT
-    assert trees.walk is None
+    assert trees.n_nodes > MAX_BITS_NODES
+    assert trees.bits is None
     assert_scores_match(booster, x[:5])
-
-
-def test_the_walk_is_written_of_numbers_and_its_own_names_only() -> None:
-    # Nothing of the model's text reaches the source: only its numbers, as floats and ints.
-    trees = CompiledTrees.of(categorical_booster())
-    assert trees.walk is not None
-    source = ast.parse(trees.walk.source)
-
-    constants = [node.value for node in ast.walk(source) if isinstance(node, ast.Constant)]
-    assert {type(value) for value in constants} == {int, float}
-    names = {node.id for node in ast.walk(source) if isinstance(node, ast.Name)}
-    assert all(
-        re.fullmatch(
-            r"[vkt]\d+|row|add|frombuffer|float32|pack|_accumulate|_frombuffer|_float32|_pack|int|float",
-            n,
-        )
-        for n in names
-    )
 
 
 def test_many_rows_are_scored_in_blocks() -> None:
