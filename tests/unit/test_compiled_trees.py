@@ -488,6 +488,18 @@ def test_an_ensemble_whose_masks_would_be_too_large_scores_one_row_through_the_a
     assert_scores_match(booster, x[:5])
 
 
+def test_a_categorical_input_of_many_categories_split_often_scores_one_row_through_the_arrays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    booster = categorical_booster()
+    monkeypatch.setattr(leaf_bits, "MAX_CATEGORY_STEPS", 0)
+    trees = CompiledTrees.of(booster)
+
+    assert trees.bits is None
+    x, _ = categorical_data(rows=50, seed=5)
+    assert_scores_match(booster, x[:5])
+
+
 def test_an_ensemble_of_many_nodes_has_no_bit_masks_however_few_its_trees() -> None:
     # Its masks would take seconds to build when the model loads.
     x, y = numeric_data(rows=3000, missing=0.0, seed=6)
