@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from shared.errors import DataError, UsageError
 from shared.retryable import transient_errors
@@ -48,6 +49,7 @@ from shared.scoring.bigquery_sink import BigQuerySink, job_id
 from shared.scoring.core import HEAD_BYTES, record_id_texts
 from shared.scoring.readers import Chunk, detect_format, iter_chunks
 from shared.tables import LABELS
+from shared.timestamps import utc_moments
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
@@ -436,12 +438,12 @@ def _normalised(chunk: Chunk, columns: LabelColumns, time_column: str | None) ->
 
 
 def _timestamps(raw: pd.Series) -> pd.Series:
-    """ISO 8601 text (or typed timestamps) as UTC; naive times are taken as UTC; NaT where not."""
+    """ISO 8601 text as the data contract has it (`shared.timestamps`), or typed timestamps, as
+    UTC; naive times are taken as UTC; NaT where not."""
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         return pd.to_datetime(raw, utc=True)
-    given = _objects(raw)
-    texts = pd.Series([None if v is None else str(v).strip() for v in given], dtype=object)
-    return pd.to_datetime(texts, errors="coerce", utc=True, format="ISO8601")
+    texts = [None if v is None else str(v).strip() for v in _objects(raw)]
+    return utc_moments(pa.array(texts, pa.large_string()))
 
 
 def _row_problems(

@@ -11,7 +11,7 @@ holds the two together:
                        (a feature's held within what a float32 holds: `shared.feature_range`)
     boolean            true/false, 1/0, or the words true/t/yes/y/1/1.0 (false/f/no/n/0/0.0)
     categorical        one of the categories, compared as text with blanks trimmed (3.0 is "3")
-    string, timestamp  any value / ISO 8601 text; missing is null or blank text
+    string, timestamp  any value / ISO 8601 text (`shared.timestamps`); missing is null or blank
 
 A missing field is MISSING_COLUMN when the column is required. The checked instance is a row of
 model inputs: numbers as floats, categories as their position in the model's categories, NaN
@@ -25,7 +25,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 from shared.feature_range import feature_bounds
@@ -39,6 +38,7 @@ from shared.serving.instance_fast_path import (
     ColumnPlan,
     FastPath,
 )
+from shared.timestamps import is_timestamp
 
 _NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INFINITY: Final = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
@@ -352,9 +352,7 @@ def _read_timestamp(raw: Any, column: _Column) -> tuple[Any, Reason | None]:
     text = _text(raw).strip()
     if not text:
         return None, None
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
+    if not is_timestamp(text):
         return None, Reason.WRONG_TYPE
     return text, None
 

@@ -71,7 +71,10 @@ CORPUS: dict[str, list[Any]] = {
     "region": ["north", " south ", "South", "west", "", None, 3, 3.0, "3", 3.5, True],
     "channel": ["web", "branch", "phone", None, "", 1],
     "seen_at": ["2026-01-02", "2026-01-02T03:04:05Z", "2026-01-02 03:04", "yesterday", "",
-                None, 5],
+                None, 5, 20260102, "20260102T0304", "2026-01-02T03:04:05.123456789", "1000-01-01",
+                # each taken by one of Python's and pandas' own readings, not the other
+                "2026-W01-5", "2026-01-02t03:04", "2026-01-02T03:04:05,5", "2026", "2026-01",
+                "2026-1-2", "2026-01-02T03:04:05.", "2026-01-02T03:04+05:60"],
     "note": ["x", None, 5],
 }  # fmt: skip
 

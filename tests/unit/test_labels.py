@@ -227,6 +227,25 @@ def test_times_with_an_offset_are_converted_and_naive_ones_taken_as_utc(tmp_path
     ]
 
 
+def test_times_are_read_by_the_contracts_grammar_each_on_its_own(tmp_path: Path) -> None:
+    # Year 1000 beside nine decimals, which made pandas read the column in nanoseconds.
+    taken = tmp_path / "l.csv"
+    taken.write_text("id,y,labelled_at\na,1,1000-01-02\nb,0,2026-01-02T03:04:05.123456789Z\n")
+    # Spellings one parser or the other took: 2026-01 (pandas), a week date (Python).
+    refused = tmp_path / "m.csv"
+    refused.write_text("id,y,labelled_at\nc,0,2026-01\nd,1,2026-W01-5\n")
+
+    times = check(taken).rows["labelled_at"]
+    message = refusal(check(refused))
+
+    assert [t.isoformat() for t in times] == [
+        "1000-01-02T00:00:00+00:00",
+        "2026-01-02T03:04:05.123456+00:00",
+    ]
+    assert "m.csv row 1, column 'labelled_at': expected an ISO 8601 timestamp" in message
+    assert "m.csv row 2, column 'labelled_at': expected an ISO 8601 timestamp" in message
+
+
 def test_without_a_time_column_every_row_is_dated_at_the_load(tmp_path: Path) -> None:
     path = write(tmp_path / "l.csv", [{"id": "a", "y": 1}, {"id": "b", "y": 0}])
 
