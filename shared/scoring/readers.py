@@ -7,8 +7,8 @@ Row numbers are 1-based data rows (the header and blank lines are not rows), con
 chunks. A chunk holds at most `chunk_rows` data rows: the rows that could be read go in `frame`,
 the others (a JSONL line that is not a JSON object, holds NaN or Infinity, nests arrays and
 objects deeper than `shared.json_values.MAX_DEPTH` or holds half a surrogate pair; a CSV row with
-more values than its header; a value that is not UTF-8) in `bad_rows`, so a few unreadable rows
-never cost the rest of the file.
+fewer or more values than its header; a value that is not UTF-8) in `bad_rows`, so a few
+unreadable rows never cost the rest of the file.
 
 CSV is read as text, as the data contract asks: no value is converted and only an empty field
 (quoted or not) is missing, so "n/a", "NA", "nan" or " 42 " reach the contract as written. The
@@ -18,8 +18,9 @@ rows at a time, in a thread that works ahead of the caller. RFC 4180 quoting: a 
 inside quotes is part of the value and ``""`` is a quote (a quote that does not start a value
 is text, as in ``5'11"``); LF, CRLF or CR line ends; a UTF-8 byte order mark at the start is
 dropped; blank lines (empty or only blanks) are not rows. A row with fewer values than the
-header has its last ones missing, as pandas reads it; one with more is rejected as
-MALFORMED_LINE, since which value belongs to which column is unknown. A quote that is never
+header, or more, is rejected as MALFORMED_LINE: a row cut short and a row whose writer left out
+its last empty values cannot be told apart, nor which value belongs to which column (BigQuery's
+own CSV loads refuse both too, unless told to allow jagged rows). A quote that is never
 closed (or a row over `_MAX_ROW_BYTES`) is a DataError saying after which data row. Bytes that
 are not UTF-8: each value holding one is rejected with reason ENCODING (the value shown with
 ``\\xNN`` escapes), the rest of the file is scored: one byte of Latin-1 in a comment field should
@@ -323,7 +324,8 @@ class _NotWellFormed(Exception):
 
 @dataclass(frozen=True)
 class _Malformed:
-    """A row with more values than the header: which of them belongs to which column is unknown."""
+    """A row with another number of values than the header: which of them belongs to which column
+    is unknown."""
 
     text: bytes  # the row as written, cut to what a rejection keeps
     values: int
@@ -528,8 +530,8 @@ def _unique_names(names: list[str]) -> list[str]:
 def _parsed(
     piece: bytes, width: int, quoted: bool
 ) -> tuple[pa.Table, list[tuple[int, _Malformed]]]:
-    """The rows of `piece` as a table of bytes, with the rows that have more values than the
-    header (each an all-null row in the table, so rows keep their places) by position."""
+    """The rows of `piece` as a table of bytes, with the rows that have fewer or more values
+    than the header (each an all-null row in the table, so rows keep their places) by position."""
     if width > 1:  # one column: a line of blanks would be read as a value, not skipped
         try:
             return _read_csv(piece, width, quoted), []
@@ -540,8 +542,8 @@ def _parsed(
 
 def _parsed_row_by_row(piece: bytes, width: int) -> tuple[pa.Table, list[tuple[int, _Malformed]]]:
     """`piece` with its irregular rows mended before pyarrow reads it: a line of blanks is left
-    out, a short row gets empty values for its missing last columns (as pandas read it), and a
-    row with too many values is kept aside, an empty row in its place."""
+    out, and a row with another number of values than the header is kept aside, an empty row in
+    its place."""
     layout = _layout(piece)
     irregular = np.flatnonzero(~layout.empty & (~layout.counted | (layout.values != width)))
     numbers = np.cumsum(layout.counted) - 1  # each row's position among the data rows
@@ -555,13 +557,9 @@ def _parsed_row_by_row(piece: bytes, width: int) -> tuple[pa.Table, list[tuple[i
         copied = int(layout.starts[row + 1]) if row + 1 < len(layout.starts) else len(piece)
         if not layout.counted[row]:
             continue
-        found = int(layout.values[row])
-        if found < width:
-            parts.append(piece[start:end] + b"," * (width - found) + b"\n")
-        else:
-            text = piece[start : min(end, start + 4 * MAX_RAW_CHARS)]
-            malformed.append((int(numbers[row]), _Malformed(text, found)))
-            parts.append(placeholder)
+        text = piece[start : min(end, start + 4 * MAX_RAW_CHARS)]
+        malformed.append((int(numbers[row]), _Malformed(text, int(layout.values[row]))))
+        parts.append(placeholder)
     parts.append(piece[copied:])
     expected = int(layout.counted.sum())
     if expected == 0:  # only empty lines, which pyarrow would call an empty file
@@ -614,8 +612,8 @@ def _text_piece(
     first_row: int,
     malformed: list[tuple[int, _Malformed]],
 ) -> _Piece:
-    """`table` (bytes) as text; the rows with too many values, or with a value that is not
-    UTF-8, as bad rows (that value made null, so the column can be text)."""
+    """`table` (bytes) as text; the rows with fewer or more values than the header, or with a
+    value that is not UTF-8, as bad rows (that value made null, so the column can be text)."""
     bad = [
         BadRow(
             row_number=first_row + position,

@@ -497,10 +497,14 @@ def test_rows_with_more_values_than_the_header_are_rejected_and_the_rest_read() 
     assert values_of(chunks) == [["2", "b"], ["4", "d"]]
 
 
-def test_a_row_with_fewer_values_has_its_last_ones_missing() -> None:
-    (chunk,) = read(b"id,a,b\n1,x\n2\n3,y,z\n", "short.csv")
-    assert values_of([chunk]) == [["1", "x", None], ["2", None, None], ["3", "y", "z"]]
-    assert chunk.bad_rows == ()
+def test_a_row_with_fewer_values_than_the_header_is_rejected_not_padded() -> None:
+    # A row cut short (its last values lost) would otherwise be scored with them missing.
+    chunks = read(b"id,a,b\n1,x\n2\n3,y,z\n4,,\n", "short.csv", chunk_rows=2)
+    assert bad_of(chunks) == [(1, MALFORMED_LINE, None, "1,x"), (2, MALFORMED_LINE, None, "2")]
+    assert "expected 3 values as in the header, found 2" in chunks[0].bad_rows[0].reason
+    assert "expected 3 values as in the header, found 1" in chunks[0].bad_rows[1].reason
+    assert [c.row_numbers().tolist() for c in chunks] == [[], [3, 4]]
+    assert values_of(chunks) == [["3", "y", "z"], ["4", None, None]]
 
 
 @pytest.mark.parametrize("width", [1, 3])
