@@ -47,7 +47,7 @@ from unittest.mock import patch
 
 import numpy as np
 
-from shared import demo_data
+from cloudscore import demo_data
 from shared.contract import DataContract
 from shared.model import ScoringModel
 from shared.project_config import ProjectConfig, parse_project_config

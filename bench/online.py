@@ -547,8 +547,8 @@ def run_load(
 
 def train_models(settings: StackSettings, budget_s: float) -> dict[str, str]:
     """The demo's models in the stack's registry, promoted: model name -> version."""
+    from cloudscore.demo_data import iter_demo_frames
     from shared import clients
-    from shared.demo_data import iter_demo_frames
     from shared.project_config import load_project_config
     from shared.registration import train_and_register
     from shared.registry import ModelRegistry
@@ -576,7 +576,7 @@ def train_models(settings: StackSettings, budget_s: float) -> dict[str, str]:
 
 
 def request_instances(count: int) -> list[dict[str, Any]]:
-    from shared.demo_data import LABEL_COLUMN, iter_demo_frames
+    from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames
 
     frame = next(iter_demo_frames(count, seed=REQUEST_SEED, chunk_rows=count))
     # As a client sends them: JSON values, dates in ISO 8601, missing values as null.

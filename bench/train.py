@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from shared import demo_data
+from cloudscore import demo_data
+from cloudscore.demo_training import demo_training_spec
 from shared.training import TrainingSpec, train_model
-from shared.training.demo import demo_training_spec
 
 
 def current_rss_mib() -> float:

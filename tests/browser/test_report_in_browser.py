@@ -22,14 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shared.monitoring.report import (
-    CHALLENGER,
-    CHAMPION,
-    DRIFTED_BAR,
-    NORMAL_BAR,
-    SCORE,
-    render_report,
-)
+from shared.monitoring.report import render_report
+from shared.monitoring.report.svg import CHALLENGER, CHAMPION, DRIFTED_BAR, NORMAL_BAR, SCORE
 from tests.browser.conftest import Chromium, Picture, read_png
 from tests.unit.test_report import GENERATED, realistic_runs
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames
 from local_emulator.settings import StackSettings
 from shared import clients
-from shared.demo_data import LABEL_COLUMN, iter_demo_frames
 from shared.project_config import parse_project_config
 from shared.registration import train_and_register
 from shared.registry import ModelRegistry

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from google.cloud import storage as gcs
 
+from cloudscore.demo_data import iter_demo_frames
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.config import BatchConfig
-from shared.demo_data import iter_demo_frames
 from shared.errors import TransientError
 from shared.events import StorageObject
 from shared.model_cache import ModelCache

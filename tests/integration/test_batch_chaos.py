@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cloudscore.demo_data import FEATURE_COLUMNS, ID_COLUMN, iter_demo_frames, write_demo_data
 from local_emulator.settings import StackSettings
 from shared import clients
-from shared.demo_data import FEATURE_COLUMNS, ID_COLUMN, iter_demo_frames, write_demo_data
 from tests.integration.batch_support import counts, drop, run_row
 from tests.integration.waiting import wait_for
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
 from local_emulator.bridge import post, to_cloud_event
 from local_emulator.settings import StackSettings
 from shared import clients
-from shared.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
 from tests.integration.batch_support import counts, drop, run_row
 from tests.integration.waiting import wait_for
 
@@ -100,7 +100,7 @@ def test_a_file_without_a_required_column_is_quarantined_whole(
 def test_local_drop_prints_the_run_of_each_file_and_fails_for_a_rejected_one(
     local_stack: StackSettings, champion: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shared.cli import main
+    from cloudscore.cli import main
 
     good = write_demo_data(tmp_path / f"{uuid.uuid4().hex[:6]}.csv", rows=300, seed=21)
     state = ["--state-dir", str(local_stack.state_dir)]

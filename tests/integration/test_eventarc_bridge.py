@@ -131,7 +131,7 @@ def test_an_event_that_always_fails_ends_in_the_dead_letter_record_shown_by_stat
     assert "HTTP 500" in record["last_error"]
     assert record["data"]["name"] == name
 
-    from shared.cli import main
+    from cloudscore.cli import main
 
     assert main(["local", "status", "--state-dir", str(settings.state_dir)]) == 0
     out = capsys.readouterr().out

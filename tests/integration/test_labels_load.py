@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from google.cloud import bigquery
 
+from cloudscore.cli import main
+from cloudscore.demo_data import ID_COLUMN, LABEL_COLUMN, write_demo_data
 from local_emulator.settings import StackSettings
 from shared import clients
-from shared.cli import main
-from shared.demo_data import ID_COLUMN, LABEL_COLUMN, write_demo_data
 from shared.tables import LABELS
 
 pytestmark = pytest.mark.stack

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from google.cloud import bigquery
 
+from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
 from local_emulator import stack
 from local_emulator.inbox import drop, wait_for_runs
 from local_emulator.settings import StackSettings
 from shared import clients
-from shared.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
 from shared.model_cache import ModelCache
 from shared.monitoring.check import CheckInProgress, CheckRequest, Cloud, run_check, tick_id_of
 from shared.monitoring.labels import label_frame, load_labels
@@ -185,7 +185,7 @@ def test_cloudscore_retrain_dry_run_measures_and_changes_nothing(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shared.cli import main
+    from cloudscore.cli import main
 
     for name, value in own_stack.client_env().items():
         monkeypatch.setenv(name, value)
@@ -425,7 +425,7 @@ def test_drift_and_labels_then_a_tick_retrain_and_promote_and_later_files_use_th
 
 
 def test_the_report_lists_every_check(own_stack: StackSettings, cloud: Cloud) -> None:
-    from shared.cli import main
+    from cloudscore.cli import main
 
     runs = all_runs(cloud)
     assert runs

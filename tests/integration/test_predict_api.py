@@ -16,10 +16,10 @@ from typing import Any
 import functions_framework
 import pytest
 
+from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.contract import DataContract
-from shared.demo_data import LABEL_COLUMN, iter_demo_frames
 from shared.model_cache import ModelCache
 from shared.registry import ModelRegistry, new_version_id
 from shared.scoring.core import RunInfo, score_chunk

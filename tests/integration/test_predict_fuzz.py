@@ -150,7 +150,7 @@ def test_no_body_bytes_are_answered_with_a_server_error(url: str, raw: bytes) ->
 
 @pytest.fixture(scope="module")
 def valid_instance() -> dict[str, Any]:
-    from shared.demo_data import LABEL_COLUMN, iter_demo_frames
+    from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames
 
     frame = next(iter_demo_frames(1, seed=41, drift=0.0, bad_rows=0.0, chunk_rows=1))
     instance: dict[str, Any] = json.loads(

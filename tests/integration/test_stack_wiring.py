@@ -92,7 +92,7 @@ def test_the_http_function_answers_on_its_port(local_stack: StackSettings, champ
 def test_env_prints_every_variable_a_client_needs(
     local_stack: StackSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shared.cli import main
+    from cloudscore.cli import main
 
     assert main(["local", "env", "--state-dir", str(local_stack.state_dir)]) == 0
 
@@ -112,7 +112,7 @@ def test_env_prints_every_variable_a_client_needs(
 def test_query_prints_the_rows_and_a_bad_query_is_a_clear_error(
     local_stack: StackSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shared.cli import main
+    from cloudscore.cli import main
 
     state = ["--state-dir", str(local_stack.state_dir)]
     assert main(["local", "query", "SELECT 40 + 2 AS answer", *state]) == 0

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cloudscore.cli import main
+from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.audit import AuditLog
-from shared.cli import main
-from shared.demo_data import LABEL_COLUMN, iter_demo_frames
 from shared.model_cache import ModelCache
 from shared.project_config import ProjectConfig, parse_project_config
 from shared.registration import train_and_register

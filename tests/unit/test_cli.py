@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import main
+from cloudscore.cli import main
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared import demo_data as dd
+from cloudscore import demo_data as dd
 from shared.contract import (
     REJECTION_COLUMNS,
     ColumnContract,

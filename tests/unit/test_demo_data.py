@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from shared import demo_data as dd
-from shared.cli import main
+from cloudscore import demo_data as dd
+from cloudscore.cli import main
 from shared.errors import UsageError
 
 FORMATS = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import packaging
-from shared.cli import deploy_cmd, main
+from cloudscore import packaging
+from cloudscore.cli import deploy_cmd, main
 
 SETTINGS = {
     "CLOUDSCORE_PROJECT": "demo-project",

@@ -20,7 +20,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from shared import packaging
+from cloudscore import packaging
 from shared.config import BATCH_VARIABLES, PREDICT_VARIABLES, VARIABLES, variables_of
 from shared.tables import ALL_TABLES
 
@@ -479,7 +479,7 @@ def _said(run: subprocess.CompletedProcess[str]) -> str:
 def test_terraform_sets_on_each_function_exactly_the_variables_the_code_reads(
     config_module: Path,
 ) -> None:
-    from shared.cli.deploy_cmd import deployment_settings
+    from cloudscore.cli.deploy_cmd import deployment_settings
 
     env = {**REQUIRED_SETTINGS, "CLOUDSCORE_BATCH_CHUNK_ROWS": "1000"}
     settings = deployment_settings(env)

@@ -19,8 +19,8 @@ import pytest
 from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
-from shared.cli import main
-from shared.demo_data import ID_COLUMN, LABEL_COLUMN, write_demo_data
+from cloudscore.cli import main
+from cloudscore.demo_data import ID_COLUMN, LABEL_COLUMN, write_demo_data
 from shared.errors import UsageError
 from shared.monitoring.labels import (
     LabelColumns,

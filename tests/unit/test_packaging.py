@@ -20,7 +20,7 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from shared import packaging
+from cloudscore import packaging
 
 ROOT = packaging.ROOT
 
@@ -88,9 +88,9 @@ def test_the_archive_holds_the_functions_and_shared_without_local_tools(
     assert {"main.py", "requirements.txt", "functions/main.py", "shared/config.py"} <= names
     assert "shared/serving/openapi.json" in names  # package data the predictor serves
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "shared").rglob("*.py")}
-    expected = {n for n in sources if not n.startswith("shared/cli/") and "__pycache__" not in n}
+    expected = {n for n in sources if "__pycache__" not in n}
     assert expected <= names
-    assert not any(n.startswith(("shared/cli/", "local_emulator/", "tests/")) for n in names)
+    assert not any(n.startswith(("cloudscore/", "local_emulator/", "tests/")) for n in names)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 
@@ -223,13 +223,13 @@ def test_every_third_party_import_of_the_archive_is_installed_by_its_requirement
     assert unresolved == set(), f"imported modules of no installed distribution: {unresolved}"
 
 
-def test_no_archived_module_imports_the_local_cloud_or_the_cli(
+def test_no_archived_module_imports_the_local_cloud_or_the_tooling(
     contents: dict[str, bytes],
 ) -> None:
     imported = _archived_imports(contents)
 
     assert not {m for m in imported if m.split(".")[0] == "local_emulator"}
-    assert not {m for m in imported if m == "shared.cli" or m.startswith("shared.cli.")}
+    assert not {m for m in imported if m.split(".")[0] == "cloudscore"}
 
 
 def test_the_extracted_archive_imports_on_its_own(tmp_path: Path) -> None:
@@ -248,7 +248,7 @@ def test_the_extracted_archive_imports_on_its_own(tmp_path: Path) -> None:
         "assert all(callable(getattr(main, n)) for n in main.__all__)\n"
         "print(' '.join(sorted(main.__all__)))\n"
         "try:\n"
-        "    import shared.cli\n"
+        "    import cloudscore.cli\n"
         "except ModuleNotFoundError:\n"
         "    print('no cli')\n"
     )

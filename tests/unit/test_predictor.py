@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared import demo_data as dd
+from cloudscore import demo_data as dd
 from shared.contract import DataContract, infer_contract, validate
 from shared.model import ScoringModel
 from shared.project_config import ProjectConfig

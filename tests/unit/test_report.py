@@ -18,15 +18,10 @@ from typing import Any
 import pytest
 
 from shared.monitoring.record import Decision, MonitoringRun
-from shared.monitoring.report import (
-    BADGE_COLOURS,
-    DRIFTED_BAR,
-    LOWER_IS_BETTER,
-    NORMAL_BAR,
-    nice_ticks,
-    render_report,
-    time_ticks,
-)
+from shared.monitoring.report import render_report
+from shared.monitoring.report.checks import LOWER_IS_BETTER
+from shared.monitoring.report.page import BADGE_COLOURS
+from shared.monitoring.report.svg import DRIFTED_BAR, NORMAL_BAR, nice_ticks, time_ticks
 
 GENERATED = datetime(2026, 11, 2, 6, 30, tzinfo=UTC)
 FEATURES = (

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared import demo_data as dd
-from shared.cli import main
-from shared.cli.score_cmd import rejected_path
+from cloudscore import demo_data as dd
+from cloudscore.cli import main
+from cloudscore.cli.score_cmd import rejected_path
 from shared.contract import DataContract, infer_contract, validate
 from shared.model import ScoringModel
 from shared.project_config import ProjectConfig

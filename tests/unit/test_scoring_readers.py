@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shared import demo_data as dd
+from cloudscore import demo_data as dd
 from shared.contract import DataContract, infer_contract, validate
 from shared.errors import DataError
 from shared.json_values import MAX_DEPTH

@@ -38,7 +38,7 @@ def demo_outcome(progress_log: list[tuple[str, float]]) -> TrainingOutcome:
 
 
 def test_demo_model_reaches_the_quality_the_generator_allows(demo_outcome: TrainingOutcome) -> None:
-    # shared/demo_data.py documents, on 20k fresh rows (seed 99): the Bayes-optimal ranking
+    # cloudscore/demo_data.py documents, on 20k fresh rows (seed 99): the Bayes-optimal ranking
     # (the true logit) reaches ROC AUC 0.852, and HistGradientBoosting trained on 5k rows
     # 0.81-0.83. This model trains on 6k rows (60% of 10k), so it should reach the bottom of
     # that range, 0.81. The standard error of an AUC near 0.83 (Hanley & McNeil) is about

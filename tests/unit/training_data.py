@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shared import demo_data
+from cloudscore import demo_data
+from cloudscore.demo_training import demo_training_spec
 from shared.training import FeatureSpec, TrainingSpec
-from shared.training.demo import demo_training_spec
 
 COLORS = ("red", "green", "blue")
 SIZES = ("S", "M", "L", "XL")

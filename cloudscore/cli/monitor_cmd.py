@@ -61,7 +61,7 @@ def cloud_of(target: Any) -> Any:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from shared.cli.target import resolve_target
+    from cloudscore.cli.target import resolve_target
     from shared.monitoring.check import CheckRequest, run_check
     from shared.monitoring.record import Decision
     from shared.project_config import load_project_config
@@ -106,7 +106,7 @@ def summary(run: Any) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from shared.cli.target import resolve_target
+    from cloudscore.cli.target import resolve_target
     from shared.monitoring.history import MonitoringHistory
     from shared.monitoring.report import render_report
 

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from shared.demo_data import write_demo_data
+    from cloudscore.demo_data import write_demo_data
 
     try:
         summary = write_demo_data(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.cli.train_cmd import CONFIG_HELP
+from cloudscore.cli.train_cmd import CONFIG_HELP
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +74,7 @@ def _load(args: argparse.Namespace) -> int:
     )
     target = None
     if not args.dry_run or any(name.startswith("gs://") for name in args.files):
-        from shared.cli.target import resolve_target
+        from cloudscore.cli.target import resolve_target
 
         target = resolve_target()
     loaded_at = datetime.now(UTC)

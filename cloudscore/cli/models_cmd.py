@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from shared.cli.target import resolve_target
+    from cloudscore.cli.target import resolve_target
 
     target = resolve_target()
     registry = target.registry(args.model)

@@ -82,7 +82,7 @@ def _contract(args: argparse.Namespace) -> int:
 
     target = None
     if args.data.startswith(("gs://", "bq://")):
-        from shared.cli.target import resolve_target
+        from cloudscore.cli.target import resolve_target
 
         target = resolve_target()
     config, frame, _ = _read(args, target)
@@ -92,8 +92,8 @@ def _contract(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from cloudscore.cli.target import resolve_target
     from shared.audit import AuditLog
-    from shared.cli.target import resolve_target
     from shared.registration import train_and_register
     from shared.training import GateRefused
 

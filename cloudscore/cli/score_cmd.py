@@ -84,7 +84,7 @@ def load_model_dir(directory: Path) -> LoadedModel:
 def _load_registry_model(version: str | None) -> LoadedModel:
     import json
 
-    from shared.cli.target import resolve_target
+    from cloudscore.cli.target import resolve_target
     from shared.contract import DataContract
     from shared.model_cache import ModelCache
 

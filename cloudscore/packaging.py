@@ -2,10 +2,10 @@
 Terraform must agree with.
 
 - `build_archive` writes the zip each Cloud Function deploys: a `main.py` at its root exposing the
-  entry points of `functions/main.py`, `functions/` and `shared/` (without the CLI, which needs the
-  local cloud), and a `requirements.txt` pinning the project's runtime dependencies at the
-  versions installed here. The same inputs give the same bytes, so the same sha256: Terraform
-  names the uploaded object after it and redeploys only when the code or a pin changed.
+  entry points of `functions/main.py`, `functions/` and `shared/`, and a `requirements.txt`
+  pinning the project's runtime dependencies at the versions installed here. The same inputs
+  give the same bytes, so the same sha256: Terraform names the uploaded object after it and
+  redeploys only when the code or a pin changed.
 - `infra_facts` is what Terraform reads from `infra/generated/cloudscore.json`: the functions, the
   `CLOUDSCORE_*` variables each reads (`shared.config.variables_of`) with their defaults and
   forms, and every BigQuery table (`shared.tables`). It is generated, never written by hand, and a
@@ -36,10 +36,9 @@ from shared.tables import ALL_TABLES, Table
 ROOT: Final = Path(__file__).resolve().parent.parent
 FACTS_PATH: Final = Path("infra/generated/cloudscore.json")
 
-# The packages a function imports, and what of them the cloud does not need: the CLI (it starts
-# the local cloud, whose package is not deployed either), tests and caches.
+# The packages a function imports (the `cloudscore` tooling and the local cloud are not
+# deployed), and what of them the cloud does not need: tests and caches.
 ARCHIVED_PACKAGES: Final = ("functions", "shared")
-EXCLUDED_PATHS: Final = frozenset({"shared/cli"})
 EXCLUDED_DIR_NAMES: Final = frozenset({"__pycache__", "tests", ".mypy_cache", ".pytest_cache"})
 
 # Every entry gets these, whatever the checkout's clock and umask: the archive's bytes then
@@ -184,10 +183,7 @@ def archived_sources(root: Path = ROOT) -> dict[str, Path]:
 
 
 def _excluded(relative: Path) -> bool:
-    parents = [p.as_posix() for p in relative.parents]
-    return any(p in EXCLUDED_PATHS for p in parents) or any(
-        part in EXCLUDED_DIR_NAMES for part in relative.parts
-    )
+    return any(part in EXCLUDED_DIR_NAMES for part in relative.parts)
 
 
 def _package_data(root: Path) -> dict[str, list[str]]:

@@ -1,10 +1,10 @@
-"""The training spec of the demo's loan-default data (shared.demo_data)."""
+"""The training spec of the demo's loan-default data (cloudscore.demo_data)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared import demo_data
+from cloudscore import demo_data
 from shared.model import FeatureSpec
 from shared.training.spec import Cost, TrainingSpec
 

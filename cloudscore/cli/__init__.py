@@ -16,15 +16,15 @@ from shared.errors import CloudscoreError
 # Imported lazily at parse time would hide their --help; importing them is cheap (heavy
 # libraries are imported inside the commands that use them).
 _COMMAND_MODULES = (
-    "shared.cli.train_cmd",
-    "shared.cli.score_cmd",
-    "shared.cli.models_cmd",
-    "shared.cli.demo_data_cmd",
-    "shared.cli.local_cmd",
-    "shared.cli.demo_cmd",
-    "shared.cli.deploy_cmd",
-    "shared.cli.labels_cmd",
-    "shared.cli.monitor_cmd",
+    "cloudscore.cli.train_cmd",
+    "cloudscore.cli.score_cmd",
+    "cloudscore.cli.models_cmd",
+    "cloudscore.cli.demo_data_cmd",
+    "cloudscore.cli.local_cmd",
+    "cloudscore.cli.demo_cmd",
+    "cloudscore.cli.deploy_cmd",
+    "cloudscore.cli.labels_cmd",
+    "cloudscore.cli.monitor_cmd",
 )
 
 

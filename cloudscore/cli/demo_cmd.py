@@ -131,7 +131,7 @@ def _first_instance(path: Path) -> dict[str, Any]:
     """The first valid-looking application of a demo file, as a client would send it."""
     import pandas as pd
 
-    from shared.demo_data import LABEL_COLUMN
+    from cloudscore.demo_data import LABEL_COLUMN
 
     frame = pd.read_csv(path, nrows=50, dtype=str, keep_default_na=False)
     row = frame.drop(columns=[LABEL_COLUMN], errors="ignore").iloc[0]
@@ -153,7 +153,7 @@ def _predict(url: str, instance: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shown_id(instance: dict[str, Any]) -> str:
-    from shared.demo_data import ID_COLUMN
+    from cloudscore.demo_data import ID_COLUMN
 
     return str(instance.get(ID_COLUMN))
 
@@ -200,7 +200,7 @@ class _DemoData:
 
 
 def _make_data(rows: int) -> _DemoData:
-    from shared.demo_data import write_demo_data
+    from cloudscore.demo_data import write_demo_data
 
     _DEMO_DIR.mkdir(parents=True, exist_ok=True)
     return _DemoData(
@@ -236,8 +236,8 @@ def _load_outcomes(settings: Any, data: _DemoData) -> str:
     import pandas as pd
     from google.cloud import bigquery
 
+    from cloudscore.demo_data import ID_COLUMN, LABEL_COLUMN
     from shared import clients
-    from shared.demo_data import ID_COLUMN, LABEL_COLUMN
     from shared.monitoring.labels import label_frame, load_labels
     from shared.sources import fingerprint
 

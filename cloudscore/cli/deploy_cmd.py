@@ -75,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from shared import packaging
+    from cloudscore import packaging
 
     root = packaging.ROOT
     if args.action == "generate":
@@ -93,7 +93,7 @@ def work_dir(root: Path) -> Path:
 
 
 def _generate(root: Path, check: bool) -> int:
-    from shared import packaging
+    from cloudscore import packaging
 
     if check:
         if packaging.facts_are_current(root):
@@ -137,7 +137,7 @@ def deployment_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def _terraform(root: Path, args: argparse.Namespace) -> int:
-    from shared import packaging
+    from cloudscore import packaging
 
     terraform = shutil.which("terraform")
     if terraform is None:
