@@ -8,7 +8,7 @@ resource "google_bigquery_dataset" "this" {
 
   #checkov:skip=CKV_GCP_81:Google-managed encryption at rest is the default; a customer-managed key is an organisation's choice, not something this module can make for it.
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_bigquery_table" "tables" {

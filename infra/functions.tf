@@ -53,6 +53,8 @@ resource "google_cloudfunctions2_function" "score_file" {
   depends_on = [
     google_project_iam_member.trigger_event_receiver,
     google_project_iam_member.gcs_publishes_events,
+    time_sleep.agent_grants,
+    time_sleep.build_grants,
     google_project_iam_member.build_log_writer,
     google_project_iam_member.build_reads_sources,
     google_artifact_registry_repository_iam_member.build_pushes_images,
@@ -108,6 +110,7 @@ resource "google_cloudfunctions2_function" "predict_rows" {
   }
 
   depends_on = [
+    time_sleep.build_grants,
     google_project_iam_member.build_log_writer,
     google_project_iam_member.build_reads_sources,
     google_artifact_registry_repository_iam_member.build_pushes_images,
@@ -155,6 +158,8 @@ resource "google_cloudfunctions2_function" "retrain_model" {
 
   depends_on = [
     google_project_iam_member.trigger_event_receiver,
+    time_sleep.agent_grants,
+    time_sleep.build_grants,
     google_project_iam_member.build_log_writer,
     google_project_iam_member.build_reads_sources,
     google_artifact_registry_repository_iam_member.build_pushes_images,
@@ -188,5 +193,5 @@ resource "google_artifact_registry_repository" "functions" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }

@@ -66,7 +66,7 @@ resource "google_service_account" "function" {
   display_name = "cloudscore ${each.key} function"
   description  = "Runs the ${each.key} function; holds only the access it needs."
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_service_account" "trigger" {
@@ -76,7 +76,7 @@ resource "google_service_account" "trigger" {
   display_name = "cloudscore ${each.key} trigger"
   description  = "Eventarc's identity when it delivers events to the ${each.key} function."
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_service_account" "build" {
@@ -84,7 +84,7 @@ resource "google_service_account" "build" {
   display_name = "cloudscore function builds"
   description  = "Cloud Build's identity when it builds the functions' images."
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 # --- the functions' own access -----------------------------------------------------------------
@@ -171,6 +171,11 @@ resource "google_project_iam_member" "gcs_publishes_events" {
 }
 
 # --- builds ------------------------------------------------------------------------------------
+# The roles Google documents for a user-specified Cloud Build account building functions: Logs
+# Writer, Artifact Registry Writer and Storage Object Admin
+# (https://cloud.google.com/run/docs/configuring/services/build-service-account), each on the
+# narrowest place it can be: the writer on this deployment's repository (build_config's
+# docker_repository), the object role on the buckets the build reads sources from.
 
 resource "google_project_iam_member" "build_log_writer" {
   project = local.project
@@ -182,7 +187,7 @@ resource "google_project_iam_member" "build_log_writer" {
 # in its own gcf-v2-sources-* bucket (created on first deploy, so it is named by pattern).
 resource "google_project_iam_member" "build_reads_sources" {
   project = local.project
-  role    = "roles/storage.objectViewer"
+  role    = "roles/storage.objectAdmin"
   member  = google_service_account.build.member
 
   condition {
@@ -197,4 +202,17 @@ resource "google_artifact_registry_repository_iam_member" "build_pushes_images" 
   repository = google_artifact_registry_repository.functions.name
   role       = "roles/artifactregistry.writer"
   member     = google_service_account.build.member
+}
+
+# The builder's grants must have taken effect before a build starts: the provider's example of
+# a function built by its own account (google_cloudfunctions2_function, "Basic Builder") waits
+# 60 s after granting them.
+resource "time_sleep" "build_grants" {
+  create_duration = "60s"
+
+  depends_on = [
+    google_project_iam_member.build_log_writer,
+    google_project_iam_member.build_reads_sources,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+  ]
 }

@@ -21,19 +21,22 @@ locals {
 
   sources_bucket = coalesce(var.sources_bucket, "${local.project}-cloudscore-sources")
 
+  # The APIs this deployment calls, each for what needs it (README, "First apply"). Service
+  # Usage itself (which enables the others) is turned on by hand before the first apply.
   apis = toset([
-    "artifactregistry.googleapis.com",
-    "bigquery.googleapis.com",
-    "cloudbuild.googleapis.com",
-    "cloudfunctions.googleapis.com",
-    "cloudresourcemanager.googleapis.com",
-    "cloudscheduler.googleapis.com",
-    "eventarc.googleapis.com",
-    "iam.googleapis.com",
-    "logging.googleapis.com",
-    "pubsub.googleapis.com",
-    "run.googleapis.com",
-    "storage.googleapis.com",
+    "artifactregistry.googleapis.com",     # the functions' image repository
+    "bigquery.googleapis.com",             # the dataset and its tables
+    "cloudbuild.googleapis.com",           # Cloud Functions builds each function's image
+    "cloudfunctions.googleapis.com",       # the three functions
+    "cloudresourcemanager.googleapis.com", # project IAM grants, the audit configuration
+    "cloudscheduler.googleapis.com",       # the retrain schedule
+    "eventarc.googleapis.com",             # the functions' triggers
+    "iam.googleapis.com",                  # the service accounts and their grants
+    "logging.googleapis.com",              # log-based metrics; the builds' and functions' logs
+    "monitoring.googleapis.com",           # alert policies and notification channels
+    "pubsub.googleapis.com",               # the retrain and dead-letter topics
+    "run.googleapis.com",                  # gen2 functions run as Cloud Run services
+    "storage.googleapis.com",              # the buckets
   ])
 }
 
@@ -45,16 +48,11 @@ resource "google_project_service" "apis" {
   disable_on_destroy = false
 }
 
-data "google_project" "this" {
-  depends_on = [google_project_service.apis]
-}
+# Enabling an API is eventually consistent: the first calls right after it can still be refused
+# as if it were off. The provider's guide to google_project_service waits with time_sleep; every
+# resource here depends on this wait, not on the enablement alone.
+resource "time_sleep" "apis" {
+  create_duration = "60s"
 
-# Google's own agents that act in this project: Cloud Storage publishes the storage events,
-# Pub/Sub moves failed events to the dead-letter topic.
-data "google_storage_project_service_account" "gcs" {
   depends_on = [google_project_service.apis]
-}
-
-locals {
-  pubsub_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }

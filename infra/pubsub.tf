@@ -4,7 +4,7 @@ resource "google_pubsub_topic" "retrain" {
 
   #checkov:skip=CKV_GCP_83:Ticks carry no data; Google-managed encryption is enough.
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 # Events of either trigger that keep failing end here instead of being dropped after 24 hours;
@@ -14,7 +14,7 @@ resource "google_pubsub_topic" "dead_letter" {
 
   #checkov:skip=CKV_GCP_83:Holds event envelopes (object names, ticks), not file contents; Google-managed encryption is enough.
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_pubsub_subscription" "dead_letter" {
@@ -48,5 +48,5 @@ resource "google_cloud_scheduler_job" "retrain" {
     data       = base64encode(jsonencode({ trigger = "schedule" }))
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }

@@ -20,7 +20,7 @@ resource "google_storage_bucket" "inbox" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 # The model registry: versions are immutable and aliases move with generation preconditions;
@@ -38,7 +38,7 @@ resource "google_storage_bucket" "models" {
     enabled = true
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 # The functions' source archives, one object per distinct content.
@@ -63,7 +63,7 @@ resource "google_storage_bucket" "sources" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_storage_bucket_object" "source" {

@@ -137,3 +137,14 @@ variable "protect_data" {
   type        = bool
   default     = true
 }
+
+variable "alert_emails" {
+  description = "Email addresses the alert policies notify (monitoring.tf). Empty: the policies still open incidents, seen in the console's Monitoring > Alerting, but notify nobody."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", address))])
+    error_message = "alert_emails must be email addresses such as ml-oncall@example.com."
+  }
+}

@@ -207,7 +207,10 @@ def _measure_and_decide(
             raise
         # A permanent problem (no training source, bad data, a refused read) is the check's
         # outcome: recorded, and the champion untouched.
-        _log.error("check %s failed: %s", run_id, exc)
+        # `check_decision` is what the deployment's log-based metric counts (infra/monitoring.tf).
+        _log.error(
+            "check %s failed: %s", run_id, exc, extra={"check_decision": Decision.FAILED.value}
+        )
         return replace(base, reason=str(exc), ended_at=cloud.clock())
 
 

@@ -256,6 +256,8 @@ class _FileRun:
             progress.rows_rejected,
             f"moved to {moved_to}" if moved_to else "nothing left to move",
             f"; {reason}" if reason else "",
+            # A field of its own, for the deployment's log-based metric (infra/monitoring.tf).
+            extra={"run_status": status},
         )
         return RunOutcome(
             run_id=claim.run_id,

@@ -5,6 +5,7 @@ deleted under it) and check that the next attempt ends the run with exact row ac
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from shared.scoring.bigquery_sink import BigQuerySink
 from shared.scoring.claims import claim_file, read_progress
 from shared.scoring.readers import Chunk
 from tests.integration.batch_support import counts, run_row
+from tests.log_metrics import counted
 
 pytestmark = pytest.mark.stack
 DEFAULTS = BatchConfig()
@@ -138,18 +140,22 @@ def test_a_file_beyond_the_time_budget_is_finished_by_the_next_attempts_from_whe
 
 
 def test_the_chunk_size_of_the_first_attempt_holds_for_every_later_one(
-    parts: Parts, champion: str
+    parts: Parts, champion: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     obj = parts.upload(demo_csv(100, seed=10))
     name = parts.models.registry.model_name
     claim, _ = claim_file(parts.storage, obj, name, champion, 40)
 
-    outcome = parts.score(obj, settings=BatchConfig(chunk_rows=7))
+    with caplog.at_level(logging.INFO, logger=batch.__name__):
+        outcome = parts.score(obj, settings=BatchConfig(chunk_rows=7))
 
     assert claim.chunk_rows == 40
     progress, _ = read_progress(parts.storage, obj)
     assert progress.chunks_done == 3  # 40 + 40 + 20, not 15 chunks of 7
     assert outcome.rows_in == 100
+    # A run that succeeded is not what the deployment's failed-run alert counts.
+    assert outcome.status == "succeeded"
+    assert counted("failed_scoring_runs", caplog.records, "score_file") == []
 
 
 def test_a_claimed_version_that_cannot_be_loaded_ends_the_run_as_failed(
@@ -171,18 +177,22 @@ def test_a_claimed_version_that_cannot_be_loaded_ends_the_run_as_failed(
 
 
 def test_a_generation_deleted_before_it_is_read_ends_the_run_as_failed(
-    local_stack: StackSettings, parts: Parts
+    local_stack: StackSettings, parts: Parts, caplog: pytest.LogCaptureFixture
 ) -> None:
     obj = parts.upload(demo_csv(50, seed=12))
     parts.storage.bucket(parts.bucket).delete_blob(obj.name)
 
-    outcome = parts.score(obj)
+    with caplog.at_level(logging.INFO, logger=batch.__name__):
+        outcome = parts.score(obj)
 
     assert (outcome.status, outcome.moved_to) == ("failed", "")
     run = run_row(local_stack, obj.uri)
     assert run is not None and run["status"] == "failed"
     assert "was deleted or replaced before it was read in full" in run["reason"]
     assert counts(local_stack, obj.uri) == (0, 0, 0)
+    # The deployment's failed-run alert counts this run's line, once.
+    (line,) = counted("failed_scoring_runs", caplog.records, "score_file")
+    assert obj.key in line and "failed" in line
     # The same event again does not score it twice, nor fail differently.
     assert parts.score(obj).status == "already_scored"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 import urllib.request
@@ -40,6 +41,7 @@ from shared.registration import train_and_register
 from shared.registry import ModelRegistry
 from shared.sources import SourceInfo, fingerprint
 from tests.conftest import start_stack
+from tests.log_metrics import counted
 
 pytestmark = pytest.mark.stack
 
@@ -235,7 +237,7 @@ def test_a_worse_challenger_is_kept_as_challenger_and_not_promoted(
 
 
 def test_an_unreadable_training_source_fails_the_check_and_leaves_the_registry(
-    own_stack: StackSettings, cloud: Cloud, champion: str
+    own_stack: StackSettings, cloud: Cloud, champion: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     versions, before = cloud.registry.versions(), champion_version(cloud)
     config = project_config(own_stack)
@@ -247,10 +249,14 @@ def test_an_unreadable_training_source_fails_the_check_and_leaves_the_registry(
         "test",
     )
 
-    run = check(cloud, own_stack, force=True, config=broken)
+    with caplog.at_level(logging.INFO):
+        run = check(cloud, own_stack, force=True, config=broken)
 
     assert run.decision is Decision.FAILED
     assert "missing" in run.reason
+    # The deployment's failed-check alert counts this check's line, once.
+    (line,) = counted("failed_checks", caplog.records, "retrain_model")
+    assert run.run_id in line
     assert cloud.registry.versions() == versions
     assert champion_version(cloud) == before
     assert recorded(cloud, run.run_id)[0].decision is Decision.FAILED

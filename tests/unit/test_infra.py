@@ -380,7 +380,10 @@ def test_project_wide_roles_are_only_those_that_cannot_be_narrowed(root: dict[st
         "trigger_event_receiver": "roles/eventarc.eventReceiver",
         "gcs_publishes_events": "roles/pubsub.publisher",
         "build_log_writer": "roles/logging.logWriter",
-        "build_reads_sources": "roles/storage.objectViewer",
+        "build_reads_sources": "roles/storage.objectAdmin",
+        # Google's agents' own roles, which an agent made on request must be given.
+        "pubsub_agent": "roles/pubsub.serviceAgent",
+        "eventarc_agent": "roles/eventarc.serviceAgent",
     }
     condition = root["resource"][("google_project_iam_member", "build_reads_sources")]
     assert "gcf-v2-sources-" in condition["condition"][0]["expression"]
@@ -630,7 +633,7 @@ def test_checkov_finds_nothing_and_every_skip_says_why() -> None:
     assert all(len(reason) >= 30 for reason in reasons.values()), reasons
 
 
-# --- names checked against the provider's schema -----------------------------------------------
+# --- names checked against the providers' schemas ---------------------------------------------
 
 _META = {"for_each", "count", "depends_on", "lifecycle", "provider", "provisioner", "connection"}
 
@@ -660,33 +663,60 @@ def _unknown_names(body: dict[str, Any], node: dict[str, Any], where: str) -> li
     return unknown
 
 
+SCHEMAS = INFRA / "tools" / "provider-schemas.json"
+
+
+def _provider_of(type_: str, body: dict[str, Any]) -> str:
+    """The provider a block belongs to: its `provider` meta-argument, else its type's prefix
+    (as tools/provider_schemas.py assigns them)."""
+    named = body.get("provider")
+    if isinstance(named, str):
+        return named.strip("${}").split(".")[0]
+    return type_.split("_", maxsplit=1)[0]
+
+
+def _schema_of(type_: str, body: dict[str, Any], data: bool = False) -> dict[str, Any]:
+    providers = json.loads(SCHEMAS.read_text())["providers"]
+    node: dict[str, Any] = providers[_provider_of(type_, body)]["types"][
+        ("data." if data else "") + type_
+    ]
+    return node
+
+
 def test_every_argument_is_one_the_provider_has() -> None:
-    schema = json.loads((INFRA / "tools" / "google-provider.json").read_text())["types"]
     root = _module(INFRA)
 
     unknown = []
-    for kind, prefix in (("resource", ""), ("data", "data.")):
+    for kind in ("resource", "data"):
         for (type_, name), body in root[kind].items():
-            if type_.startswith("google_"):
-                node = schema[prefix + type_]
-                unknown += _unknown_names(body, node, f"{prefix}{type_}.{name}")
+            if type_.startswith(("google_", "time_")):
+                node = _schema_of(type_, body, data=kind == "data")
+                where = f"{'data.' if kind == 'data' else ''}{type_}.{name}"
+                unknown += _unknown_names(body, node, where)
 
     assert unknown == []
-    # The names were checked against this version: the provider is held to it.
+    # The names were checked against these versions: each provider is held to its own.
     with (INFRA / "versions.tf").open() as source:
         terraform = _plain(hcl2.load(source))["terraform"][0]
-    assert terraform["required_providers"][0]["google"]["version"] == "~> 6.50"
-    assert "6.50.0" in json.loads((INFRA / "tools" / "google-provider.json").read_text())["source"]
+    pinned = {name: spec["version"] for name, spec in terraform["required_providers"][0].items()}
+    schemas = json.loads(SCHEMAS.read_text())["providers"]
+    assert set(schemas) <= set(pinned)
+    for provider, schema in schemas.items():
+        assert schema["source"].endswith(f"({provider} provider {pinned[provider]})"), provider
 
 
-_REFERENCE = re.compile(r"(?<![\w.])(data\.)?(google_\w+)\.(\w+)((?:\[[^\]]*\]|\.\w+)*)")
+# Resource types of the google providers and of time (whose types are few: a dynamic block's
+# iterator such as time_partitioning is not one of them).
+_REFERENCE = re.compile(
+    r"(?<![\w.])(data\.)?(google_\w+|time_(?:offset|rotating|sleep|static))\.(\w+)"
+    r"((?:\[[^\]]*\]|\.\w+)*)"
+)
 
 
 def test_every_attribute_read_is_one_the_provider_has() -> None:
-    schema = json.loads((INFRA / "tools" / "google-provider.json").read_text())["types"]
     root = _module(INFRA)
-    declared = {("", t, n) for t, n in root["resource"]} | {
-        ("data.", t, n) for t, n in root["data"]
+    declared = {("", t, n): body for (t, n), body in root["resource"].items()} | {
+        ("data.", t, n): body for (t, n), body in root["data"].items()
     }
 
     problems = []
@@ -698,7 +728,7 @@ def test_every_attribute_read_is_one_the_provider_has() -> None:
             if (data, type_, name) not in declared:
                 problems.append(f"{path.name}: {data}{type_}.{name} is not declared")
                 continue
-            node = schema[data + type_]
+            node = _schema_of(type_, declared[(data, type_, name)], data=bool(data))
             steps = re.findall(r"\.(\w+)", re.sub(r"^\[[^\]]*\]", "", rest))
             for step in steps:
                 if node is None or step not in node["attributes"]:
