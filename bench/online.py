@@ -629,7 +629,7 @@ def in_process(
     from shared.contract import DataContract, validate
     from shared.model_cache import ModelCache
     from shared.registry import ModelRegistry
-    from shared.serving.api import HttpRequest
+    from shared.serving.request import HttpRequest
     from shared.serving.service import PredictionService, Served
 
     storage = clients.storage_client(settings.project, settings.endpoints())

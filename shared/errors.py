@@ -9,8 +9,10 @@
     ├── RegistryError               the model registry refused an operation
     │   ├── VersionNotFound         no such model version or alias
     │   ├── VersionExists           a version is immutable: it cannot be written twice
-    │   ├── ArtifactTampered        an artifact's sha256 differs from the one recorded
-    │   └── AliasConflict           another writer moved the alias first
+    │   ├── ArtifactTampered        an artifact or manifest differs from the one recorded
+    │   ├── AliasConflict           another writer moved the alias first
+    │   └── ModelFormatError        a model stored in a format cloudscore does not load
+    ├── ApiError                    an HTTP request refused: its status and every problem found
     └── LocalStackError             the local cloud cannot start or answer (names the component)
 
 Permanent errors are recorded and acknowledged; `TransientError` is raised out of a function so
@@ -19,6 +21,10 @@ the platform retries it. Third-party exceptions are translated at the boundary w
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 
 class CloudscoreError(Exception):
@@ -91,13 +97,49 @@ class VersionExists(RegistryError):
 
 
 class ArtifactTampered(RegistryError):
-    """Refused to load: loading an unverified joblib file would execute whatever it holds."""
+    """Refused to load: an artifact differs from its manifest, or a manifest from the one its
+    alias recorded when it was moved."""
 
 
 class AliasConflict(RegistryError):
     """Of two concurrent alias moves exactly one wins; this is the other. Re-read and retry."""
 
     http_status = 409
+
+
+class ModelFormatError(RegistryError):
+    """A model file that is not in a format cloudscore loads (an old pickle, a file that is not
+    what its name says, a type outside the trusted list); the message says how to move it."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request or a row: which instance (None: the request as a whole),
+    which field, what was expected and what was found."""
+
+    message: str
+    instance: int | None = None
+    field: str | None = None
+    expected: str | None = None
+    found: Any = None
+    reason_code: str | None = None
+
+
+class ApiError(CloudscoreError):
+    """A refused HTTP request: its status, a message, and every problem found."""
+
+    def __init__(
+        self, status: int, message: str, problems: Sequence[Problem] = (), allow: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.message = message
+        self.problems = tuple(problems)
+        self.allow = allow  # the Allow header of a 405
+
+    @property
+    def status(self) -> int:
+        return self.http_status
 
 
 class LocalStackError(CloudscoreError):

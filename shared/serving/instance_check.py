@@ -27,9 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from shared.errors import Problem
 from shared.feature_range import feature_bounds
 from shared.reasons import Reason
-from shared.serving.api import Problem, shown
+from shared.serving.answers import shown
 from shared.serving.instance_fast_path import (
     BOOLEAN,
     CATEGORY,

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,22 +29,21 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from shared.config import PredictConfig
-from shared.errors import CloudscoreError, RegistryError, TransientError, VersionNotFound
+from shared.errors import (
+    ApiError,
+    CloudscoreError,
+    RegistryError,
+    TransientError,
+    VersionNotFound,
+)
 from shared.model_cache import LoadedVersion, ModelCache
 from shared.record_ids import id_text
-from shared.serving.api import (
-    ApiError,
-    HttpRequest,
-    Limits,
-    PredictRequest,
-    Route,
-    answer_json,
-    parse_request,
-    to_json,
-)
+from shared.serving.answers import answer_json, error_json, to_json
 from shared.serving.instance_check import InstanceChecker, ModelInput
 from shared.serving.prediction_log import PredictionLog
 from shared.serving.predictor import NotExplainable, Predictor
+from shared.serving.request import HttpRequest, PredictRequest, Route, parse_request
+from shared.serving.request_body import Limits
 
 _log = logging.getLogger(__name__)
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -85,37 +84,13 @@ class Served:
         )  # fmt: skip
 
 
-# New request ids are made from os.urandom 256 at a time: reading it per request is a system
-# call, which releases the GIL, and in a worker serving requests on several threads each
-# release hands the GIL to another thread midway through the request. (A seeded generator would
-# not do: from enough of its ids one could tell the next ones, and so count requests.)
-_ID_BATCH: Final = 256
-_new_ids: list[str] = []
-# A forked worker must not hand out the ids its parent holds.
-os.register_at_fork(after_in_child=_new_ids.clear)
-
-
-def _refill_ids() -> None:
-    block = bytearray(os.urandom(16 * _ID_BATCH))
-    block[6::16] = bytes(byte & 0x0F | 0x40 for byte in block[6::16])  # version 4
-    block[8::16] = bytes(byte & 0x3F | 0x80 for byte in block[8::16])  # the RFC 4122 variant
-    text = block.hex()
-    # list.extend and list.pop are atomic: threads that refill at once only add more ids, and
-    # each id is taken by one request.
-    _new_ids.extend(text[at : at + 32] for at in range(0, len(text), 32))
-
-
 def request_id_from(header: str | None) -> str:
-    """The caller's request id when it is a sane token, else a new one: a random (version 4)
-    UUID in hex, as uuid.uuid4().hex spells it. Random, not counted: an id a client sees must
-    not reveal how many requests an instance served."""
+    """The caller's request id when it is a sane token, else a new random one (a version 4
+    UUID in hex): random, not counted, so that an id a client sees does not reveal how many
+    requests an instance served."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
-    while True:
-        try:
-            return _new_ids.pop()
-        except IndexError:
-            _refill_ids()
+    return uuid.uuid4().hex
 
 
 class PredictionService:
@@ -144,7 +119,7 @@ class PredictionService:
         except Exception:  # a failure, or a refusal whose answer could not be written
             _log.exception("request %s failed", request_id)
             message = f"internal error; the logs hold its details under request id {request_id}"
-            return Reply.of(500, ApiError(500, message).to_json(request_id))
+            return Reply.of(500, error_json(ApiError(500, message), request_id))
 
     def _answer(self, request: HttpRequest, request_id: str) -> Reply:
         started = time.perf_counter()
@@ -155,11 +130,11 @@ class PredictionService:
             return self._predict(parsed, request_id, started)
         except ApiError as exc:
             headers = {"Allow": exc.allow} if exc.allow else _NO_HEADERS
-            return Reply.of(exc.status, exc.to_json(request_id), headers)
+            return Reply.of(exc.status, error_json(exc, request_id), headers)
         except CloudscoreError as exc:
             status = 503 if exc.retryable or isinstance(exc, RegistryError) else exc.http_status
             _log.warning("request %s: %s: %s", request_id, type(exc).__name__, exc)
-            return Reply.of(status, ApiError(status, str(exc)).to_json(request_id))
+            return Reply.of(status, error_json(ApiError(status, str(exc)), request_id))
 
     def served(self, version: str) -> Served:
         # Read without the lock: a dict look-up is atomic, and entries are only ever added.

@@ -107,16 +107,17 @@ def test_malformed_json_is_400_and_every_answer_has_a_request_id(predict_client:
 def test_a_refusal_whose_answer_cannot_be_written_is_a_json_500(
     predict_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.serving.api import ApiError
+    from shared.errors import ApiError
+    from shared.serving import service
 
-    written = ApiError.to_json
+    written = service.error_json
 
-    def unwritable(self: ApiError, request_id: str) -> dict[str, Any]:
-        if self.status == 415:
+    def unwritable(error: ApiError, request_id: str) -> dict[str, Any]:
+        if error.status == 415:
             raise ValueError("cannot be written")
-        return written(self, request_id)
+        return written(error, request_id)
 
-    monkeypatch.setattr(ApiError, "to_json", unwritable)
+    monkeypatch.setattr(service, "error_json", unwritable)
     response = predict_client.post("/", data="a,b", content_type="text/csv")
 
     assert response.status_code == 500
@@ -147,3 +148,20 @@ def test_the_api_document_is_served(predict_client: Any) -> None:
     assert response.get_json()["openapi"].startswith("3.")
     # The kept document, as the encoder writes JSON: compact, non-ASCII escaped.
     assert response.get_data(as_text=True) == json.dumps(openapi_document())
+
+
+def test_a_gzip_body_is_read_and_another_encoding_is_415(predict_client: Any) -> None:
+    import gzip
+
+    body = gzip.compress(b"{not json")
+    headers = {"Content-Encoding": "gzip"}
+    response = predict_client.post("/", data=body, content_type="application/json", headers=headers)
+    # Read through the gzip: the JSON inside is what is refused.
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"].startswith("the body is not valid JSON")
+
+    headers = {"Content-Encoding": "br"}
+    response = predict_client.post(
+        "/", data=b"{}", content_type="application/json", headers=headers
+    )
+    assert response.status_code == 415

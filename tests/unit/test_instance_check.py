@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.contract import ColumnContract, DataContract, validate
+from shared.errors import ApiError
 from shared.model import FeatureSpec, feature_matrix
-from shared.serving.api import SHOWN_CHARS, ApiError, to_json
+from shared.serving.answers import SHOWN_CHARS, error_json, problem_json, to_json
 from shared.serving.instance_check import InstanceChecker, ModelInput
 
 CONTRACT = DataContract(
@@ -163,10 +164,10 @@ def test_a_problem_shows_what_was_found_as_json_and_short(value: Any, found: str
     _, problems = checker().check([{**VALID, "age": value}])
 
     [problem] = problems
-    assert problem.to_json()["found"] == found
+    assert problem_json(problem)["found"] == found
     assert problem.message.endswith(f", found '{found}'")
     # The whole refusal is written as strict JSON.
-    assert json.loads(to_json(ApiError(400, "x", problems).to_json("r")))
+    assert json.loads(to_json(error_json(ApiError(400, "x", problems), "r")))
 
 
 def test_a_feature_beyond_what_a_float32_holds_is_above_its_max_in_both_paths() -> None:
