@@ -97,11 +97,10 @@ def training_frame() -> Any:
 
 
 def train_model_dir(directory: Path) -> None:
-    """model.joblib + contract.json, as `cloudscore score --model-dir` reads them."""
-    import joblib
-
+    """A version's files, as `cloudscore score --model-dir` reads them."""
     from shared.contract import infer_contract, validate
-    from shared.registration import training_spec
+    from shared.registration import stored_model_files, training_spec
+    from shared.registry import NewVersion, version_dir_files
     from shared.training import train_model
 
     frame = training_frame()
@@ -110,16 +109,16 @@ def train_model_dir(directory: Path) -> None:
     spec, _ = training_spec(config, contract)
     outcome = train_model(validate(frame, contract).valid, spec)
     directory.mkdir(parents=True, exist_ok=True)
-    joblib.dump(outcome.model, directory / "model.joblib")
-    (directory / "contract.json").write_text(contract.to_json(), encoding="utf-8")
+    new = NewVersion(stored_model_files(outcome.model), contract.to_json(), {}, {}, None, {})
+    for name, data in version_dir_files("bench", "bench-local", new).items():
+        (directory / name).write_bytes(data)
 
 
 def load_model_dir(directory: Path) -> tuple[ScoringModel, DataContract]:
-    import joblib
+    from cloudscore.cli.score_cmd import load_model_dir as read_model_dir
 
-    model = joblib.load(directory / "model.joblib")
-    contract = DataContract.from_json((directory / "contract.json").read_text(encoding="utf-8"))
-    return model, contract
+    loaded = read_model_dir(directory)
+    return loaded.model, loaded.contract
 
 
 def trees(model: ScoringModel) -> int:
@@ -372,7 +371,7 @@ def _promote_champion(settings: Any) -> int:
     source = SourceInfo("memory://bench", "file", len(frame), fingerprint(frame))
     config = project_config(settings.model_name)
     version = train_and_register(frame, source, config, registry, None, promote=True).version
-    return trees(registry.load_model(version))
+    return trees(registry.load_version(version).model)
 
 
 def _drop_and_wait(settings: Any, path: Path, rows: int) -> dict[str, Any]:
@@ -515,7 +514,7 @@ def benchmark(args: argparse.Namespace, formats: list[str], workdir: Path) -> No
         "(a shared machine: figures are noisy)"
     )
     model_dir = workdir / "model"
-    if not (model_dir / "model.joblib").exists():
+    if not (model_dir / "manifest.json").exists():
         started = time.perf_counter()
         train_model_dir(model_dir)
         print(f"  (trained the model in {time.perf_counter() - started:.0f} s)", file=sys.stderr)

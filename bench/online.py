@@ -22,8 +22,9 @@ app on gunicorn, on 127.0.0.1, loaded by autocannon (a real load generator).
             first request, summed by package; whether pandas and scikit-learn are imported on the
             XGBoost path, and by which import chain.
 
-Targets: XGBoost 1-row requests/s at concurrency 8 >= 0.8 x the empty handler's; scikit-learn
-pipeline 1-row p50 <= 2 ms; cold start <= 1.0 s for an XGBoost model.
+Targets: XGBoost 1-row requests/s at concurrency 8 >= 0.6 x the empty handler's; XGBoost 100-row
+requests at concurrency 1 >= 540 requests/s; scikit-learn pipeline 1-row p50 <= 2 ms; cold start
+<= 1.0 s for an XGBoost model.
 
 Starts a local stack of its own on free ports in a temporary folder (always stopped), trains the
 two models into its registry as the demo does (20k demo rows, cloudscore.toml's settings, one
@@ -85,7 +86,8 @@ ROW_COUNTS: Final = (1, 100)
 CONCURRENCY: Final = (1, 8)
 GRID_WORKERS: Final = (1, 2, 3, 4)
 GRID_THREADS: Final = (1, 2, 4, 8)
-RATIO_TARGET: Final = 0.8
+RATIO_TARGET: Final = 0.6
+BATCH_RPS_TARGET: Final = 540.0  # 100-row requests at c=1
 LR_P50_TARGET_MS: Final = 2.0
 COLD_TARGET_S: Final = 1.0
 # Above this many cores used by the rest of the machine during a measure, it is marked noisy.
@@ -626,7 +628,7 @@ def in_process(
 
     from shared import clients
     from shared.config import PredictConfig
-    from shared.contract import DataContract, validate
+    from shared.contract import validate
     from shared.model_cache import ModelCache
     from shared.registry import ModelRegistry
     from shared.serving.request import HttpRequest
@@ -637,7 +639,7 @@ def in_process(
     loaded = cache.get_version(version)
     served = Served.of(loaded)
     service = PredictionService(cache, PredictConfig(), None)
-    contract = DataContract.from_json(json.dumps(loaded.artifacts["contract.json"]))
+    contract = loaded.contract
     results: dict[int, InProcess] = {}
     for count in ROW_COUNTS:
         chosen = instances[:count]
@@ -663,21 +665,13 @@ def in_process(
             batch_path_us=per_call_us(partial(loaded.model.predict_scores, valid)),
         )
     service.close()
-    return results, (loaded.model, contract)
+    return results, (loaded.model, contract, loaded.scorer)
 
 
-def describe(model: Any) -> str:
+def describe(model: Any, scorer: bytes | None) -> str:
     if model.family == "xgboost":
-        from shared.serving.predictor import Predictor
-
-        predictor = Predictor(model)
-        trees = predictor.compiled_trees
-        if trees is None:
-            return f"{model.estimator.num_boosted_rounds()} trees, not compiled"
-        return (
-            f"{trees.n_trees} trees of depth {trees.depth}, compiled: requests of up to "
-            f"{predictor.compiled_max_rows} rows"
-        )
+        by = "onnxruntime (its ONNX graph)" if scorer is not None else "XGBoost (no ONNX graph)"
+        return f"{model.estimator.num_boosted_rounds()} trees, scored by {by}"
     classifier = model.estimator.named_steps["classifier"]
     return f"{type(classifier).__name__} on {classifier.coef_.shape[1]} columns"
 
@@ -999,8 +993,8 @@ def in_process_section(bench: Bench, answers: dict[str, bytes], out: list[str]) 
         "  handle: PredictionService.handle, body bytes in -> answer (the whole handler but "
         "Flask); batch: ScoringModel.predict_scores of a DataFrame (the batch path, "
         "scikit-learn's per-call checks);",
-        "  xgboost: Booster.inplace_predict of the checked rows (what the predictor's compiled "
-        "trees stand in for, up to the rows it scores with them)",
+        "  xgboost: Booster.inplace_predict of the checked rows (what the predictor's ONNX "
+        "graph stands in for)",
         f"  {'':<30} {'rows':>4} | {'scores':>7} {'checked':>7} {'handle':>7} {'batch':>7} "
         f"{'xgboost':>7}",
     ]
@@ -1017,7 +1011,7 @@ def in_process_section(bench: Bench, answers: dict[str, bytes], out: list[str]) 
                 + library
             )
         gaps.append(
-            f"{target.label} ({describe(model_and_contract[0])}): "
+            f"{target.label} ({describe(model_and_contract[0], model_and_contract[2])}): "
             f"{parity(model_and_contract, bench.instances[:100], answers[target.label]):.1e}"
         )
     out.append(
@@ -1156,10 +1150,13 @@ def targets_section(
         else f"  sklearn pipeline 1-row p50 <= {LR_P50_TARGET_MS:g} ms: not measured (the sync "
         "worker's latencies are n/a, see the grid)"
     )
+    batch_rps = table[bench.xgb.label, 100, 1].median.requests_per_s
     out += [
         "targets:",
         f"  XGBoost 1-row req/s at c=8 >= {RATIO_TARGET}x the empty handler's, and its server "
         f"CPU per request within 1/{RATIO_TARGET}x: {figures}",
+        f"  XGBoost 100-row req/s at c=1 >= {BATCH_RPS_TARGET:g}: {batch_rps:.0f} -> "
+        f"{'met' if batch_rps >= BATCH_RPS_TARGET else 'NOT met'}",
         lr_latency_line,
         f"  XGBoost cold start <= {COLD_TARGET_S:g} s: median {cold_s:.2f} s -> "
         f"{'met' if cold_s <= COLD_TARGET_S else 'NOT met'}",

@@ -1,4 +1,4 @@
-"""The trained model as the registry stores it (pickled with joblib) and the scoring paths use it.
+"""The trained model as the scoring paths use it (stored by `shared.model_format`).
 
 A `ScoringModel` holds one fitted estimator of a candidate family, the features it reads (with
 their categories, in training order), the decision threshold, the class labels and, when it
@@ -14,7 +14,7 @@ numeric -> float64, categorical -> pandas Categorical with exactly the declared 
 
 The estimator is an `xgboost.Booster` (family "xgboost", scored with `inplace_predict`) or a
 fitted scikit-learn `Pipeline` of ``("preprocess", ColumnTransformer)`` then
-``("classifier", estimator)``. Neither library is imported by this module: unpickling a model
+``("classifier", estimator)``. Neither library is imported by this module: loading a model
 imports only the one it needs, which keeps a function's cold start short.
 
 Models are stored single-threaded (right for concurrent HTTP requests of a few rows); a batch
@@ -94,15 +94,6 @@ class SigmoidCalibrator:
         # The logistic function written with tanh, which cannot overflow.
         return np.asarray(0.5 * (1.0 + np.tanh(0.5 * (self.slope * logit + self.intercept))))
 
-    def one(self, score: float) -> float:
-        """`self` of one score, to the bit, in three NumPy calls rather than ten (one row costs
-        a few µs per NumPy call on a server): clipping and the arithmetic are the same IEEE
-        operations in Python; log, log1p and tanh stay NumPy's, whose results differ from the
-        C library's in the last place, and which give a scalar what they give an array."""
-        clipped = min(max(score, _LOGIT_CLIP), 1 - _LOGIT_CLIP)
-        logit = float(np.log(clipped)) - float(np.log1p(-clipped))
-        return 0.5 * (1.0 + float(np.tanh(0.5 * (self.slope * logit + self.intercept))))
-
 
 @dataclass(frozen=True, eq=False)
 class IsotonicCalibrator:
@@ -120,10 +111,6 @@ class IsotonicCalibrator:
     def __call__(self, scores: FloatArray) -> FloatArray:
         return np.asarray(np.interp(scores, self.knots_x, self.knots_y), dtype=np.float64)
 
-    def one(self, score: float) -> float:
-        """`self` of one score, in one NumPy call."""
-        return float(np.interp(score, self.knots_x, self.knots_y))
-
 
 Calibrator = SigmoidCalibrator | IsotonicCalibrator
 
@@ -140,7 +127,7 @@ class ScoringModel:
     positive_label: Label = 1
     negative_label: Label = 0
     calibrator: Calibrator | None = None
-    # Library versions at training time: a pickle loaded by other versions may score differently.
+    # Library versions at training time: a model read by other versions may score differently.
     versions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -243,7 +230,7 @@ def _require_columns(frame: pd.DataFrame, features: tuple[FeatureSpec, ...]) -> 
 
 
 def library_versions(engine: str) -> dict[str, str]:
-    """The versions a model trained now depends on, for its pickle to be judged later."""
+    """The versions a model trained now depends on, for its files to be judged later."""
     import pandas as pd
 
     versions = {"python": platform.python_version(), "numpy": np.__version__}

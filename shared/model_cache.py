@@ -4,6 +4,9 @@ A function instance keeps every version it loaded (models are immutable, so a ca
 goes stale) and re-reads an alias's pointer at most once per `refresh_s`: a moved champion is
 picked up within that many seconds, without a Cloud Storage round trip per prediction. Safe under
 concurrent requests: one load per version, however many threads ask for it at once.
+
+A version an alias points at is served only while its manifest is the one the alias recorded
+(`AliasPointer.check`), whether it is asked for by the alias or by its id.
 """
 
 from __future__ import annotations
@@ -12,19 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from shared.errors import VersionNotFound
-from shared.registry import ModelRegistry
-
-
-@dataclass(frozen=True)
-class LoadedVersion:
-    model_name: str
-    version: str
-    model: Any
-    manifest: dict[str, Any]
-    artifacts: dict[str, Any]  # the version's JSON artifacts, by file name (contract.json …)
+from shared.registry import AliasPointer, ModelRegistry, ModelVersion
 
 
 @dataclass
@@ -45,8 +38,8 @@ class ModelCache:
         self.clock = clock
         self._lock = threading.Lock()
         self._version_locks: dict[str, _VersionLock] = {}
-        self._versions: dict[str, LoadedVersion] = {}
-        self._aliases: dict[str, tuple[str, float]] = {}  # alias -> (version, read at)
+        self._versions: dict[str, ModelVersion] = {}
+        self._aliases: dict[str, tuple[AliasPointer, float]] = {}  # alias -> (pointer, read at)
 
     def resolve(self, alias: str, *, fresh: bool = False) -> str:
         """The version `alias` points at, as read at most `refresh_s` ago (`fresh`: now)."""
@@ -54,7 +47,7 @@ class ModelCache:
         # Read without the lock: a dict look-up is atomic, and an entry is replaced whole.
         cached = self._aliases.get(alias)
         if not fresh and cached is not None and now - cached[1] < self.refresh_s:
-            return cached[0]
+            return cached[0].version
         pointer = self.registry.alias(alias)
         if pointer is None:
             raise VersionNotFound(
@@ -62,13 +55,21 @@ class ModelCache:
                 "(train one with `cloudscore train --promote`)"
             )
         with self._lock:
-            self._aliases[alias] = (pointer.version, now)
+            self._aliases[alias] = (pointer, now)
         return pointer.version
 
-    def get(self, alias: str = "champion") -> LoadedVersion:
+    def get(self, alias: str = "champion") -> ModelVersion:
         return self.get_version(self.resolve(alias))
 
-    def get_version(self, version: str) -> LoadedVersion:
+    def get_version(self, version: str) -> ModelVersion:
+        loaded = self._cached_or_loaded(version)
+        # Checked on every use, not once at load: an alias read later may point here too.
+        for pointer, _ in list(self._aliases.values()):
+            if pointer.version == version:
+                pointer.check(loaded)
+        return loaded
+
+    def _cached_or_loaded(self, version: str) -> ModelVersion:
         with self._lock:
             loaded = self._versions.get(version)
             if loaded is not None:
@@ -93,17 +94,5 @@ class ModelCache:
                     del self._version_locks[version]
         return loaded
 
-    def _load(self, version: str) -> LoadedVersion:
-        manifest = self.registry.manifest(version)
-        artifacts = {
-            name: self.registry.read_json(version, name, manifest)
-            for name in manifest["artifacts"]
-            if name.endswith(".json")
-        }
-        return LoadedVersion(
-            model_name=self.registry.model_name,
-            version=version,
-            model=self.registry.load_model(version, manifest),
-            manifest=manifest,
-            artifacts=artifacts,
-        )
+    def _load(self, version: str) -> ModelVersion:
+        return self.registry.load_version(version)

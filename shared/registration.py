@@ -10,8 +10,6 @@ the retrain function).
 from __future__ import annotations
 
 import getpass
-import io
-import json
 import socket
 import subprocess
 from collections.abc import Callable
@@ -25,16 +23,15 @@ import pandas as pd
 from shared.audit import AuditLog
 from shared.contract import DataContract, infer_contract, validate
 from shared.errors import DataError
+from shared.model import ScoringModel
+from shared.model_format import model_files
 from shared.project_config import ProjectConfig, project_config_tables
-from shared.registry import MODEL_FILE, AliasMove, ModelRegistry, new_version_id
+from shared.registry import AliasMove, ModelRegistry, NewVersion, new_version_id
 from shared.sources import SourceInfo
 from shared.training import Cost, FeatureSpec, TrainingOutcome, TrainingSpec, train_model
 
 # Kinds of contract column a model can take as features; text and timestamps are not encoded.
 _NUMERIC_KINDS = ("numeric", "integer", "boolean")
-
-# The project configuration a version was trained with (`project_config_tables`).
-PROJECT_FILE = "project.json"
 
 # More malformed training rows than this means the data, not a few rows, is wrong.
 MAX_REJECTED_SHARE = 0.5
@@ -120,28 +117,26 @@ def train_and_register(
     spec, ignored = training_spec(config, contract)
     outcome = train_model(valid, spec, progress)
 
-    model_bytes = _pickled(outcome.model)
-    version = new_version_id(model_bytes)
-    artifacts = {
-        MODEL_FILE: model_bytes,
-        "contract.json": contract.to_json().encode(),
-        "metrics.json": _json(_metrics(outcome)),
-        "reference.json": _json(outcome.reference),
-        PROJECT_FILE: _json(project_config_tables(config)),
-        "lineage.json": _json(
-            _lineage(
-                source=source,
-                config=config,
-                outcome=outcome,
-                rejected=rejected,
-                ignored=ignored,
-                parent=parent,
-                actor=actor,
-                version=version,
-            )
+    files = stored_model_files(outcome.model, valid)
+    version = new_version_id(b"".join(files.values()))
+    new = NewVersion(
+        model_files=files,
+        contract=contract.to_json(),
+        metrics=_metrics(outcome),
+        reference=outcome.reference,
+        project_config=project_config_tables(config),
+        lineage=_lineage(
+            source=source,
+            config=config,
+            outcome=outcome,
+            rejected=rejected,
+            ignored=ignored,
+            parent=parent,
+            actor=actor,
+            version=version,
         ),
-    }
-    registry.write_version(version, artifacts)
+    )
+    registry.write_version(version, new)
     promotion = None
     if promote:
         promotion = registry.move_alias(
@@ -166,16 +161,23 @@ def train_and_register(
     )
 
 
-def _pickled(model: object) -> bytes:
-    import joblib
-
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer, compress=3)
-    return buffer.getvalue()
+# Rows of the training data the ONNX graph is checked on, besides its probe rows.
+_ONNX_CHECK_ROWS = 5000
 
 
-def _json(data: Any) -> bytes:
-    return json.dumps(data, indent=2, sort_keys=True, default=str).encode()
+def stored_model_files(model: ScoringModel, frame: pd.DataFrame | None = None) -> dict[str, bytes]:
+    """The files that store a trained model; an XGBoost booster also as ONNX (checked on
+    probe rows and on rows of `frame`, when given), for the HTTP function."""
+    from shared.model import feature_matrix
+    from shared.training.onnx_export import booster_onnx
+
+    scorer = None
+    if model.family == "xgboost":
+        rows = None
+        if frame is not None:
+            rows = feature_matrix(frame.head(_ONNX_CHECK_ROWS), model.features)
+        scorer = booster_onnx(model.estimator, rows)
+    return model_files(model, scorer)
 
 
 def _metrics(outcome: TrainingOutcome) -> dict[str, Any]:

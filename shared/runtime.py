@@ -67,12 +67,9 @@ def model_cache(config: FunctionConfig, refresh_s: float = 30.0) -> ModelCache:
 @functools.cache
 def prediction_service() -> PredictionService:
     """The HTTP predictor of this instance, built on its first request."""
-    from shared.serving.lean_imports import import_xgboost_alone
     from shared.serving.prediction_log import PredictionLog, bigquery_writer
     from shared.serving.service import PredictionService
 
-    # Before any model is unpickled, which would import xgboost the heavy way.
-    import_xgboost_alone()
     config = instance_config("predict_rows")
     settings = PredictConfig.from_env()
     log = PredictionLog(

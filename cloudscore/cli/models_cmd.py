@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -32,6 +33,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     diff = actions.add_parser("diff", help="two versions side by side: metrics and contract")
     diff.add_argument("version_a")
     diff.add_argument("version_b")
+    download = actions.add_parser(
+        "download",
+        help="a version's files, verified, into a folder (for `cloudscore score --model-dir`)",
+    )
+    download.add_argument("version")
+    download.add_argument("--out", required=True, type=Path, metavar="DIR")
+    migrate = actions.add_parser(
+        "migrate",
+        help="write versions stored as pickles (model.joblib) again in formats that cannot run "
+        "code, and move the aliases to them",
+        description="Versions stored before model files stopped being pickles hold model.joblib, "
+        "which cloudscore no longer reads. Each is read once here (after its sha256 is checked) "
+        "and written as a new version <old>-m beside it, with the same contract, metrics and "
+        "configuration; then every alias on a migrated version moves to its new form (recorded "
+        "in model_events). Reading a pickle runs whatever code it holds: run this only on a "
+        "registry whose files you trust. Safe to run again: what is done is not redone.",
+    )
+    migrate.add_argument("--version", help="migrate this version only (default: every old one)")
     for action in actions.choices.values():
         action.set_defaults(run=_run)
 
@@ -47,6 +66,10 @@ def _run(args: argparse.Namespace) -> int:
         _show(registry, args.version)
     elif args.action in ("promote", "rollback"):
         _move(target, registry, args)
+    elif args.action == "download":
+        _download(registry, args.version, args.out)
+    elif args.action == "migrate":
+        _migrate(target, registry, args.version)
     else:
         _diff(registry, args.version_a, args.version_b)
     return 0
@@ -63,7 +86,28 @@ def _aliases_by_version(registry: Any) -> dict[str, list[str]]:
     return by_version
 
 
+def _download(registry: Any, version: str, out: Path) -> None:
+    files = registry.version_files(version)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    print(f"{registry.model_name} {version}: {len(files)} files verified into {out}")
+
+
+def _migrate(target: Any, registry: Any, version: str | None) -> None:
+    from cloudscore.migrate import migrate
+    from shared.audit import AuditLog
+    from shared.registration import default_actor
+
+    audit = AuditLog(target.bigquery, target.config.dataset)
+    done = migrate(registry, default_actor(), only=version, audit=audit)
+    if not done.versions and not done.moves:
+        print(f"model {registry.model_name!r}: nothing to migrate")
+
+
 def _list(registry: Any) -> None:
+    from shared.registry import METRICS_FILE
+
     versions = registry.versions()
     if not versions:
         print(f"model {registry.model_name!r} has no version yet (`cloudscore train`)")
@@ -71,7 +115,7 @@ def _list(registry: Any) -> None:
     aliases = _aliases_by_version(registry)
     print(f"{'version':<26} {'primary metric':<22} {'test':>8} {'baseline':>9}  aliases")
     for version in versions:
-        metrics = registry.read_json(version, "metrics.json")
+        metrics = registry.read_json(version, METRICS_FILE)
         name = metrics.get("primary_metric", "roc_auc")
         test = metrics.get("test", {}).get(name, float("nan"))
         baseline = metrics.get("baseline", {}).get(name, float("nan"))
@@ -80,16 +124,18 @@ def _list(registry: Any) -> None:
 
 
 def _show(registry: Any, version: str) -> None:
+    from shared.registry import CONTRACT_FILE, LINEAGE_FILE, METRICS_FILE
+
     manifest = registry.manifest(version)
     print(f"model {registry.model_name} version {version}, created {manifest['created_at']}")
     print("aliases: " + (", ".join(_aliases_by_version(registry).get(version, [])) or "none"))
-    for name in ("metrics.json", "lineage.json"):
+    for name in (METRICS_FILE, LINEAGE_FILE):
         if name in manifest["artifacts"]:
             print(
                 f"\n{name}:\n" + json.dumps(registry.read_json(version, name, manifest), indent=2)
             )
-    if "contract.json" in manifest["artifacts"]:
-        contract = registry.read_json(version, "contract.json", manifest)
+    if CONTRACT_FILE in manifest["artifacts"]:
+        contract = registry.read_json(version, CONTRACT_FILE, manifest)
         columns = contract.get("columns", [])
         print(f"\ncontract: {len(columns)} columns")
         for column in columns:
@@ -120,7 +166,9 @@ def _move(target: Any, registry: Any, args: argparse.Namespace) -> None:
 
 
 def _diff(registry: Any, version_a: str, version_b: str) -> None:
-    metrics = [registry.read_json(v, "metrics.json") for v in (version_a, version_b)]
+    from shared.registry import CONTRACT_FILE, METRICS_FILE
+
+    metrics = [registry.read_json(v, METRICS_FILE) for v in (version_a, version_b)]
     print(f"{'metric (test)':<24} {version_a:>26} {version_b:>26}")
     names = sorted(set(metrics[0].get("test", {})) | set(metrics[1].get("test", {})))
     for name in names:
@@ -130,7 +178,7 @@ def _diff(registry: Any, version_a: str, version_b: str) -> None:
     from shared.contract import DataContract
 
     contracts = [
-        DataContract.from_json(registry.read_artifact(v, "contract.json").decode())
+        DataContract.from_json(registry.read_artifact(v, CONTRACT_FILE).decode())
         for v in (version_a, version_b)
     ]
     changes = contracts[0].diff(contracts[1])

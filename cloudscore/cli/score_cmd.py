@@ -1,7 +1,8 @@
 """`cloudscore score FILE --out OUT`: the batch function's scoring core on a local file.
 
 The model and its contract come from the registry (the champion, or `--version`) or from a local
-directory holding model.joblib + contract.json (`--model-dir`: no cloud needed). Predictions go to
+copy of a version (`--model-dir`, as `cloudscore models download` writes it: no cloud needed;
+its files are checked against its manifest, which names the model and version). Predictions go to
 OUT and rejected rows beside it (`out.rejected.parquet`), Parquet or CSV by extension, appended a
 chunk at a time so memory does not grow with the file.
 """
@@ -9,8 +10,6 @@ chunk at a time so memory does not grow with the file.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import os
 import time
 import uuid
@@ -41,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--model-dir",
         type=Path,
         metavar="DIR",
-        help="a directory with model.joblib and contract.json, instead of the registry "
-        "(joblib is pickle: only a directory you trust)",
+        help="a version's files (as `cloudscore models download` writes them) instead of the "
+        "registry",
     )
     score.add_argument(
         "--chunk-rows", type=int, default=50_000, help="rows per chunk (default: 50000)"
@@ -62,40 +61,44 @@ class LoadedModel:
 
 
 def load_model_dir(directory: Path) -> LoadedModel:
-    """model.joblib + contract.json from `directory`; the version names the model's sha256."""
-    import joblib
+    """A version's files in `directory`, each checked against its manifest's sha256."""
+    import json
 
-    from shared.contract import DataContract
-    from shared.model import ScoringModel
+    from shared.model_format import OLD_MODEL_FILE
+    from shared.registry import MANIFEST_FILE, assemble_version, sha256
 
-    model_path, contract_path = directory / "model.joblib", directory / "contract.json"
-    for path in (model_path, contract_path):
+    manifest_path = directory / MANIFEST_FILE
+    if not manifest_path.is_file():
+        old = " (it holds model.joblib, the old format: see `cloudscore models migrate`)"
+        raise UsageError(
+            f"--model-dir {str(directory)!r}: expected a version's files with its "
+            f"{MANIFEST_FILE}, as `cloudscore models download VERSION --out DIR` writes them"
+            + (old if (directory / OLD_MODEL_FILE).exists() else "")
+        )
+    data = manifest_path.read_bytes()
+    manifest = json.loads(data)
+
+    def read(name: str) -> bytes:
+        path = directory / name
         if not path.is_file():
-            raise UsageError(f"--model-dir {str(directory)!r}: expected a file {path.name}")
-    data = model_path.read_bytes()
-    model = joblib.load(io.BytesIO(data))
-    if not isinstance(model, ScoringModel):
-        raise DataError(f"{model_path}: expected a ScoringModel, found {type(model).__name__}")
-    contract = DataContract.from_json(contract_path.read_text(encoding="utf-8"))
-    version = "local-" + hashlib.sha256(data).hexdigest()[:12]
-    return LoadedModel(model, contract, directory.resolve().name, version)
+            raise DataError(f"{path}: listed in {MANIFEST_FILE} but missing")
+        content = path.read_bytes()
+        if sha256(content) != manifest["artifacts"][name]["sha256"]:
+            raise DataError(f"{path} differs from its sha256 in {MANIFEST_FILE}; refusing it")
+        return content
+
+    version = assemble_version(manifest, sha256(data), 0, read, where=f"{directory}/")
+    return LoadedModel(version.model, version.contract, version.model_name, version.version)
 
 
 def _load_registry_model(version: str | None) -> LoadedModel:
-    import json
-
     from cloudscore.cli.target import resolve_target
-    from shared.contract import DataContract
     from shared.model_cache import ModelCache
 
     target = resolve_target()
     cache = ModelCache(target.registry())
     loaded = cache.get_version(version) if version else cache.get("champion")
-    document = loaded.artifacts.get("contract.json")
-    if document is None:
-        raise DataError(f"model {loaded.model_name} {loaded.version} has no contract.json")
-    contract = DataContract.from_json(json.dumps(document))
-    return LoadedModel(loaded.model, contract, loaded.model_name, loaded.version)
+    return LoadedModel(loaded.model, loaded.contract, loaded.model_name, loaded.version)
 
 
 def rejected_path(out: Path) -> Path:

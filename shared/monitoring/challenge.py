@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from google.cloud import bigquery, storage
 
     from shared.audit import AuditLog
-    from shared.model_cache import LoadedVersion
-    from shared.registry import AliasPointer, ModelRegistry
+    from shared.registry import AliasPointer, ModelRegistry, ModelVersion
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,7 @@ def compare(
 
 
 def challenge(
-    champion: LoadedVersion,
+    champion: ModelVersion,
     pointer: AliasPointer,
     config: ProjectConfig,
     *,

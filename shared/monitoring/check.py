@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import CloudscoreError, TransientError, VersionNotFound
-from shared.model_cache import LoadedVersion, ModelCache
+from shared.model_cache import ModelCache
 from shared.monitoring.challenge import challenge
 from shared.monitoring.history import MonitoringHistory, report_path, store_report
 from shared.monitoring.lock import CheckLock, Held
@@ -31,7 +31,8 @@ from shared.monitoring.record import Decision, MonitoringRun
 from shared.monitoring.report import render_report
 from shared.monitoring.window_drift import window_drift
 from shared.project_config import ProjectConfig, parse_project_config
-from shared.registration import PROJECT_FILE, training_cost
+from shared.registration import training_cost
+from shared.registry import PROJECT_FILE, ModelVersion
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
@@ -178,6 +179,7 @@ def _measure_and_decide(
     base = replace(base, champion_version=pointer.version)
     try:
         champion = ModelCache(cloud.registry).get_version(pointer.version)
+        pointer.check(champion)
         config = request.config or _trained_config(cloud.registry, champion)
         run = _judge(cloud, request, base, champion, config)
         if run.decision is not Decision.WOULD_RETRAIN or request.dry_run:
@@ -214,8 +216,8 @@ def _measure_and_decide(
         return replace(base, reason=str(exc), ended_at=cloud.clock())
 
 
-def _trained_config(registry: ModelRegistry, champion: LoadedVersion) -> ProjectConfig:
-    data = champion.artifacts.get(PROJECT_FILE)
+def _trained_config(registry: ModelRegistry, champion: ModelVersion) -> ProjectConfig:
+    data = champion.project_config
     where = f"gs://{registry.bucket_name}/{registry.prefix}/versions/{champion.version}"
     if data is None:
         raise VersionNotFound(
@@ -230,7 +232,7 @@ def _judge(
     cloud: Cloud,
     request: CheckRequest,
     run: MonitoringRun,
-    champion: LoadedVersion,
+    champion: ModelVersion,
     config: ProjectConfig,
 ) -> MonitoringRun:
     from shared.monitoring.labels import label_text
@@ -238,7 +240,7 @@ def _judge(
     policy = config.monitoring
     now = cloud.clock()
     since = now - timedelta(days=policy.window_days)
-    trained: dict[str, Any] = champion.artifacts.get("metrics.json", {})
+    trained: dict[str, Any] = champion.metrics
     metric = config.primary_metric
     test_value = trained.get("test", {}).get(metric)
     labelled = labelled_scores(cloud.bigquery, cloud.dataset, champion.version, since)
@@ -254,7 +256,7 @@ def _judge(
         cloud.dataset,
         champion.version,
         since,
-        reference=champion.artifacts.get("reference.json", {}),
+        reference=champion.reference,
         threshold=policy.drift_psi_threshold,
     )
     created = datetime.fromisoformat(champion.manifest["created_at"])

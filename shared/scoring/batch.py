@@ -40,11 +40,11 @@ import pandas as pd
 from google.api_core import exceptions as api_exceptions
 
 from shared.config import BatchConfig
-from shared.contract import DataContract
 from shared.drift import DriftCounts
 from shared.errors import DataError, RegistryError, SinkError, TransientError, VersionNotFound
 from shared.events import INCOMING_PREFIX, StorageObject
-from shared.model_cache import LoadedVersion, ModelCache
+from shared.model_cache import ModelCache
+from shared.registry import ModelVersion
 from shared.retryable import transient_errors
 from shared.scoring.bigquery_sink import BigQuerySink, job_id
 from shared.scoring.claims import Claim, Progress, claim_file, read_progress, save_progress
@@ -143,12 +143,12 @@ class _FileRun:
         self.drift: DriftCounts | None = None
 
     def score_chunks(
-        self, loaded: LoadedVersion, *, deadline: float, clock: Callable[[], float]
+        self, loaded: ModelVersion, *, deadline: float, clock: Callable[[], float]
     ) -> None:
         """Score the chunks not yet done, saving the progress after each."""
         obj, claim = self.obj, self.claim
-        contract = DataContract.from_json(json.dumps(loaded.artifacts["contract.json"]))
-        reference = loaded.artifacts.get("reference.json") or {}
+        contract = loaded.contract
+        reference = loaded.reference
         drift = (
             DriftCounts.from_state(reference, self.progress.drift)
             if self.progress.drift

@@ -2,48 +2,48 @@
 path's frames (`ScoringModel.predict_scores` builds a DataFrame; a scikit-learn pipeline checks
 its input on every call, 8-10 ms for one row).
 
-    predictor = Predictor.of(model)        # a ScoringModel, as the registry stores it
-    predictor.scores(rows)                 # rows of model inputs from InstanceChecker
-    predictor.explain(rows)                # per-feature contributions to the margin
+    predictor = Predictor.of_version(version)   # a registry ModelVersion
+    predictor = Predictor.of(model)             # a ScoringModel in memory (with its ONNX graph)
+    predictor.scores(rows)                      # rows of model inputs from InstanceChecker
+    predictor.explain(rows)                     # per-feature contributions to the margin
 
-XGBoost's trees are compiled to NumPy arrays (`shared.serving.compiled_trees`), which score a
-few rows in tens of µs where `inplace_predict` costs ~150 µs a call, with the same float32
-result; one row of an ensemble of up to 8,000 nodes goes through bit masks of its leaves
-(`shared.serving.leaf_bits`), in ~6 µs with three NumPy calls (to read the leaves and sum them
-in float32). Many rows, or a model the compiler refuses, are scored by `inplace_predict` on the
-float matrix. A scikit-learn pipeline, which cloudscore always builds as imputers, a scaler and
-a one-hot encoder in front of the classifier (`shared.training.sklearn_fit`), is compiled into
-the same arithmetic on NumPy arrays; the classifier then scores the transformed matrix
-(logistic regression: one dot product). A parity test holds each to
-`ScoringModel.predict_scores`.
+An XGBoost model is scored by onnxruntime from the ONNX graph stored beside its booster
+(`shared.training.onnx_export`, which holds the graph to XGBoost's scores when it is made): one
+call for all the rows of a request, ~10 µs for one row and ~0.2 ms for a hundred, where
+`inplace_predict` costs ~150 µs and ~0.4 ms; the request path imports neither XGBoost nor
+scikit-learn. A version without a graph (the conversion was refused) is scored by XGBoost.
+A scikit-learn pipeline, which cloudscore always builds as imputers, a scaler and a one-hot
+encoder in front of the classifier (`shared.training.sklearn_fit`), is compiled into the same
+arithmetic on NumPy arrays; the classifier then scores the transformed matrix (logistic
+regression: one dot product). A parity test holds each to `ScoringModel.predict_scores`.
 
 Explanations are additive contributions to the model's margin (log-odds), one per feature, plus
-a bias: for XGBoost its own SHAP values (`pred_contribs`), for logistic regression coefficient
-times transformed value, summed over a feature's columns. The margin is of the uncalibrated
-model: with a calibrator the score is calibrate(sigmoid(margin)). Forests and histogram boosting
-from scikit-learn have no exact additive explanation here: `NotExplainable`.
+a bias: for XGBoost its own SHAP values (`pred_contribs`, the booster read on the first
+explanation), for logistic regression coefficient times transformed value, summed over a
+feature's columns. The margin is of the uncalibrated model: with a calibrator the score is
+calibrate(sigmoid(margin)). Forests and histogram boosting from scikit-learn have no exact
+additive explanation here: `NotExplainable`.
 """
 
 from __future__ import annotations
 
-import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from shared.errors import UsageError
-from shared.serving.compiled_trees import CompiledTrees, NotCompilable
+from shared.model import Calibrator, FeatureSpec, Label
+from shared.serving.onnx_scorer import OnnxScorer
+
+if TYPE_CHECKING:
+    from shared.model import ScoringModel
+    from shared.registry import ModelVersion
 
 FloatMatrix = npt.NDArray[np.float64]
-_LOGIT_CLIP: Final = 1e-12
-# The compiled trees score a request while its rows x trees x levels stay below this; above it,
-# `inplace_predict`'s fixed cost is paid back and it scores faster (measured on the demo model:
-# equal at ~100 rows of 135 trees of depth 3).
-COMPILED_WORK_LIMIT: Final = 30_000
-_log = logging.getLogger(__name__)
 
 
 class NotExplainable(UsageError):
@@ -60,76 +60,90 @@ class Explanation:
         return self.bias + math.fsum(self.contributions.values())
 
 
+class Described(Protocol):
+    """What a predictor needs to know of a model besides its estimator: a `ModelCard` or a
+    `ScoringModel`."""
+
+    @property
+    def family(self) -> str: ...
+    @property
+    def features(self) -> tuple[FeatureSpec, ...]: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def positive_label(self) -> Label: ...
+    @property
+    def negative_label(self) -> Label: ...
+    @property
+    def calibrator(self) -> Calibrator | None: ...
+
+
 class Predictor:
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.feature_names: tuple[str, ...] = tuple(f.name for f in model.features)
+    def __init__(
+        self,
+        described: Described,
+        model: Callable[[], ScoringModel],
+        scorer: bytes | None = None,
+    ) -> None:
+        """`model`: the scoring model, read when first needed (an XGBoost model scored by its
+        ONNX graph `scorer` needs its booster only to explain)."""
+        self.family = described.family
+        self.feature_names: tuple[str, ...] = tuple(f.name for f in described.features)
         # A Python float: a model's threshold may be a NumPy scalar, whose comparison with each
         # score costs µs.
-        self._threshold = float(model.threshold)
-        self._compiled = _CompiledPipeline(model) if model.family != "xgboost" else None
-        self._trees = _compiled_trees(model.estimator) if model.family == "xgboost" else None
-        self._trees_max_rows = (
-            max(1, COMPILED_WORK_LIMIT // (self._trees.n_trees * max(1, self._trees.depth)))
-            if self._trees is not None
-            else 0
-        )
+        self._threshold = float(described.threshold)
+        self._positive = described.positive_label
+        self._negative = described.negative_label
+        self._calibrator = described.calibrator
+        self._model = model
+        self._onnx = OnnxScorer(scorer) if scorer is not None else None
+        self._pipeline = _CompiledPipeline(model()) if described.family != "xgboost" else None
 
     @classmethod
-    def of(cls, model: Any) -> Predictor:
-        return cls(model)
+    def of(cls, model: ScoringModel, scorer: bytes | None = None) -> Predictor:
+        return cls(model, lambda: model, scorer)
+
+    @classmethod
+    def of_version(cls, version: ModelVersion) -> Predictor:
+        return cls(version.card, lambda: version.model, version.scorer)
 
     @property
-    def compiled_trees(self) -> CompiledTrees | None:
-        """An XGBoost model's compiled trees; None when XGBoost scores every request."""
-        return self._trees
-
-    @property
-    def compiled_max_rows(self) -> int:
-        """The most rows a request may have to be scored by the compiled trees."""
-        return self._trees_max_rows
+    def scored_by(self) -> str:
+        """What scores the rows: onnxruntime, xgboost or numpy."""
+        if self._pipeline is not None:
+            return "numpy"
+        return "onnxruntime" if self._onnx is not None else "xgboost"
 
     def scores(self, rows: list[list[float]]) -> list[float]:
-        calibrator = self.model.calibrator
-        if self._trees is not None and len(rows) == 1:  # the common request, without arrays
-            raw = self._trees.predict_one(rows[0])
-            return [raw if calibrator is None else calibrator.one(raw)]
-        scores = self._raw(np.asarray(rows, dtype=np.float64))
-        if calibrator is not None:
-            scores = np.asarray(calibrator(scores), dtype=np.float64)
+        scores = self.raw_scores(rows)
+        if self._calibrator is not None:
+            scores = np.asarray(self._calibrator(scores), dtype=np.float64)
         values: list[float] = scores.tolist()
         return values
 
     def labels(self, scores: list[float]) -> list[Any]:
-        positive, negative = self.model.positive_label, self.model.negative_label
-        threshold = self._threshold
-        if len(scores) == 1:  # the common request: no comprehension to set up
-            return [positive if scores[0] >= threshold else negative]
+        positive, negative, threshold = self._positive, self._negative, self._threshold
         return [positive if score >= threshold else negative for score in scores]
-
-    def explain(self, rows: list[list[float]]) -> list[Explanation]:
-        matrix = np.asarray(rows, dtype=np.float64)
-        if self._compiled is None:
-            return self._explain_xgboost(matrix)
-        return self._compiled.explain(matrix, self.feature_names)
 
     def raw_scores(self, rows: list[list[float]]) -> npt.NDArray[np.float64]:
         """The uncalibrated scores: sigmoid of the margin the explanations add up to."""
-        return self._raw(np.asarray(rows, dtype=np.float64))
+        if self._pipeline is not None:
+            return self._pipeline.predict(np.asarray(rows, dtype=np.float64))
+        matrix = np.asarray(rows, dtype=np.float32)
+        if self._onnx is not None:
+            return self._onnx.scores(matrix)
+        return np.asarray(self._model().estimator.inplace_predict(matrix), dtype=np.float64)
 
-    def _raw(self, matrix: FloatMatrix) -> npt.NDArray[np.float64]:
-        if self._compiled is not None:
-            return self._compiled.predict(matrix)
-        inputs = matrix.astype(np.float32)
-        if self._trees is not None and len(inputs) <= self._trees_max_rows:
-            return np.asarray(self._trees.predict(inputs), dtype=np.float64)
-        booster = self.model.estimator
-        return np.asarray(booster.inplace_predict(inputs), dtype=np.float64)
+    def explain(self, rows: list[list[float]]) -> list[Explanation]:
+        matrix = np.asarray(rows, dtype=np.float64)
+        if self._pipeline is None:
+            return self._explain_xgboost(matrix)
+        return self._pipeline.explain(matrix, self.feature_names)
 
     def _explain_xgboost(self, matrix: FloatMatrix) -> list[Explanation]:
         import xgboost
 
-        booster = self.model.estimator
+        booster = self._model().estimator
         data = xgboost.DMatrix(
             matrix.astype(np.float32),
             feature_names=booster.feature_names,
@@ -251,18 +265,6 @@ class _CompiledPipeline:
                 by_feature[owner] += term
             explanations.append(Explanation(by_feature, bias))
         return explanations
-
-
-def _compiled_trees(booster: Any) -> CompiledTrees | None:
-    """The booster's trees compiled, or None (scored by XGBoost) when the compiler refuses it
-    or fails: the model is served either way."""
-    try:
-        return CompiledTrees.of(booster)
-    except NotCompilable as exc:
-        _log.info("XGBoost model not compiled, scored by XGBoost: %s", exc)
-    except Exception:
-        _log.warning("compiling the XGBoost model failed; it is scored by XGBoost", exc_info=True)
-    return None
 
 
 def _is_logistic(classifier: Any) -> bool:

@@ -36,8 +36,9 @@ from shared.errors import (
     TransientError,
     VersionNotFound,
 )
-from shared.model_cache import LoadedVersion, ModelCache
+from shared.model_cache import ModelCache
 from shared.record_ids import id_text
+from shared.registry import ModelVersion
 from shared.serving.answers import answer_json, error_json, to_json
 from shared.serving.instance_check import InstanceChecker, ModelInput
 from shared.serving.prediction_log import PredictionLog
@@ -73,14 +74,13 @@ class Served:
     id_field: str | None
 
     @classmethod
-    def of(cls, loaded: LoadedVersion) -> Served:
-        model = loaded.model
-        contract = loaded.artifacts["contract.json"]
-        inputs = [ModelInput(f.name, f.categories) for f in model.features]
+    def of(cls, loaded: ModelVersion) -> Served:
+        card, contract = loaded.card, loaded.contract_document
+        inputs = [ModelInput(f.name, f.categories) for f in card.features]
         id_field = next((c["name"] for c in contract["columns"] if c["role"] == "id"), None)
         return cls(
-            loaded.version, model.family, InstanceChecker(contract, inputs), Predictor(model),
-            id_field,
+            loaded.version, card.family, InstanceChecker(contract, inputs),
+            Predictor.of_version(loaded), id_field,
         )  # fmt: skip
 
 
@@ -150,7 +150,7 @@ class PredictionService:
             return Reply(200, openapi_text())
         name = self.models.registry.model_name
         try:
-            version = self.models.resolve("champion")
+            version = self.models.get("champion").version
             served = self.served(version)
         except (VersionNotFound, TransientError, RegistryError) as exc:
             return Reply.of(503, {"status": "unavailable", "message": str(exc)})
@@ -249,7 +249,9 @@ class PredictionService:
                 raise ApiError(404, str(exc)) from exc
             return request.version, None
         try:
-            return self.models.resolve(request.alias), request.alias
+            # The version checked against its alias on every request: a cheap comparison, and
+            # a version first served by its id may since have been promoted.
+            return self.models.get(request.alias).version, request.alias
         except VersionNotFound as exc:
             if request.alias == "champion":
                 raise  # no model is served yet: 503
@@ -258,7 +260,7 @@ class PredictionService:
     def _score_shadow(self, request: PredictRequest, champion: str, request_id: str) -> None:
         """The challenger's predictions for a request the champion answered, logged beside."""
         try:
-            version = self.models.resolve("challenger")
+            version = self.models.get("challenger").version
             if version == champion:
                 return
             started = time.perf_counter()

@@ -241,9 +241,7 @@ def test_the_run_row_carries_the_drift_of_its_rows_against_the_reference(
     # The counts behind the figures are kept, and give them again.
     from shared.drift import DriftCounts
 
-    champion_reference = parts.models.get_version(parts.models.resolve("champion")).artifacts[
-        "reference.json"
-    ]
+    champion_reference = parts.models.get("champion").reference
     again = DriftCounts.from_state(champion_reference, moved["counts"]).summary()
     assert again["psi"] == moved["psi"]
 

@@ -395,7 +395,7 @@ def test_drift_and_labels_then_a_tick_retrain_and_promote_and_later_files_use_th
     assert compared["difference"]["low"] > 0
     assert compared["challenger"]["roc_auc"] > compared["champion"]["roc_auc"]
     loaded = ModelCache(cloud.registry).get_version(new)
-    assert loaded.artifacts["lineage.json"]["parent_version"] == champion
+    assert loaded.lineage["parent_version"] == champion
     events = list(
         cloud.bigquery.query(
             f"SELECT alias, from_version, to_version, actor FROM "

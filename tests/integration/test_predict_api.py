@@ -19,7 +19,6 @@ import pytest
 from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames
 from local_emulator.settings import StackSettings
 from shared import clients
-from shared.contract import DataContract
 from shared.model_cache import ModelCache
 from shared.registry import ModelRegistry, new_version_id
 from shared.scoring.core import RunInfo, score_chunk
@@ -84,7 +83,7 @@ def test_predictions_are_the_batch_paths_for_the_same_rows_and_version(
     loaded = ModelCache(
         ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
     ).get_version(champion)
-    contract = DataContract.from_json(json.dumps(loaded.artifacts["contract.json"]))
+    contract = loaded.contract
     import pandas as pd
 
     frame = pd.DataFrame.from_records(instances)
@@ -210,15 +209,12 @@ def own_model(
 
     storage = clients.storage_client(local_stack.project, local_stack.endpoints())
     source = ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
-    manifest = source.manifest(champion)
-    artifacts = {
-        name: source.read_artifact(champion, name, manifest) for name in manifest["artifacts"]
-    }
+    copied = source.load_version(champion).copied()
     registry = ModelRegistry(storage, local_stack.models_bucket, f"m-{uuid.uuid4().hex[:8]}")
     versions = []
     for _ in range(2):
-        version = new_version_id(artifacts["model.joblib"] + uuid.uuid4().bytes)
-        registry.write_version(version, artifacts)
+        version = new_version_id(uuid.uuid4().bytes)
+        registry.write_version(version, copied)
         versions.append(version)
     caches = (instance_config, model_cache, prediction_service)
 

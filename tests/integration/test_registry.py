@@ -3,13 +3,13 @@ moved with preconditions, the audit log in BigQuery, and the cache the functions
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import uuid
 from collections.abc import Iterator
+from functools import cache
 
-import joblib
+import numpy as np
 import pytest
 import requests
 
@@ -17,8 +17,10 @@ from local_emulator.settings import StackSettings
 from shared import clients
 from shared.audit import AuditLog
 from shared.errors import AliasConflict, ArtifactTampered, VersionExists, VersionNotFound
+from shared.model import FeatureSpec, ScoringModel
 from shared.model_cache import ModelCache
-from shared.registry import MODEL_FILE, ModelRegistry, new_version_id
+from shared.model_format import BOOSTER_FILE, CARD_FILE, model_files
+from shared.registry import ModelRegistry, NewVersion, new_version_id
 
 pytestmark = pytest.mark.stack
 
@@ -30,19 +32,38 @@ def registry(local_stack: StackSettings) -> Iterator[ModelRegistry]:
     yield ModelRegistry(client, local_stack.models_bucket, f"m-{uuid.uuid4().hex[:10]}")
 
 
-def pickled(obj: object) -> bytes:
-    buffer = io.BytesIO()
-    joblib.dump(obj, buffer)
-    return buffer.getvalue()
+@cache
+def small_model() -> ScoringModel:
+    """A real XGBoost model, small: what a version stores."""
+    import xgboost
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(size=300) > 0).astype(np.float32)
+    booster = xgboost.train({"objective": "binary:logistic"}, xgboost.DMatrix(x, y), 5)
+    features = (FeatureSpec("a", "numeric"), FeatureSpec("b", "numeric"))
+    return ScoringModel("xgboost", features, booster)
+
+
+CONTRACT = json.dumps(
+    {"columns": [{"name": n, "role": "feature", "kind": "numeric"} for n in ("a", "b")]}
+)
+
+
+def new_version(payload: object = "model") -> NewVersion:
+    return NewVersion(
+        model_files=model_files(small_model()),
+        contract=CONTRACT,
+        metrics={"roc_auc": 0.8},
+        reference={},
+        project_config=None,
+        lineage={"payload": payload},
+    )
 
 
 def register(registry: ModelRegistry, payload: object = "model") -> str:
-    model = pickled({"payload": payload})
-    version = new_version_id(model)
-    registry.write_version(
-        version,
-        {MODEL_FILE: model, "metrics.json": json.dumps({"roc_auc": 0.8}).encode()},
-    )
+    version = new_version_id(json.dumps(payload).encode() + uuid.uuid4().bytes)
+    registry.write_version(version, new_version(payload))
     return version
 
 
@@ -50,36 +71,40 @@ def test_a_written_version_is_listed_and_loads_verified(registry: ModelRegistry)
     version = register(registry, payload=[1, 2, 3])
 
     assert registry.versions() == [version]
-    assert registry.load_model(version) == {"payload": [1, 2, 3]}
-    assert registry.read_json(version, "metrics.json") == {"roc_auc": 0.8}
+    loaded = registry.load_version(version)
+    assert loaded.lineage == {"payload": [1, 2, 3]}
+    assert loaded.metrics == {"roc_auc": 0.8}
+    rows = np.array([[0.5, -1.0], [np.nan, 2.0]], dtype=np.float32)
+    expected = small_model().estimator.inplace_predict(rows)
+    assert np.array_equal(loaded.model.estimator.inplace_predict(rows), expected)
 
 
 def test_a_version_cannot_be_written_twice(registry: ModelRegistry) -> None:
     version = register(registry, payload="first")
 
     with pytest.raises(VersionExists, match="immutable"):
-        registry.write_version(version, {MODEL_FILE: pickled("second")})
+        registry.write_version(version, new_version("second"))
 
-    assert registry.load_model(version) == {"payload": "first"}
+    assert registry.load_version(version).lineage == {"payload": "first"}
 
 
-def test_a_changed_artifact_is_refused_before_it_is_unpickled(registry: ModelRegistry) -> None:
+def test_a_changed_artifact_is_refused_before_it_is_read(registry: ModelRegistry) -> None:
     version = register(registry)
     # Someone with write access replaces the model file behind the registry's back.
-    path = f"{registry.prefix}/versions/{version}/{MODEL_FILE}"
-    registry.bucket.blob(path).upload_from_string(pickled({"payload": "evil"}))
+    path = f"{registry.prefix}/versions/{version}/{BOOSTER_FILE}"
+    registry.bucket.blob(path).upload_from_string(b"{}")
 
     with pytest.raises(ArtifactTampered, match="sha256"):
-        registry.load_model(version)
+        registry.load_version(version)
 
 
 def test_a_half_written_version_is_invisible(registry: ModelRegistry) -> None:
     # A writer that crashed before the manifest leaves artifacts without one.
-    registry.bucket.blob(f"{registry.prefix}/versions/half/{MODEL_FILE}").upload_from_string(b"x")
+    registry.bucket.blob(f"{registry.prefix}/versions/half/{CARD_FILE}").upload_from_string(b"x")
 
     assert registry.versions() == []
     with pytest.raises(VersionNotFound):
-        registry.load_model("half")
+        registry.load_version("half")
     with pytest.raises(VersionNotFound):
         registry.move_alias("champion", "half", actor="test", reason="must fail")
 
@@ -141,7 +166,7 @@ def test_the_cache_picks_up_a_moved_champion_after_the_refresh_interval(
     registry.move_alias("champion", first, actor="test", reason="first")
     now = [0.0]
     cache = ModelCache(registry, refresh_s=30, clock=lambda: now[0])
-    assert cache.get().model == {"payload": "first"}
+    assert cache.get().lineage == {"payload": "first"}
 
     registry.move_alias("champion", second, actor="test", reason="better")
     now[0] = 29.0
@@ -149,8 +174,8 @@ def test_the_cache_picks_up_a_moved_champion_after_the_refresh_interval(
     now[0] = 31.0
     loaded = cache.get()
 
-    assert (loaded.version, loaded.model) == (second, {"payload": "second"})
-    assert loaded.artifacts["metrics.json"] == {"roc_auc": 0.8}
+    assert (loaded.version, loaded.lineage) == (second, {"payload": "second"})
+    assert loaded.metrics == {"roc_auc": 0.8}
 
 
 def test_the_cache_says_when_there_is_no_champion(registry: ModelRegistry) -> None:
@@ -200,7 +225,7 @@ class LosesOneAnswer:
         return response
 
 
-@pytest.mark.parametrize("marker", [MODEL_FILE, "manifest.json"])
+@pytest.mark.parametrize("marker", [BOOSTER_FILE, "manifest.json"])
 def test_a_version_write_whose_answer_was_lost_is_not_a_conflict(
     registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch, marker: str
 ) -> None:
@@ -211,7 +236,7 @@ def test_a_version_write_whose_answer_was_lost_is_not_a_conflict(
 
     assert losing.lost == 1
     assert registry.versions() == [version]
-    assert registry.load_model(version) == {"payload": "retried"}
+    assert registry.load_version(version).lineage == {"payload": "retried"}
 
 
 def test_an_alias_move_whose_answer_was_lost_is_not_a_conflict(

@@ -106,13 +106,13 @@ def test_train_registers_a_verified_champion_of_the_stated_quality(
     np.testing.assert_array_equal(
         champion.model.predict_scores(rows), result.outcome.model.predict_scores(rows)
     )
-    lineage = champion.artifacts["lineage.json"]
+    lineage = champion.lineage
     assert lineage["data_fingerprint"] == fingerprint(frame)
     assert lineage["rows"]["read"] == 6000
     assert lineage["parent_version"] is None
     assert lineage["seed"] == 3
     assert lineage["parameters"]
-    assert champion.artifacts["contract.json"]["columns"]
+    assert champion.contract_document["columns"]
     assert events(audit, model_name) == [("champion", None, result.version)]
 
 

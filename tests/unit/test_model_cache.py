@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 from shared.errors import TransientError
-from shared.model_cache import LoadedVersion, ModelCache
+from shared.model_cache import ModelCache
+from shared.registry import ModelVersion
 
 
 class SlowCache(ModelCache):
@@ -22,7 +24,7 @@ class SlowCache(ModelCache):
         self.most_at_once = 0
         self._count = threading.Lock()
 
-    def _load(self, version: str) -> LoadedVersion:
+    def _load(self, version: str) -> ModelVersion:
         with self._count:
             self.loads += 1
             self.running += 1
@@ -32,7 +34,7 @@ class SlowCache(ModelCache):
             time.sleep(0.2)
             if first:
                 raise TransientError("storage hiccup")
-            return LoadedVersion("m", version, object(), {}, {})
+            return SimpleNamespace(version=version)  # type: ignore[return-value]
         finally:
             with self._count:
                 self.running -= 1

@@ -18,6 +18,7 @@ from shared.project_config import ProjectConfig
 from shared.serving.instance_check import InstanceChecker, ModelInput
 from shared.serving.predictor import NotExplainable, Predictor
 from shared.training import train_model
+from shared.training.onnx_export import booster_onnx
 from tests.unit.training_data import demo_frame, quick_demo_spec
 
 FAMILIES = ("xgboost", "logistic_regression", "random_forest", "hist_gradient_boosting")
@@ -61,23 +62,41 @@ def checked(model: ScoringModel, contract: DataContract, instances: list[dict[st
     return accepted, rows
 
 
-def test_scores_are_the_batch_paths(
-    model: ScoringModel, contract: DataContract, instances: list[dict[str, Any]]
+@pytest.fixture(scope="module")
+def predictor(model: ScoringModel) -> Predictor:
+    """As the HTTP function builds it: an XGBoost model with its ONNX graph."""
+    if model.family != "xgboost":
+        return Predictor.of(model)
+    made = Predictor.of(model, booster_onnx(model.estimator))
+    assert made.scored_by == "onnxruntime"
+    return made
+
+
+def test_scores_are_within_1e_6_of_the_batch_paths_whole_or_row_by_row(
+    model: ScoringModel,
+    predictor: Predictor,
+    contract: DataContract,
+    instances: list[dict[str, Any]],
 ) -> None:
     accepted, rows = checked(model, contract, instances)
 
-    scores = Predictor.of(model).scores(rows)
+    scores = predictor.scores(rows)
+    one_by_one = [predictor.scores([row])[0] for row in rows]
 
     valid = validate(pd.DataFrame.from_records(accepted), contract).valid
     assert len(valid) == len(accepted)
-    np.testing.assert_allclose(scores, model.predict_scores(valid), rtol=1e-6, atol=1e-9)
+    expected = model.predict_scores(valid)
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(one_by_one, expected, rtol=0, atol=1e-6)
 
 
 def test_labels_follow_the_threshold(
-    model: ScoringModel, contract: DataContract, instances: list[dict[str, Any]]
+    model: ScoringModel,
+    predictor: Predictor,
+    contract: DataContract,
+    instances: list[dict[str, Any]],
 ) -> None:
     _, rows = checked(model, contract, instances)
-    predictor = Predictor.of(model)
     scores = predictor.scores(rows)
 
     labels = predictor.labels(scores)
@@ -89,10 +108,12 @@ def test_labels_follow_the_threshold(
 
 
 def test_explanations_add_up_to_the_margin_or_are_refused(
-    model: ScoringModel, contract: DataContract, instances: list[dict[str, Any]]
+    model: ScoringModel,
+    predictor: Predictor,
+    contract: DataContract,
+    instances: list[dict[str, Any]],
 ) -> None:
     _, rows = checked(model, contract, instances)
-    predictor = Predictor.of(model)
     if model.family in ("random_forest", "hist_gradient_boosting"):
         with pytest.raises(NotExplainable, match="not supported"):
             predictor.explain(rows[:3])

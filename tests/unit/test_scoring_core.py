@@ -9,7 +9,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +18,9 @@ from cloudscore.cli import main
 from cloudscore.cli.score_cmd import rejected_path
 from shared.contract import DataContract, infer_contract, validate
 from shared.model import ScoringModel
+from shared.model_format import model_files
 from shared.project_config import ProjectConfig
+from shared.registry import NewVersion, version_dir_files
 from shared.scoring.core import HeaderMismatch, RunInfo, ScoredChunk, score_chunk, score_stream
 from shared.scoring.readers import Chunk, FileFormat, detect_format
 from shared.tables import PREDICTIONS, REJECTED_ROWS
@@ -251,8 +252,9 @@ def model_dir(tmp_path: Path, contract: DataContract, model: ScoringModel) -> Pa
     """A directory holding a model and its contract, as `score --model-dir` takes."""
     directory = tmp_path / "model"
     directory.mkdir()
-    joblib.dump(model, directory / "model.joblib")
-    (directory / "contract.json").write_text(contract.to_json())
+    new = NewVersion(model_files(model), contract.to_json(), {}, {}, None, {})
+    for name, data in version_dir_files("loan-default", "20260101-000000-abc123", new).items():
+        (directory / name).write_bytes(data)
     return directory
 
 
@@ -271,6 +273,9 @@ def test_the_score_command_writes_predictions_and_rejections(
         assert len(predictions) + rejections["row_number"].nunique() == 300
         assert rejections["row_number"].nunique() >= 30
         assert predictions["source_uri"].iloc[0] == source.resolve().as_uri()
+        # The model's own name and version, from its manifest, not the folder's name.
+        assert set(predictions["model_name"]) == {"loan-default"}
+        assert set(predictions["model_version"]) == {"20260101-000000-abc123"}
         assert f"rows in 300, scored {len(predictions)}" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "p.csv", "p.parquet", "p.rejected.csv", "p.rejected.parquet",
@@ -285,3 +290,31 @@ def test_the_score_command_leaves_no_output_for_a_file_it_rejects(
     out = tmp_path / "p.parquet"
     assert main(["score", str(source), "--out", str(out), "--model-dir", str(model_dir)]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "wrong.csv"]
+
+
+def test_the_score_command_refuses_a_model_dir_whose_file_was_changed(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "apps.csv"
+    dd.write_demo_data(source, 10, seed=8)
+    card = model_dir / "model.json"
+    card.write_bytes(card.read_bytes().replace(b'"threshold": ', b'"threshold": 0.0001 + '))
+    out = tmp_path / "p.parquet"
+
+    assert main(["score", str(source), "--out", str(out), "--model-dir", str(model_dir)]) == 1
+    assert "model.json differs from its sha256 in manifest.json" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_score_command_names_migrate_for_a_model_dir_in_the_old_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "model.joblib").write_bytes(b"not read")
+    source = tmp_path / "apps.csv"
+    dd.write_demo_data(source, 10, seed=8)
+
+    argv = ["score", str(source), "--out", str(tmp_path / "p.csv"), "--model-dir", str(old)]
+    assert main(argv) == 2
+    assert "cloudscore models migrate" in capsys.readouterr().err

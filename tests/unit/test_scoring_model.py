@@ -1,10 +1,7 @@
-"""The pickled ScoringModel: inputs it accepts, errors it names, joblib round trips, fast paths."""
+"""The ScoringModel: inputs it accepts, errors it names, stored and read back, fast paths."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +15,7 @@ from shared.model import (
     feature_matrix,
     select_features,
 )
+from shared.model_format import CARD_FILE, ModelCard, load_model, model_files
 from shared.training import TrainingOutcome, train_model
 from shared.training.calibration import fit_isotonic, fit_sigmoid
 from tests.unit.training_data import demo_frame, quick_demo_spec
@@ -52,16 +50,15 @@ def test_models_have_the_families_asked_for(
 
 
 @pytest.mark.parametrize("which", ["xgboost", "sklearn"])
-def test_joblib_round_trip_scores_identically(
+def test_stored_and_read_back_it_scores_identically(
     which: str,
     xgboost_model: ScoringModel,
     sklearn_outcome: TrainingOutcome,
     fresh: pd.DataFrame,
-    tmp_path: Path,
 ) -> None:
     model = xgboost_model if which == "xgboost" else sklearn_outcome.model
-    joblib.dump(model, tmp_path / "model.joblib")
-    loaded = joblib.load(tmp_path / "model.joblib")
+    files = model_files(model)
+    loaded = load_model(ModelCard.from_bytes(files[CARD_FILE]), files)
     assert isinstance(loaded, ScoringModel)
     assert np.array_equal(loaded.predict_scores(fresh), model.predict_scores(fresh))
     assert loaded.threshold == model.threshold
@@ -165,20 +162,6 @@ def test_calibrators_match_the_methods_they_stand_for() -> None:
     best = likelihood(sigmoid.slope, sigmoid.intercept)
     for d_slope, d_intercept in ((0.01, 0), (-0.01, 0), (0, 0.01), (0, -0.01)):
         assert likelihood(sigmoid.slope + d_slope, sigmoid.intercept + d_intercept) < best
-
-
-def test_a_calibrator_gives_one_score_what_it_gives_an_array_to_the_bit() -> None:
-    # The HTTP path calibrates one score with `one`; the batch path calibrates arrays.
-    rng = np.random.default_rng(1)
-    raw = rng.random(3000)
-    y = (rng.random(3000) < raw**2).astype(np.int8)
-    scores = np.concatenate(
-        [rng.random(5000), rng.random(200) * 1e-9, 1 - rng.random(200) * 1e-9, [0.0, 1.0, 0.5]]
-    )
-    for calibrator in (fit_sigmoid(y, raw), fit_isotonic(y, raw)):
-        whole = calibrator(scores).tolist()
-        one_by_one = [calibrator.one(score) for score in scores.tolist()]
-        assert one_by_one == whole, type(calibrator).__name__
 
 
 def test_feature_specs_refuse_impossible_declarations() -> None:

@@ -1,0 +1,90 @@
+"""The HTTP function's first request imports neither XGBoost, scikit-learn nor pandas for an
+XGBoost model (its ONNX graph scores it): a new instance answers sooner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.model_format import model_files
+from shared.registry import NewVersion, version_dir_files
+from shared.training import train_model
+from shared.training.onnx_export import booster_onnx
+from tests.unit.training_data import demo_frame, quick_demo_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_an_xgboost_version_is_served_by_its_graph_without_xgboost_sklearn_or_pandas(
+    tmp_path: Path,
+) -> None:
+    from shared.contract import infer_contract
+    from shared.project_config import ProjectConfig
+
+    frame = demo_frame(1500, seed=5)
+    model = train_model(frame, quick_demo_spec(candidates=("xgboost",), max_trials=1)).model
+    contract = infer_contract(frame, ProjectConfig(model_name="m", target="defaulted"))
+    new = NewVersion(
+        model_files(model, booster_onnx(model.estimator)), contract.to_json(), {}, {}, None, {}
+    )
+    for name, data in version_dir_files("m", "v1", new).items():
+        (tmp_path / name).write_bytes(data)
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from shared.registry import assemble_version, sha256\n"
+        "from shared.serving.service import Served\n"
+        f"folder = Path({str(tmp_path)!r})\n"
+        "data = (folder / 'manifest.json').read_bytes()\n"
+        "version = assemble_version(json.loads(data), sha256(data), 0,"
+        " lambda name: (folder / name).read_bytes(), 'local')\n"
+        "served = Served.of(version)\n"
+        "row = [float('nan')] * len(version.card.features)\n"
+        "print(served.predictor.scored_by, 0.0 <= served.predictor.scores([row])[0] <= 1.0)\n"
+        "heavy = ('sklearn', 'pandas', 'xgboost', 'pyarrow')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["onnxruntime True", "[]"]
+
+
+def test_the_http_function_builds_its_service_without_scikit_learn_or_pandas() -> None:
+    code = (
+        "import sys\n"
+        "import functions.main\n"
+        "from shared.runtime import prediction_service\n"
+        "prediction_service()\n"
+        "print(sorted(m for m in ('sklearn', 'pandas', 'xgboost') if m in sys.modules))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CLOUDSCORE_PROJECT": "acme-prod",
+        "CLOUDSCORE_INBOX_BUCKET": "acme-inbox",
+        "CLOUDSCORE_MODELS_BUCKET": "acme-models",
+        "CLOUDSCORE_DATASET": "scoring",
+        "CLOUDSCORE_MODEL_NAME": "churn",
+        # Nothing listens there; building the service reads nothing yet.
+        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
