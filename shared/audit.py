@@ -1,14 +1,13 @@
-"""The audit log of the model registry: every alias move, as a row of BigQuery `model_events`."""
+"""The audit log of the model registry: every alias move, as a row of BigQuery `model_events`,
+loaded through the one sink (`shared.scoring.bigquery_sink`)."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
 
-from google.api_core import exceptions as api_exceptions
-
 from shared.registry import AliasMove
-from shared.retryable import transient_errors
+from shared.scoring.bigquery_sink import BigQuerySink
 from shared.tables import MODEL_EVENTS
 
 if TYPE_CHECKING:
@@ -17,13 +16,11 @@ if TYPE_CHECKING:
 
 class AuditLog:
     def __init__(self, client: bigquery.Client, dataset: str) -> None:
-        self.client = client
-        self.table = f"{client.project}.{dataset}.{MODEL_EVENTS.name}"
+        self.sink = BigQuerySink(client, dataset)
+        self.table = self.sink.table_id(MODEL_EVENTS)
 
     def record(self, move: AliasMove) -> str:
         """Append the move; recording the same move twice adds one row (the job id is its key)."""
-        from google.cloud import bigquery
-
         key = f"{move.model_name}|{move.alias}|{move.to_version}|{move.occurred_at}"
         event_id = hashlib.sha256(key.encode()).hexdigest()[:32]
         row = {
@@ -36,17 +33,5 @@ class AuditLog:
             "reason": move.reason,
             "occurred_at": move.occurred_at,
         }
-        config = bigquery.LoadJobConfig(
-            schema=MODEL_EVENTS.schema(),
-            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-        )
-        with transient_errors(f"recording {move.alias} move in {self.table}"):
-            try:
-                job = self.client.load_table_from_json(
-                    [row], self.table, job_config=config, job_id=f"model-event-{event_id}"
-                )
-                job.result()
-            except api_exceptions.Conflict:
-                pass  # this very move was recorded by an earlier attempt
+        self.sink.load_rows_once(MODEL_EVENTS, [row], f"model-event-{event_id}")
         return event_id

@@ -3,15 +3,13 @@ bucket beside the registry (`models/<name>/monitoring/runs/<run id>/report.html`
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from google.api_core import exceptions as api_exceptions
-
 from shared.monitoring.record import MonitoringRun
 from shared.retryable import refused_as_query_error, transient_errors
+from shared.scoring.bigquery_sink import BigQuerySink
 from shared.tables import MONITORING_RUNS
 
 if TYPE_CHECKING:
@@ -24,26 +22,13 @@ HISTORY_LIMIT = 200
 class MonitoringHistory:
     def __init__(self, client: bigquery.Client, dataset: str) -> None:
         self.client = client
-        self.table = f"{client.project}.{dataset}.{MONITORING_RUNS.name}"
+        self.sink = BigQuerySink(client, dataset)
+        self.table = self.sink.table_id(MONITORING_RUNS)
 
     def record(self, run: MonitoringRun) -> None:
         """Append the run's row once: a second record of the same run id adds nothing."""
-        from google.cloud import bigquery
-
         key = hashlib.sha256(f"{self.table}|{run.run_id}".encode()).hexdigest()[:32]
-        config = bigquery.LoadJobConfig(
-            schema=MONITORING_RUNS.schema(),
-            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-        )
-        # A Conflict: recorded by an earlier attempt of the same check.
-        with (
-            transient_errors(f"recording check {run.run_id} in {self.table}"),
-            contextlib.suppress(api_exceptions.Conflict),
-        ):
-            self.client.load_table_from_json(
-                [run.to_row()], self.table, job_config=config, job_id=f"monitoring-{key}"
-            ).result()
+        self.sink.load_rows_once(MONITORING_RUNS, [run.to_row()], f"monitoring-{key}")
 
     def runs(
         self, since: datetime | None = None, limit: int = HISTORY_LIMIT

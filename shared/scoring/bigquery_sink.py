@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
@@ -120,6 +120,16 @@ class BigQuerySink:
                 return True
             # A concurrent attempt took `free_id` first; its outcome decides, read on the loop.
         raise TransientError(f"load {load_job_id} into {table.name}: too many concurrent attempts")
+
+    def load_rows_once(
+        self, table: Table, rows: Sequence[Mapping[str, Any]], load_job_id: str
+    ) -> bool:
+        """`load_once` of rows as dicts, their TIMESTAMP columns as datetimes or ISO 8601 text."""
+        frame = pd.DataFrame(list(rows), columns=table.column_names())
+        for column in table.columns:
+            if column.type == "TIMESTAMP":
+                frame[column.name] = pd.to_datetime(frame[column.name], utc=True, format="ISO8601")
+        return self.load_once(table, frame, load_job_id)
 
     def is_done(self, load_job_id: str) -> bool:
         """Whether a job of this load succeeded (waiting for one still running)."""

@@ -78,7 +78,7 @@ def cli_env(local_stack: StackSettings, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def events(audit: AuditLog, model_name: str) -> list[tuple[Any, ...]]:
-    rows = audit.client.query(
+    rows = audit.sink.client.query(
         f"SELECT alias, from_version, to_version FROM `{audit.table}` "
         f"WHERE model_name = '{model_name}' ORDER BY occurred_at"
     ).result()
