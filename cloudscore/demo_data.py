@@ -28,7 +28,8 @@ broker, south and business loans matter more). The label rate goes from 18% to 3
 ``bad_rows`` is the share of rows made malformed as real files are: text in numeric columns,
 impossible values, missing required fields, unknown categories; each bad row has one or two
 problems. Because text can land in ``annual_income`` and ``employment_years``, those two columns
-are text throughout whenever ``bad_rows > 0``, in every format. A bad row keeps the label of
+are text throughout whenever ``bad_rows > 0`` in CSV and Parquet; JSONL, which carries a type
+per value, writes their numbers as numbers and only the junk as text. A bad row keeps the label of
 the clean row it came from.
 
 Each chunk draws from its own generator seeded by (seed, chunk index), so the output is
@@ -283,6 +284,11 @@ def _extension(path: Path, option: str = "out") -> str:
     raise UsageError(f"{option} {str(path)!r} has an unknown extension; use one of {known}")
 
 
+def _numbers_as_numbers(column: pd.Series) -> pd.Series:
+    numbers = pd.to_numeric(column, errors="coerce")
+    return column.astype(object).where(numbers.isna(), numbers.astype(object))
+
+
 class _Sink:
     """One output file, written beside its final name and renamed into place when complete."""
 
@@ -320,6 +326,11 @@ class _Sink:
         elif self._ext.startswith(".csv"):
             frame.to_csv(self._text, header=self._first, index=False, lineterminator="\n")
         elif len(frame):
+            # JSON carries its own types: a number is written as one, and only the junk of a
+            # bad row as text ("12k"), which a JSON reader never takes for a number.
+            frame = frame.assign(
+                **{c: _numbers_as_numbers(frame[c]) for c in _TEXT_WHEN_BAD if c in frame}
+            )
             # The default 10 decimals are exact here: no value has more than 2.
             text = frame.to_json(orient="records", lines=True)
             self._text.write(text if text.endswith("\n") else text + "\n")

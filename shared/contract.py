@@ -1,44 +1,29 @@
-"""The data contract of a model version: what each input column must hold, and the check.
+"""Checking a table against a data contract, and inferring a contract from training data.
 
-A contract lists the columns a model version was trained with. Each has a *role*:
+The contract itself (columns, roles, kinds, JSON and TOML forms, JSON Schema) is
+`shared.schema`; how a value reads as each kind is `shared.values`. Here the same grammar runs a
+column at a time over a chunk, with Arrow: the patterns of `shared.values` by RE2, its word
+lists by Arrow's look-ups; columns of mixed Python values (JSON) value by value, through
+`shared.values` itself. A parity test holds every path to the same verdicts.
 
-    feature      the model reads it: required in the input, checked, coerced to its kind
-    id           keys the predictions: required, must be present in every row, kept as given
-    passthrough  carried into the output: optional, kept as given
-    time         when the row happened (splits, monitoring): optional, checked if present, kept
-    target       the label: never required or checked, kept as given if present
-
-and a *kind*, which says how a value is read. Text (a CSV read as strings) and typed values
-(Parquet, JSON) give the same verdicts:
-
-    numeric      a finite number ("1e3", " 42 ", 42, 42.5)                  → float64
-    integer      a finite whole number ("35", 35, 35.0; not 35.5)           → float64
-    boolean      true/false, t/f, yes/no, y/n, 1/0 (any case), or typed     → float64 1.0 / 0.0
-    categorical  one of `categories`, compared as text with blanks trimmed  → pandas Categorical
-    string       any value (ids, free text)                                 → kept as given
-    timestamp    ISO 8601 text (`shared.timestamps`: 2024-07-01, 2024-07-01T10:30:00Z,
-                 20240701 103000+0200; naive read as UTC) or a typed datetime → datetime64 UTC
-
-Integers come out as float64 because models take floats and NaN needs one. A value is *missing*
-when it is null/None/NaN or text that is empty or blank. Any other text that does not read as its
-kind is WRONG_TYPE — "n/a", "-", "12k" — and "nan"/"inf" are NOT_FINITE. So read CSV files with
-``dtype=str, keep_default_na=False, na_values=[""]``: pandas' default turns "n/a" into a silent
-missing value before the check can report it.
-
-Categories: with ``strict_categories`` an unknown value rejects the row (UNKNOWN_CATEGORY). When
-lenient, the row is kept and the value becomes missing (NaN) in the valid frame, whatever
-``nullable`` says: the model's encoding then treats it as an absent value (an all-zero one-hot
-row, XGBoost's missing branch), so a lenient column's encoder must accept missing values.
+Values come either as text (a CSV field, a Parquet or BigQuery string column), read by the text
+grammar ("1e3", " 42 " are numbers, "yes" a boolean), or typed (Parquet numbers, JSONL values),
+where a JSON string is text and never a number or a boolean (`validate(..., json_values=True)`).
+Integers come out as float64 because models take floats and NaN needs one. A value is
+*missing* when it is null/NaN or blank text; any other value that does not read as its kind is
+WRONG_TYPE — "n/a", "-", "12k" — and "nan"/"inf" are NOT_FINITE.
 
 Inference (`infer_contract`) from training data, then the reviewed overrides of the project
 configuration (``[contract.<column>]``) on top:
 
 - kind: from the dtype (bool → boolean, int → integer, float → numeric, datetime → timestamp);
-  text that all parses as numbers → integer if every value is written as a whole number
-  (``"35"``, not ``"35.0"``), else numeric; text that is all true/false → boolean; text in the
-  time column → timestamp; other text → categorical when it has at most 50 distinct values and
-  each appears on average at least twice, else string. Id and passthrough columns are opaque:
-  kind string, so scoring only checks that an id is there and carries both through unchanged.
+  text of which at least NUMERIC_SHARE of the values given read as numbers → integer if every
+  such value is written as a whole number (``"35"``, not ``"35.0"``), else numeric (the others,
+  such as "n/a", are then WRONG_TYPE: the training rows holding them are left out and counted,
+  as scoring would reject them); text that is all true/false → boolean; text in the time column
+  → timestamp; other text → categorical when it has at most 50 distinct values and each appears
+  on average at least twice, else string. Id and passthrough columns are opaque: kind string,
+  so scoring only checks that an id is there and carries both through unchanged.
 - nullable: any value missing in the training data. An id never is; passthrough and time
   columns always are, since the input may leave them out altogether.
 - range (numeric and integer features): the observed [min, max] widened by its span on each side,
@@ -52,11 +37,10 @@ configuration (``[contract.<column>]``) on top:
 from __future__ import annotations
 
 import functools
-import json
-import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -64,343 +48,107 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.errors import ConfigError, DataError, UsageError
+from shared import values as grammar
+from shared.errors import ConfigError, DataError
 from shared.feature_range import feature_bounds
 from shared.reasons import Reason
+from shared.schema import (
+    CONTRACT_VERSION,
+    KINDS,
+    NUMBER_KINDS,
+    ROLES,
+    TIME_KINDS,
+    ColumnContract,
+    ColumnOverride,
+    DataContract,
+    Kind,
+    Role,
+    _column_problems,
+    close_names,
+    expected_text,
+    missing_columns,
+    toml_key,
+)
 from shared.timestamps import timestamp_mask, utc_moments
 
 if TYPE_CHECKING:
     from shared.project_config import ProjectConfig
 
-Role = Literal["feature", "id", "passthrough", "time", "target"]
-Kind = Literal["numeric", "integer", "boolean", "categorical", "string", "timestamp"]
-ROLES: Final[tuple[Role, ...]] = get_args(Role)
-KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
-NUMBER_KINDS: Final[frozenset[Kind]] = frozenset({"numeric", "integer"})
-TIME_KINDS: Final[frozenset[Kind]] = frozenset({"timestamp", "integer", "numeric"})
-CONTRACT_VERSION: Final = 1
+__all__ = [
+    "CONTRACT_VERSION", "KINDS", "NUMBER_KINDS", "REJECTION_COLUMNS", "ROLES", "TIME_KINDS",
+    "ColumnContract", "ColumnOverride", "DataContract", "Kind", "Role", "ValidationResult",
+    "close_names", "infer_contract", "missing_columns", "toml_key", "validate",
+]  # fmt: skip
+
 # Past these, a text column is free text (names, addresses), not a set of categories.
 MAX_CATEGORIES: Final = 50
 MIN_REPEATS_PER_CATEGORY: Final = 2
+# A text column is numeric when at least this share of its given values read as numbers.
+NUMERIC_SHARE: Final = 0.9
 
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 
-
-def toml_key(name: str) -> str:
-    """`name` as a TOML key: bare when it can be, else quoted (`contract."loan.amount"`)."""
-    if name and all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in name):
-        return name
-    return _toml_string(name)
-
-
-def _toml_string(text: str) -> str:
-    # JSON's escapes are TOML's, except that TOML also wants DEL escaped.
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _column_problems(
-    role: str, kind: str, low: float | None, high: float | None, categories: object
-) -> list[str]:
-    """What makes these settings of a column inconsistent (empty when they are fine)."""
-    problems = []
-    if role not in ROLES:
-        problems.append(f"role must be one of {', '.join(ROLES)}, found {role!r}")
-    if kind not in KINDS:
-        problems.append(f"kind must be one of {', '.join(KINDS)}, found {kind!r}")
-    bounds = [b for b in (low, high) if b is not None]
-    if bounds and kind not in NUMBER_KINDS:
-        problems.append(f"min/max apply to numeric and integer columns, found kind {kind!r}")
-    if any(not math.isfinite(b) for b in bounds):
-        problems.append(f"min/max must be finite numbers, found {low!r}/{high!r}")
-    elif low is not None and high is not None and low > high:
-        problems.append(f"min must be <= max, found min {low!r} > max {high!r}")
-    if kind == "categorical":
-        problems.extend(_category_problems(categories))
-    elif categories is not None:
-        problems.append(f"categories apply to categorical columns, found kind {kind!r}")
-    return problems
-
-
-def _category_problems(categories: object) -> list[str]:
-    if not isinstance(categories, tuple) or not categories:
-        return [f"a categorical column needs a non-empty list of categories, found {categories!r}"]
-    if not all(isinstance(c, str) and c.strip() == c and c for c in categories):
-        return ["categories must be non-empty text without leading/trailing blanks"]
-    repeated = sorted({c for c in categories if categories.count(c) > 1})
-    return [f"categories must be distinct, found {repeated} more than once"] if repeated else []
-
-
-@dataclass(frozen=True)
-class ColumnContract:
-    """What one column must hold; see the module docstring for roles and kinds."""
-
-    name: str
-    role: Role
-    kind: Kind
-    nullable: bool
-    required: bool
-    min: float | None = None
-    max: float | None = None
-    categories: tuple[str, ...] | None = None
-    strict_categories: bool = True  # categorical only: unknown value → reject (else → missing)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise UsageError(f"a column name must be non-empty text, found {self.name!r}")
-        problems = _column_problems(self.role, self.kind, self.min, self.max, self.categories)
-        if problems:
-            raise UsageError(f"column {self.name!r}: {'; '.join(problems)}")
-
-
-@dataclass(frozen=True)
-class ColumnOverride:
-    """A reviewer's changes to one inferred column (`[contract.<column>]`); None keeps the
-    inferred setting. A bound of -inf/inf removes that bound."""
-
-    kind: Kind | None = None
-    nullable: bool | None = None
-    min: float | None = None
-    max: float | None = None
-    categories: tuple[str, ...] | None = None
-    strict_categories: bool | None = None
-
-    def problems(self) -> list[str]:
-        """What is inconsistent within this override alone (the inferred kind is checked later)."""
-        problems = []
-        if self.kind is not None and self.kind not in KINDS:
-            problems.append(f"kind must be one of {', '.join(KINDS)}, found {self.kind!r}")
-        if any(b is not None and math.isnan(b) for b in (self.min, self.max)):
-            problems.append("min/max must be numbers, found nan")
-        elif self.min is not None and self.max is not None and self.min > self.max:
-            problems.append(f"min must be <= max, found min {self.min!r} > max {self.max!r}")
-        if self.categories is not None:
-            problems.extend(_category_problems(self.categories))
-        if self.kind is not None and self.kind != "categorical":
-            for key in ("categories", "strict_categories"):
-                if getattr(self, key) is not None:
-                    problems.append(f"{key} applies to categorical columns, kind is {self.kind!r}")
-        if self.kind is not None and self.kind not in NUMBER_KINDS:
-            for key in ("min", "max"):
-                if getattr(self, key) is not None:
-                    problems.append(
-                        f"{key} applies to numeric and integer columns, kind is {self.kind!r}"
-                    )
-        return problems
-
-    def settings(self) -> dict[str, Any]:
-        """The settings this override changes, an infinite bound as no bound (None)."""
-        changed = {f.name: getattr(self, f.name) for f in fields(self)}
-        changed = {key: value for key, value in changed.items() if value is not None}
-        for key in ("min", "max"):
-            if key in changed and math.isinf(changed[key]):
-                changed[key] = None
-        return changed
-
-
-@dataclass(frozen=True)
-class DataContract:
-    """The columns a model version was trained with; stored beside it as contract.json."""
-
-    columns: tuple[ColumnContract, ...]
-
-    def __post_init__(self) -> None:
-        names = [c.name for c in self.columns]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise UsageError(f"a contract names each column once, found {repeated} repeated")
-        for role in ("id", "time", "target"):
-            holders = [c.name for c in self.columns if c.role == role]
-            if len(holders) > 1:
-                raise UsageError(f"a contract has at most one {role} column, found {holders}")
-        if not self.features():
-            raise UsageError("a contract needs at least one feature column, found none")
-
-    def features(self) -> tuple[ColumnContract, ...]:
-        """The feature columns, in the order the model takes them."""
-        return tuple(c for c in self.columns if c.role == "feature")
-
-    def feature_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.features())
-
-    def column(self, name: str) -> ColumnContract:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        known = ", ".join(c.name for c in self.columns)
-        raise UsageError(f"the contract has no column {name!r}; its columns: {known}")
-
-    def with_role(self, role: Role) -> ColumnContract | None:
-        """The id, time or target column, if the contract has one."""
-        return next((c for c in self.columns if c.role == role), None)
-
-    def to_json(self) -> str:
-        document = {
-            "contract_version": CONTRACT_VERSION,
-            "columns": [_column_to_json(c) for c in self.columns],
-        }
-        return json.dumps(document, sort_keys=True, indent=2, allow_nan=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> DataContract:
-        try:
-            document = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            # JSONDecodeError, and what json lets through: an integer of more digits than
-            # Python converts, nesting deeper than the stack.
-            raise DataError(f"contract.json: not valid JSON ({exc})") from exc
-        return _contract_from_json(document)
-
-    def to_toml(self) -> str:
-        """The ``[contract.<column>]`` tables that freeze this contract in cloudscore.toml.
-
-        Every setting is written out, so the pasted tables give this contract again whatever
-        the data; the target is left out because scoring never checks it.
-        """
-        lines = [
-            f"# Data contract (contract_version {CONTRACT_VERSION}) inferred by cloudscore.",
-            "# Review, edit and paste into cloudscore.toml: these tables override the inference.",
-        ]
-        for column in self.columns:
-            if column.role != "target":
-                lines.extend(["", *_column_to_toml(column)])
-        return "\n".join(lines) + "\n"
-
-    def diff(self, other: DataContract) -> list[str]:
-        """What changed from this contract to `other`, one human-readable line per change."""
-        mine = {c.name: c for c in self.columns}
-        theirs = {c.name: c for c in other.columns}
-        changes = [
-            f"removed column {n!r} ({c.role}, {c.kind})" for n, c in mine.items() if n not in theirs
-        ]
-        changes += [
-            f"added column {n!r} ({c.role}, {c.kind})" for n, c in theirs.items() if n not in mine
-        ]
-        for name, old in mine.items():
-            if name in theirs:
-                changes.extend(_column_changes(old, theirs[name]))
-        return changes
-
-
-def _column_to_json(column: ColumnContract) -> dict[str, Any]:
-    document = {f.name: getattr(column, f.name) for f in fields(column)}
-    if column.categories is not None:
-        document["categories"] = list(column.categories)
-    return document
-
-
-_JSON_TYPES: Final[dict[str, tuple[type, ...]]] = {
-    "name": (str,), "role": (str,), "kind": (str,), "nullable": (bool,), "required": (bool,),
-    "min": (int, float, type(None)), "max": (int, float, type(None)),
-    "categories": (list, type(None)), "strict_categories": (bool,),
-}  # fmt: skip
-
-
-def _contract_from_json(document: object) -> DataContract:
-    if not isinstance(document, dict) or set(document) != {"contract_version", "columns"}:
-        raise DataError("contract.json: expected an object with contract_version and columns")
-    version = document["contract_version"]
-    if version != CONTRACT_VERSION:
-        raise DataError(
-            f"contract.json: contract_version {version!r} is not the one this "
-            f"cloudscore reads ({CONTRACT_VERSION})"
-        )
-    if not isinstance(document["columns"], list):
-        raise DataError("contract.json: columns must be a list")
-    columns = tuple(_column_from_json(c, i) for i, c in enumerate(document["columns"]))
-    try:
-        return DataContract(columns)
-    except UsageError as exc:
-        raise DataError(f"contract.json: {exc}") from exc
-
-
-def _column_from_json(document: object, index: int) -> ColumnContract:
-    where = f"contract.json: columns[{index}]"
-    if not isinstance(document, dict) or set(document) != set(_JSON_TYPES):
-        found = sorted(document) if isinstance(document, dict) else type(document).__name__
-        raise DataError(f"{where}: expected the keys {sorted(_JSON_TYPES)}, found {found}")
-    for key, types in _JSON_TYPES.items():
-        value = document[key]
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise DataError(f"{where}.{key}: unexpected value {value!r}")
-    values = dict(document)
-    for key in ("min", "max"):
-        try:
-            values[key] = None if values[key] is None else float(values[key])
-        except OverflowError as exc:
-            raise DataError(
-                f"{where}.{key}: expected a number a float holds, found an integer of "
-                f"{len(str(abs(values[key])))} digits"
-            ) from exc
-    if values["categories"] is not None:
-        values["categories"] = tuple(values["categories"])
-    try:
-        return ColumnContract(**values)
-    except UsageError as exc:
-        raise DataError(f"{where}: {exc}") from exc
-
-
-def _toml_number(value: float | None, unbounded: str) -> str:
-    return unbounded if value is None else repr(float(value))
-
-
-def _column_to_toml(column: ColumnContract) -> list[str]:
-    lines = [
-        f"# {column.role}",
-        f"[contract.{toml_key(column.name)}]",
-        f'kind = "{column.kind}"',
-        f"nullable = {str(column.nullable).lower()}",
-    ]
-    if column.kind in NUMBER_KINDS:
-        lines.append(f"min = {_toml_number(column.min, '-inf')}")
-        lines.append(f"max = {_toml_number(column.max, 'inf')}")
-    if column.categories is not None:
-        lines.append(f"categories = [{', '.join(_toml_string(c) for c in column.categories)}]")
-        lines.append(f"strict_categories = {str(column.strict_categories).lower()}")
-    return lines
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "none" if value is None else str(value)
-
-
-def _column_changes(old: ColumnContract, new: ColumnContract) -> list[str]:
-    changes = []
-    for key in ("role", "kind", "nullable", "required", "min", "max", "strict_categories"):
-        before, after = getattr(old, key), getattr(new, key)
-        if before != after:
-            changes.append(f"{old.name!r}: {key} {_shown(before)} → {_shown(after)}")
-    before_set, after_set = set(old.categories or ()), set(new.categories or ())
-    added, removed = sorted(after_set - before_set), sorted(before_set - after_set)
-    if added or removed:
-        parts = [f"added {added}" if added else "", f"removed {removed}" if removed else ""]
-        changes.append(f"{old.name!r}: categories {', '.join(p for p in parts if p)}")
-    return changes
-
-
-def missing_columns(header: Sequence[str], contract: DataContract) -> list[str]:
-    """The required columns absent from a file's header; extra columns are ignored."""
-    present = set(header)
-    return [c.name for c in contract.columns if c.required and c.name not in present]
-
-
 # --- reading values ----------------------------------------------------------------------------
+#
+# A column comes in one of four forms: text (Arrow-backed strings, or Python str and nulls),
+# typed numbers, typed booleans, or mixed Python values (JSON). Text is read with Arrow by the
+# patterns and words of `shared.values`; mixed values one by one by `shared.values` itself.
 
-_BOOLEAN_WORDS: Final = pa.array(
-    ["true", "t", "yes", "y", "1", "1.0", "false", "f", "no", "n", "0", "0.0"], pa.large_string()
-)
-_TRUE_WORDS: Final = 6  # the first six of _BOOLEAN_WORDS mean true
-_NAN_WORDS: Final = pa.array(["nan", "+nan", "-nan"], pa.large_string())
-_WHOLE_NUMBER: Final = r"^[+-]?[0-9]+$"
+_BOOLEAN_WORDS: Final = pa.array(grammar.TRUE_WORDS + grammar.FALSE_WORDS, pa.large_string())
+_TRUE_WORDS: Final = len(grammar.TRUE_WORDS)  # the first words of _BOOLEAN_WORDS mean true
+_NOT_FINITE_WORDS: Final = pa.array(grammar.NOT_FINITE_WORDS, pa.large_string())
+_NUMBER: Final = f"^(?:{grammar.NUMBER})$"
+_WHOLE_NUMBER: Final = f"^(?:{grammar.WHOLE_NUMBER})$"
+_NULL_TEXT: Final = pa.scalar(None, pa.large_string())
 
 
 @functools.lru_cache(maxsize=256)
 def _value_set(categories: tuple[str, ...]) -> Any:
     return pa.array(categories, pa.large_string())
+
+
+def _is_typed_number(series: pd.Series) -> bool:
+    dtype = series.dtype
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def _is_text(series: pd.Series) -> bool:
+    """Whether every value given is text (as a CSV's, a string column's, or JSON's strings)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return True
+    if series.dtype != object:
+        return False
+    return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
+
+
+def _is_mixed(series: pd.Series) -> bool:
+    """Python values of more than one kind, or values no dtype holds (arrays, objects)."""
+    return (series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype)) and not (
+        _is_text(series)
+    )
+
+
+def _objects(series: pd.Series) -> list[Any]:
+    """The values as Python objects, None where pandas says missing."""
+    objects = series.to_numpy(dtype=object, copy=True)
+    objects[pd.isna(objects)] = None
+    # A NumPy scalar (a typed column's value) as the Python value it holds: np.int64 is no int.
+    return [value.item() if isinstance(value, np.generic) else value for value in objects]
+
+
+def _each(series: pd.Series, read: Callable[[Any], grammar.Verdict]) -> tuple[list[Any], Mask, Any]:
+    """Each value read by `read` (a reader of `shared.values`): the values (None where missing
+    or refused), whether one was given, and each refusal's Reason (None: accepted)."""
+    verdicts = [read(value) for value in _objects(series)]
+    read_values = [value for value, _ in verdicts]
+    reasons = [reason for _, reason in verdicts]
+    present = np.array([v is not None or r is not None for v, r in verdicts], dtype=np.bool_)
+    return read_values, present, reasons
+
+
+def _reason_mask(reasons: Sequence[Reason | None], reason: Reason) -> Mask:
+    return np.array([r is reason for r in reasons], dtype=np.bool_)
 
 
 def _text(series: pd.Series) -> Any:
@@ -409,22 +157,35 @@ def _text(series: pd.Series) -> Any:
 
 
 def _raw_text(series: pd.Series) -> Any:
-    """The column as an Arrow string array, each value as given (null where missing)."""
+    """The column as an Arrow string array, each value as given (null where missing): text as
+    it is, numbers by `shared.values.value_text`, anything else as JSON writes it."""
     if isinstance(series.dtype, pd.StringDtype):
         return pa.array(series.array, type=pa.large_string())
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return _raw_text(pd.Series(np.asarray(series, dtype=object), dtype=object))
-    if series.dtype == object:
-        return _object_text(series)
+    if _is_text(series):
+        return pa.array(series.to_numpy(), type=pa.large_string(), from_pandas=True)
     if pd.api.types.is_float_dtype(series.dtype):
         return _float_text(series)
-    missing = series.isna().to_numpy()
-    return pa.array(series.astype(str).to_numpy(dtype=object), pa.large_string(), missing)
+    if pd.api.types.is_integer_dtype(series.dtype):
+        missing = series.isna().to_numpy()
+        return pa.array(series.astype(str).to_numpy(dtype=object), pa.large_string(), missing)
+    texts = [None if v is None else _value_text(v) for v in _objects(series)]
+    return pa.array(texts, type=pa.large_string())
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    plain = value.item() if isinstance(value, np.generic) else value
+    if isinstance(plain, int | float) and not isinstance(plain, bool):
+        return grammar.value_text(plain)
+    if isinstance(plain, np.ndarray):
+        plain = plain.tolist()
+    return grammar.json_text(plain)
 
 
 def _trimmed(raw: Any) -> Any:
-    trimmed = pc.utf8_trim_whitespace(raw)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.large_string()), trimmed)
+    trimmed = pc.utf8_trim(raw, characters=grammar.BLANKS)
+    return pc.if_else(pc.equal(trimmed, ""), _NULL_TEXT, trimmed)
 
 
 def _all_found(found: Any, raw: Any) -> bool:
@@ -436,24 +197,14 @@ def _all_found(found: Any, raw: Any) -> bool:
     return bool(found.null_count == raw.null_count)
 
 
-def _object_text(series: pd.Series) -> Any:
-    try:
-        return pa.array(series.to_numpy(), type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        # Mixed values, as JSON gives: 35, "12k", true; each read as its text.
-        missing = series.isna().to_numpy()
-        texts = series.astype(str).to_numpy(dtype=object)
-        return pa.array(texts, type=pa.large_string(), mask=missing)
-
-
 def _float_text(series: pd.Series) -> Any:
     # Whole floats as integers, so a typed 3.0 matches the category "3" a CSV spells.
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    missing = np.isnan(values)
+    floats = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(floats)
     # Past 2**53 a float no longer holds every integer, and int64 would overflow.
-    whole = ~missing & (np.abs(values) < 2**53) & (values == np.round(values))
+    whole = ~missing & (np.abs(floats) < grammar.EXACT_INTEGERS) & (floats == np.round(floats))
     texts = series.astype(str).to_numpy(dtype=object)
-    texts[whole] = values[whole].astype(np.int64).astype(str)
+    texts[whole] = floats[whole].astype(np.int64).astype(str)
     return pa.array(texts, type=pa.large_string(), mask=missing)
 
 
@@ -461,60 +212,55 @@ def _present(text: Any) -> Mask:
     return np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
-def _is_typed_number(series: pd.Series) -> bool:
-    dtype = series.dtype
-    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+def _matches(text: Any, pattern: str) -> Mask:
+    return _as_mask(pc.match_substring_regex(text, pattern))
 
 
 @dataclass(frozen=True)
 class _Numbers:
-    values: Floats  # NaN where missing or unreadable
+    values: Floats  # NaN where missing or refused; ±inf where beyond a double's range
     present: Mask  # a value was given
     unreadable: Mask  # given, but not a number
-    nan_text: Mask  # given as "nan" text
+    not_finite: Mask  # given as a word of NOT_FINITE_WORDS, or beyond a double's range
 
 
-def _read_numbers(series: pd.Series) -> _Numbers:
+def _read_numbers(series: pd.Series, json_values: bool = False) -> _Numbers:
+    rows = len(series)
+    nothing = np.zeros(rows, dtype=np.bool_)
     if _is_typed_number(series):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        nothing = np.zeros(len(values), dtype=np.bool_)
-        return _Numbers(values, ~np.isnan(values), nothing, nothing)
-    raw = _raw_text(series)
-    try:
-        # Arrow refuses blank text and blanks around a number: when it reads the values as
-        # given, trimming them first would change nothing, so the common case skips it.
-        values = np.asarray(
-            pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+        floats = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return _Numbers(floats, ~np.isnan(floats), nothing, np.isinf(floats))
+    if _is_mixed(series) or pd.api.types.is_bool_dtype(series.dtype):
+        read, present, reasons = _each(
+            series, lambda v: grammar.read_number(v, text=not json_values)
         )
-        text = raw
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        floats = np.array([np.nan if v is None else v for v in read], dtype=np.float64)
+        return _Numbers(
+            floats,
+            present,
+            _reason_mask(reasons, Reason.WRONG_TYPE),
+            _reason_mask(reasons, Reason.NOT_FINITE),
+        )
+    raw = _raw_text(series)
+    if json_values:  # a JSON string is no number, even "42" (or "")
+        given = _present(raw)
+        return _Numbers(np.full(rows, np.nan), given, given, nothing)
+    text = raw
+    matched = _matches(raw, _NUMBER)
+    present = _present(raw)
+    if not (matched == present).all():
+        # Blanks around a number, blank text, or no number: trimmed and matched again.
         text = _trimmed(raw)
-        values = _parse_numbers(text)
-    present = _present(text)
-    failed = present & np.isnan(values)
-    nan_text = np.zeros(len(values), dtype=np.bool_)
-    if failed.any():
-        nan_text = failed & _as_mask(pc.is_in(pc.utf8_lower(text), value_set=_NAN_WORDS))
-    return _Numbers(values, present, failed & ~nan_text, nan_text)
-
-
-def _parse_numbers(text: Any) -> Floats:
-    try:
-        parsed = pc.cast(text, pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # Some value is not a number. Arrow parses the whole column or nothing; pandas goes
-        # value by value (about 15 times slower), so it only runs on columns with a bad value.
-        objects = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
-        return pd.to_numeric(objects, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.asarray(parsed.to_numpy(zero_copy_only=False), dtype=np.float64)
-
-
-def _all_numbers(text: Any) -> bool:
-    try:
-        parsed = pc.cast(text, pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
-    return not bool(pc.any(pc.is_nan(parsed)).as_py())
+        matched = _matches(text, _NUMBER)
+        present = _present(text)
+    numbers = pc.if_else(pa.array(matched), text, _NULL_TEXT)
+    floats = pc.cast(numbers, pa.float64()).to_numpy(zero_copy_only=False)
+    floats = np.asarray(floats, dtype=np.float64)  # NaN where null
+    refused = present & ~matched
+    not_finite = np.isinf(floats)
+    if refused.any():
+        not_finite |= refused & _as_mask(pc.is_in(pc.utf8_lower(text), value_set=_NOT_FINITE_WORDS))
+    return _Numbers(floats, present, refused & ~not_finite, not_finite)
 
 
 def _as_mask(array: Any) -> Mask:
@@ -524,8 +270,11 @@ def _as_mask(array: Any) -> Mask:
 # --- inference ---------------------------------------------------------------------------------
 
 
-def infer_contract(frame: pd.DataFrame, config: ProjectConfig) -> DataContract:
-    """The contract of `frame` (training data) under `config`, with its overrides applied."""
+def infer_contract(
+    frame: pd.DataFrame, config: ProjectConfig, *, json_values: bool = False
+) -> DataContract:
+    """The contract of `frame` (training data) under `config`, with its overrides applied.
+    `json_values`: the frame holds JSON's values (a JSONL file), where a string is text."""
     _refuse_repeated_columns(frame)
     roles = config.column_roles([str(c) for c in frame.columns])
     unknown = sorted(set(config.contract) - set(roles))
@@ -535,7 +284,9 @@ def infer_contract(frame: pd.DataFrame, config: ProjectConfig) -> DataContract:
             f"expected a column with a role (target, id, time, passthrough or feature), found "
             f"{unknown[0]!r}; the columns with a role: {_listed(roles)}",
         )
-    columns = tuple(_infer_column(frame[name], name, role, config) for name, role in roles.items())
+    columns = tuple(
+        _infer_column(frame[name], name, role, config, json_values) for name, role in roles.items()
+    )
     return DataContract(columns)
 
 
@@ -552,17 +303,17 @@ def _listed(names: Iterable[str], limit: int = 30) -> str:
 
 
 def _infer_column(
-    series: pd.Series, name: str, role: Role, config: ProjectConfig
+    series: pd.Series, name: str, role: Role, config: ProjectConfig, json_values: bool
 ) -> ColumnContract:
     override = config.contract.get(name, ColumnOverride())
-    kind = override.kind or _infer_kind(series, role)
+    kind = override.kind or _infer_kind(series, role, json_values)
     if role == "time" and kind not in TIME_KINDS:
         raise ConfigError(
             config.where("model.time_column"),
             f"expected column {name!r} to hold ISO 8601 timestamps or numbers, found {kind} values",
         )
     ranged = kind in NUMBER_KINDS and role == "feature"
-    low, high = _widened_bounds(series) if ranged else (None, None)
+    low, high = _widened_bounds(series, json_values) if ranged else (None, None)
     inferred = {
         "name": name,
         "role": role,
@@ -582,7 +333,7 @@ def _infer_column(
     return ColumnContract(**merged)
 
 
-def _infer_kind(series: pd.Series, role: Role) -> Kind:
+def _infer_kind(series: pd.Series, role: Role, json_values: bool) -> Kind:
     dtype = series.dtype
     if role in ("id", "passthrough"):
         return "string"
@@ -594,16 +345,54 @@ def _infer_kind(series: pd.Series, role: Role) -> Kind:
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "timestamp"
+    if _is_mixed(series):
+        kind = _infer_mixed_kind(series, json_values)
+        if kind is not None:
+            return kind
+    elif not json_values:
+        kind = _infer_number_kind(_text(series))
+        if kind is not None:
+            return kind
     return _infer_text_kind(_text(series), role)
+
+
+def _infer_number_kind(text: Any) -> Kind | None:
+    """integer or numeric when NUMERIC_SHARE of the text given reads as numbers, else None."""
+    given = pc.drop_null(text)
+    if len(given) == 0:
+        return None
+    matched = _matches(given, _NUMBER)
+    if matched.mean() < NUMERIC_SHARE:
+        return None
+    whole = _matches(pc.filter(given, pa.array(matched)), _WHOLE_NUMBER).all()
+    return "integer" if whole else "numeric"
+
+
+def _infer_mixed_kind(series: pd.Series, json_values: bool) -> Kind | None:
+    """The kind of a column of mixed values (JSON's), when it holds numbers or booleans."""
+    given = [value for value in _objects(series) if value is not None]
+    if given and all(isinstance(value, bool) for value in given):
+        return "boolean"
+    numbers = [grammar.read_number(value, text=not json_values)[0] for value in given]
+    read = [number for number in numbers if number is not None]
+    if not given or len(read) < NUMERIC_SHARE * len(given):
+        return None
+    whole = all(
+        (isinstance(value, int) and not isinstance(value, bool))
+        or (
+            isinstance(value, str)
+            and re.fullmatch(grammar.WHOLE_NUMBER, value.strip(grammar.BLANKS))
+        )
+        for value, number in zip(given, numbers, strict=True)
+        if number is not None
+    )
+    return "integer" if whole else "numeric"
 
 
 def _infer_text_kind(text: Any, role: Role) -> Kind:
     given = pc.drop_null(text)
     if len(given) == 0:
         return "string"
-    if _all_numbers(given):
-        whole = pc.all(pc.match_substring_regex(given, _WHOLE_NUMBER)).as_py()
-        return "integer" if whole else "numeric"
     lowered = pc.utf8_lower(given)
     if pc.all(pc.is_in(lowered, value_set=pa.array(["true", "false"]))).as_py():
         return "boolean"
@@ -629,8 +418,8 @@ def _has_missing(series: pd.Series) -> bool:
     return bool(series.isna().any())
 
 
-def _widened_bounds(series: pd.Series) -> tuple[float | None, float | None]:
-    numbers = _read_numbers(series)
+def _widened_bounds(series: pd.Series, json_values: bool) -> tuple[float | None, float | None]:
+    numbers = _read_numbers(series, json_values)
     values = numbers.values[np.isfinite(numbers.values)]
     if values.size == 0:
         return None, None
@@ -689,13 +478,18 @@ class _Checked:
 
 
 def validate(
-    frame: pd.DataFrame, contract: DataContract, first_row_number: int = 1
+    frame: pd.DataFrame,
+    contract: DataContract,
+    first_row_number: int = 1,
+    *,
+    json_values: bool = False,
 ) -> ValidationResult:
     """Check every row of `frame` against `contract`, a column at a time over the whole chunk.
 
-    Values may be text (a CSV read as strings) or typed (Parquet, JSON). Row numbers are
-    `first_row_number` + position, so a chunk's numbers continue the file's. Every row ends up
-    either in `valid` or, once per problem, in `rejections`.
+    Values may be text (a CSV read as strings) or typed (Parquet, JSON); with `json_values`
+    they are JSON's (a JSONL file), where a string is text and never a number or a boolean.
+    Row numbers are `first_row_number` + position, so a chunk's numbers continue the file's.
+    Every row ends up either in `valid` or, once per problem, in `rejections`.
     """
     _refuse_repeated_columns(frame)
     rows = len(frame)
@@ -711,7 +505,7 @@ def validate(
         if column.role == "target":
             output[column.name] = series
             continue
-        checked = _CHECKS[column.kind](series, column)
+        checked = _CHECKS[column.kind](series, column, json_values)
         findings.extend(checked.findings)
         if not column.nullable:
             findings.append(
@@ -741,40 +535,61 @@ def _aligned(output: Mapping[str, Any], index: pd.Index) -> dict[str, Any]:
     }
 
 
-def _check_number(series: pd.Series, column: ColumnContract) -> _Checked:
-    numbers = _read_numbers(series)
-    values = numbers.values
-    finite = np.isfinite(values)
+def _check_number(series: pd.Series, column: ColumnContract, json_values: bool) -> _Checked:
+    numbers = _read_numbers(series, json_values)
+    floats = numbers.values
+    finite = np.isfinite(floats)
     whole = column.kind == "integer"
+    expected = expected_text(column)
     findings = [
-        _Finding(
-            column.name,
-            Reason.WRONG_TYPE,
-            numbers.unreadable,
-            "a whole number" if whole else "a number",
-        ),
-        _Finding(
-            column.name, Reason.NOT_FINITE, numbers.nan_text | np.isinf(values), "a finite number"
-        ),
+        _Finding(column.name, Reason.WRONG_TYPE, numbers.unreadable, expected),
+        _Finding(column.name, Reason.NOT_FINITE, numbers.not_finite, "a finite number"),
     ]
     if whole:
-        fraction = finite & (values != np.floor(values))
-        findings.append(_Finding(column.name, Reason.WRONG_TYPE, fraction, "a whole number"))
+        fraction = finite & (floats != np.floor(floats))
+        findings.append(_Finding(column.name, Reason.WRONG_TYPE, fraction, expected))
     low, high = feature_bounds(column.role, column.kind, column.min, column.max)
+    exact = _large_integers(series)
     if low is not None:
-        below = finite & (values < low)
+        below = finite & (floats < low)
+        for position, integer in exact.items():  # compared as the integer it is, not its float
+            below[position] = integer < low
         findings.append(_Finding(column.name, Reason.BELOW_MIN, below, f">= {low:g}"))
     if high is not None:
-        above = finite & (values > high)
+        above = finite & (floats > high)
+        for position, integer in exact.items():
+            above[position] = integer > high
         findings.append(_Finding(column.name, Reason.ABOVE_MAX, above, f"<= {high:g}"))
-    return _Checked(np.where(finite, values, np.nan), numbers.present, findings)
+    return _Checked(np.where(finite, floats, np.nan), numbers.present, findings)
 
 
-def _check_boolean(series: pd.Series, column: ColumnContract) -> _Checked:
+def _large_integers(series: pd.Series) -> dict[int, int]:
+    """The typed integers beyond 2**53 by position: a float no longer holds each of them, so
+    they are compared with a bound as integers (as the HTTP path and JSON Schema compare)."""
+    if pd.api.types.is_integer_dtype(series.dtype):
+        ints = series.to_numpy()
+        large = np.flatnonzero((ints > grammar.EXACT_INTEGERS) | (ints < -grammar.EXACT_INTEGERS))
+        return {int(p): int(ints[p]) for p in large}
+    if not _is_mixed(series):
+        return {}
+    return {
+        position: value
+        for position, value in enumerate(_objects(series))
+        if isinstance(value, int)
+        and not isinstance(value, bool)
+        and abs(value) > grammar.EXACT_INTEGERS
+    }
+
+
+def _check_boolean(series: pd.Series, column: ColumnContract, json_values: bool) -> _Checked:
     if pd.api.types.is_bool_dtype(series.dtype) or _is_typed_number(series):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        present = ~np.isnan(values)
-        wrong = present & (values != 0) & (values != 1)
+        floats = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~np.isnan(floats)
+        wrong = present & (floats != 0) & (floats != 1)
+    elif _is_mixed(series) or json_values:
+        read, present, reasons = _each(series, lambda v: grammar.read_boolean(v, not json_values))
+        floats = np.array([np.nan if v is None else v for v in read], dtype=np.float64)
+        wrong = _reason_mask(reasons, Reason.WRONG_TYPE)
     else:
         text = _raw_text(series)
         found = pc.index_in(pc.utf8_lower(text), value_set=_BOOLEAN_WORDS)
@@ -784,51 +599,78 @@ def _check_boolean(series: pd.Series, column: ColumnContract) -> _Checked:
         present = _present(text)
         index = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False))
         wrong = present & (index < 0)
-        values = np.where(index < 0, np.nan, (index < _TRUE_WORDS).astype(np.float64))
-    values = np.where(wrong, np.nan, values)
-    expected = "true/false, yes/no or 1/0"
-    return _Checked(values, present, [_Finding(column.name, Reason.WRONG_TYPE, wrong, expected)])
+        floats = np.where(index < 0, np.nan, (index < _TRUE_WORDS).astype(np.float64))
+    floats = np.where(wrong, np.nan, floats)
+    expected = expected_text(column)
+    return _Checked(floats, present, [_Finding(column.name, Reason.WRONG_TYPE, wrong, expected)])
 
 
-def _check_categorical(series: pd.Series, column: ColumnContract) -> _Checked:
+def _check_categorical(series: pd.Series, column: ColumnContract, json_values: bool) -> _Checked:
     categories = list(column.categories or ())
     value_set = _value_set(column.categories or ())
-    text = _raw_text(series)
-    found = pc.index_in(text, value_set=value_set)
-    if not _all_found(found, text):
-        text = _trimmed(text)
+    wrong = np.zeros(len(series), dtype=np.bool_)
+    if _is_mixed(series) or pd.api.types.is_bool_dtype(series.dtype):
+        read, present, reasons = _each(series, grammar.category_text)
+        wrong = _reason_mask(reasons, Reason.WRONG_TYPE)
+        text = pa.array(read, pa.large_string())
         found = pc.index_in(text, value_set=value_set)
-    present = _present(text)
+    else:
+        text = _raw_text(series)
+        found = pc.index_in(text, value_set=value_set)
+        if not _all_found(found, text):
+            text = _trimmed(text)
+            found = pc.index_in(text, value_set=value_set)
+        present = _present(text)
     codes = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
     # Lenient: an unknown value keeps code -1 and so becomes missing, as documented above.
     value = pd.Categorical.from_codes(codes, categories=pd.Index(categories))
-    findings = []
+    findings = [_Finding(column.name, Reason.WRONG_TYPE, wrong, expected_text(column))]
     if column.strict_categories:
-        unknown = present & (codes < 0)
-        expected = f"one of {_listed(categories, limit=12)}"
+        unknown = present & ~wrong & (codes < 0)
+        expected = expected_text(column)
         findings.append(_Finding(column.name, Reason.UNKNOWN_CATEGORY, unknown, expected))
     return _Checked(value, present, findings)
 
 
-def _check_string(series: pd.Series, column: ColumnContract) -> _Checked:
+def _check_string(series: pd.Series, column: ColumnContract, json_values: bool) -> _Checked:
+    if _is_mixed(series) and column.role == "id":
+        _, present, reasons = _each(series, grammar.id_text)
+        wrong = _reason_mask(reasons, Reason.WRONG_TYPE)
+        expected = expected_text(column)
+        return _Checked(
+            series, present, [_Finding(column.name, Reason.WRONG_TYPE, wrong, expected)]
+        )
+    if column.role == "id" and pd.api.types.is_bool_dtype(series.dtype):
+        present = series.notna().to_numpy()
+        return _Checked(
+            series,
+            present,
+            [_Finding(column.name, Reason.WRONG_TYPE, present, expected_text(column))],
+        )
     return _Checked(series, _present(_text(series)), [])
 
 
-def _check_timestamp(series: pd.Series, column: ColumnContract) -> _Checked:
+def _check_timestamp(series: pd.Series, column: ColumnContract, json_values: bool) -> _Checked:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         parsed = pd.to_datetime(series, utc=True)
         present = np.asarray(parsed.notna().to_numpy(), dtype=np.bool_)
         return _Checked(parsed, present, [])
-    text = _text(series)
-    present = _present(text)
-    wrong = present & ~timestamp_mask(text)
-    findings = [_Finding(column.name, Reason.WRONG_TYPE, wrong, "an ISO 8601 timestamp")]
+    expected = expected_text(column)
+    if _is_text(series):
+        text = _text(series)
+        present = _present(text)
+        wrong = present & ~timestamp_mask(text)
+    else:  # numbers, booleans, arrays: no timestamp
+        read, present, reasons = _each(series, grammar.read_timestamp)
+        wrong = _reason_mask(reasons, Reason.WRONG_TYPE)
+        text = pa.array(read, pa.large_string())
+    findings = [_Finding(column.name, Reason.WRONG_TYPE, wrong, expected)]
     if column.role != "feature":  # only a feature is carried parsed: the verdict is all
         return _Checked(series, present, findings)
     return _Checked(utc_moments(text), present, findings)
 
 
-_CHECKS: Final[dict[Kind, Callable[[pd.Series, ColumnContract], _Checked]]] = {
+_CHECKS: Final[dict[Kind, Callable[[pd.Series, ColumnContract, bool], _Checked]]] = {
     "numeric": _check_number,
     "integer": _check_number,
     "boolean": _check_boolean,
@@ -857,28 +699,22 @@ def _rejection_lines(
     count = positions.size
     if finding.reason is Reason.MISSING_COLUMN:
         raw = pd.Series([None] * count, dtype=object)
-        reason = pd.Series(
-            [f"expected a column {finding.column!r}, found none"] * count, dtype=object
-        )
+        message = f"expected a column {grammar.json_text(finding.column)}, found none"
+        reason = pd.Series([message] * count, dtype=object)
     else:
-        raw = _raw_values(frame[finding.column].iloc[positions])
-        given = raw.notna()
-        found = ("'" + raw.where(given, "") + "'").where(given, "nothing")
-        reason = f"expected {finding.expected}, found " + found
+        given = _objects(frame[finding.column].iloc[positions])
+        raw = pd.Series([None if v is None else _value_text(v) for v in given], dtype=object)
+        found = [
+            "nothing" if v is None else grammar.json_text(v) if isinstance(v, str) else text
+            for v, text in zip(given, raw, strict=True)
+        ]
+        reason = pd.Series([f"expected {finding.expected}, found {f}" for f in found], dtype=object)
     return pd.DataFrame(
         {
             "row_number": row_numbers[positions],
             "column_name": pd.Series([finding.column] * count, dtype=object),
             "reason_code": pd.Series([finding.reason.value] * count, dtype=object),
-            "reason": reason.astype(object),
+            "reason": reason,
             "raw_value": raw,
         }
     )
-
-
-def _raw_values(values: pd.Series) -> pd.Series:
-    """The offending values as text, as a person would look them up; None where null."""
-    missing = values.isna().to_numpy()
-    texts = values.astype(str).to_numpy(dtype=object)
-    texts[missing] = None
-    return pd.Series(texts, dtype=object)

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from shared.audit import AuditLog
-from shared.contract import DataContract, infer_contract, validate
+from shared.contract import DataContract, ValidationResult, infer_contract, validate
 from shared.errors import DataError
 from shared.model import ScoringModel
 from shared.model_format import model_files
@@ -104,14 +104,15 @@ def train_and_register(
     actor = actor or default_actor()
     # Read before training: a champion that moves meanwhile makes the promotion fail, not race.
     parent = registry.alias("champion")
-    contract = infer_contract(frame, config)
-    checked = validate(frame, contract)
-    rejected = checked.rows_rejected
-    if rejected > MAX_REJECTED_SHARE * checked.rows_in:
-        sample = checked.rejections.head(5).to_dict("records")
+    contract = infer_contract(frame, config, json_values=source.json_values)
+    checked = validate(frame, contract, json_values=source.json_values)
+    unreadable = len({bad.row_number for bad in source.unreadable})
+    rejected = checked.rows_rejected + unreadable
+    rows_in = checked.rows_in + unreadable
+    if rejected > MAX_REJECTED_SHARE * rows_in:
         raise DataError(
-            f"{source.uri}: {rejected} of {checked.rows_in} training rows break the inferred "
-            f"contract; first problems: {sample}"
+            f"{source.uri}: {rejected} of {rows_in} training rows break the inferred contract "
+            f"or cannot be read; first problems: {_first_problems(frame, checked, source)}"
         )
     valid = checked.valid[checked.valid[config.target].notna()]
     spec, ignored = training_spec(config, contract)
@@ -159,6 +160,22 @@ def train_and_register(
         promotion=promotion,
         holdout=valid.iloc[outcome.test_positions],
     )
+
+
+def _first_problems(
+    frame: pd.DataFrame, checked: ValidationResult, source: SourceInfo, shown: int = 5
+) -> str:
+    """The first problems, each with the row it is in: the file's row number when the frame
+    carries them (a file), else the row's position."""
+    file_rows = frame.index.tolist()
+    lines = [
+        f"row {file_rows[position - 1]}, column {column!r}: {reason}"
+        for position, column, reason in checked.rejections[["row_number", "column_name", "reason"]]
+        .head(shown)
+        .itertuples(index=False)
+    ]
+    lines += [f"row {bad.row_number}: {bad.reason}" for bad in source.unreadable[:shown]]
+    return "; ".join(lines[:shown])
 
 
 # Rows of the training data the ONNX graph is checked on, besides its probe rows.

@@ -5,13 +5,18 @@
     bq://project.dataset.table                     a BigQuery table
     bq://SELECT … FROM `project.dataset.table` …   a query (a space after bq:// makes it one)
 
-Training reads the whole table into memory (scoring never does: it streams). The fingerprint is a
-sha256 of the loaded content, the same whatever the source, so lineage can tell whether two
+Training reads the whole table into memory (scoring never does: it streams). A file is read by
+the batch path's own readers (`shared.scoring.readers`): CSV as text as written, so that a value
+gets the verdict in training that it gets when scored ("n/a" is no missing value in either);
+rows a reader cannot read (a CSV row with another number of values than the header, a JSONL
+line that is no JSON object) are left out and counted, as scoring rejects them. The fingerprint
+is a sha256 of the loaded content, the same whatever the source, so lineage can tell whether two
 versions were trained on the same data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +27,8 @@ import pandas as pd
 
 from shared.errors import DataError, UsageError
 from shared.retryable import transient_errors
+from shared.scoring.core import HEAD_BYTES
+from shared.scoring.readers import BadRow, detect_format, iter_chunks
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
@@ -35,8 +42,11 @@ FORMATS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson", ".jsonl.gz", ".nd
 class SourceInfo:
     uri: str
     kind: str  # file, gcs, bigquery-table, bigquery-query
-    rows: int
+    rows: int  # rows read, the unreadable ones included
     fingerprint: str
+    # The frame holds JSON's values (a JSONL file): a string there is text, never a number.
+    json_values: bool = False
+    unreadable: tuple[BadRow, ...] = ()  # rows the reader could not read, left out
 
 
 def file_format(name: str) -> str:
@@ -47,18 +57,35 @@ def file_format(name: str) -> str:
     raise UsageError(f"{name}: unknown format; expected a file ending in {', '.join(FORMATS)}")
 
 
-def read_file(path: Path) -> pd.DataFrame:
-    suffix = file_format(path.name)
+@dataclass(frozen=True)
+class FileTable:
+    """A whole file as the readers give it: the rows they read (indexed by the file's 1-based
+    row numbers), and those they could not."""
+
+    frame: pd.DataFrame
+    json_values: bool
+    unreadable: tuple[BadRow, ...]
+
+
+def read_file(path: Path) -> FileTable:
+    """The whole file, read as the batch path reads it."""
+    file_format(path.name)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix.startswith(".csv"):
-            return pd.read_csv(path)
-        return pd.read_json(path, lines=True, dtype=False)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read as {suffix}: {exc}") from exc
+    with path.open("rb") as stream:
+        head = stream.read(HEAD_BYTES)
+        stream.seek(0)
+        fmt = detect_format(path.name, None, head)
+        with contextlib.closing(iter_chunks(stream, fmt, name=str(path))) as chunks:
+            read = list(chunks)
+    frames = [chunk.frame.set_axis(chunk.row_numbers()) for chunk in read if len(chunk.frame)]
+    if frames:
+        frame = pd.concat(frames) if len(frames) > 1 else frames[0]
+    else:
+        header = read[0].header if read else ()
+        frame = pd.DataFrame({name: pd.Series([], dtype=object) for name in header})
+    unreadable = tuple(bad for chunk in read for bad in chunk.bad_rows)
+    return FileTable(frame, fmt.kind == "jsonl", unreadable)
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -72,15 +99,19 @@ def read_source(
     storage_client: storage.Client | None = None,
     bigquery_client: bigquery.Client | None = None,
 ) -> tuple[pd.DataFrame, SourceInfo]:
-    if source.startswith("gs://"):
-        frame, kind = _read_gcs(source, _need(storage_client, source)), "gcs"
-    elif source.startswith("bq://"):
+    if source.startswith("bq://"):
         frame, kind = _read_bigquery(source.removeprefix("bq://"), _need(bigquery_client, source))
+        table = FileTable(frame, json_values=False, unreadable=())
+    elif source.startswith("gs://"):
+        table, kind = _read_gcs(source, _need(storage_client, source)), "gcs"
     else:
-        frame, kind = read_file(Path(source)), "file"
+        table, kind = read_file(Path(source)), "file"
+    frame = table.frame
     if frame.empty:
         raise DataError(f"{source}: has no rows")
-    return frame, SourceInfo(source, kind, len(frame), fingerprint(frame))
+    rows = len(frame) + len({bad.row_number for bad in table.unreadable})
+    info = SourceInfo(source, kind, rows, fingerprint(frame), table.json_values, table.unreadable)
+    return frame, info
 
 
 def _need(client: _Client | None, source: str) -> _Client:
@@ -89,7 +120,7 @@ def _need(client: _Client | None, source: str) -> _Client:
     return client
 
 
-def _read_gcs(uri: str, client: storage.Client) -> pd.DataFrame:
+def _read_gcs(uri: str, client: storage.Client) -> FileTable:
     bucket, _, name = uri.removeprefix("gs://").partition("/")
     file_format(name)
     with tempfile.TemporaryDirectory() as tmp:

@@ -64,6 +64,7 @@ def _load(args: argparse.Namespace) -> int:
 
     from shared.monitoring import labels
     from shared.project_config import load_project_config
+    from shared.values import label_text
 
     config = load_project_config(args.config)
     columns = labels.LabelColumns.of(
@@ -97,7 +98,7 @@ def _load(args: argparse.Namespace) -> int:
         for warning in checked.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     labels.refuse_problems(prepared)
-    positive = labels.label_text(config.positive_label) if config.task != "regression" else None
+    positive = label_text(config.positive_label) if config.task != "regression" else None
     for checked in prepared:
         if target is None:
             outcome = f"{len(checked.rows):,} to load (dry run)"

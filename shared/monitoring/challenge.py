@@ -17,16 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from shared.errors import AliasConflict, DataError, UsageError
 from shared.monitoring.record import Decision
 from shared.project_config import ProjectConfig
 from shared.registration import train_and_register, training_cost
 from shared.sources import read_source
+from shared.timestamps import utc_moments
 from shared.training import GateRefused
 from shared.training.evaluation import bootstrap_metric_difference, score_metrics
 from shared.training.labels import binary_target
 from shared.training.metrics import HIGHER_IS_BETTER
+from shared.values import BLANKS
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
@@ -96,10 +99,11 @@ def recent_rows(frame: pd.DataFrame, config: ProjectConfig) -> pd.DataFrame:
             f"training.source has no {config.time_column!r} column (model.time_column) to take "
             f"the last {days} days by"
         )
-    times = pd.to_datetime(frame[config.time_column], errors="coerce", utc=True)
+    times = _moments(frame[config.time_column])
     if times.isna().all():
         raise DataError(f"training.source: no {config.time_column!r} value reads as a time")
-    return frame[times >= times.max() - timedelta(days=days)]
+    recent: pd.DataFrame = frame[times >= times.max() - timedelta(days=days)]
+    return recent
 
 
 def compare(
@@ -193,3 +197,14 @@ def _move_challenger(
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
     return {name: round(float(v), 6) for name, v in values.items() if np.isfinite(v)}
+
+
+def _moments(column: pd.Series) -> pd.Series:
+    """A time column as UTC moments (NaT where none): text by the contract's timestamp grammar
+    (`shared.timestamps`), as scoring reads it; typed times as they are."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return pd.to_datetime(column, utc=True)
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return pd.to_datetime(column, errors="coerce", utc=True)
+    texts = [None if pd.isna(v) else str(v).strip(BLANKS) for v in column.to_numpy(dtype=object)]
+    return utc_moments(pa.array(texts, pa.large_string())).set_axis(column.index)

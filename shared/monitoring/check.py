@@ -235,7 +235,7 @@ def _judge(
     champion: ModelVersion,
     config: ProjectConfig,
 ) -> MonitoringRun:
-    from shared.monitoring.labels import label_text
+    from shared.values import label_text
 
     policy = config.monitoring
     now = cloud.clock()

@@ -1,6 +1,5 @@
 """Ground truth as it arrives: label files checked, made into `labels` rows and loaded once.
 
-    label_text(value) -> str                          a label, or `positive_label`, as compared
     LabelColumns.of(config, id_column=…, …)           which columns hold the id, label and time
     opened(source, storage) -> (stream, content type) a local file or gs://bucket/name
     check_labels(stream, name, columns, …) -> PreparedLabels   read, normalise, check: pure
@@ -13,10 +12,10 @@ Parquet and JSONL typed, row numbers as 1-based data rows) and its ids become te
 function that makes `predictions.record_id`, so an id joins its predictions exactly: "007" stays
 "007", 17 and 17.0 become "17", text keeps its blanks.
 
-Labels become text through `label_text`, which the monitoring check also applies to the
-configuration's `positive_label`: numbers in their shortest form (1, 1.0 and "1.0" are "1"),
-booleans as "1"/"0" (True == 1 is how training compares labels with `positive_label`, and TOML's
-`positive_label = true` is the Python True), other text trimmed.
+Labels become text through `shared.values.label_text`, as training reads its target and
+scoring spells `predicted_label`, and the monitoring check applies it to the configuration's
+`positive_label`: numbers in their shortest form (1, 1.0 and "1.0" are "1"), booleans as
+"1"/"0" (TOML's `positive_label = true` is the Python True), other text trimmed.
 
 A file with any problem (an empty id or label, an unreadable time, an id with two labels, more
 than two labels for a binary task) loads nothing: `refuse_problems` raises before any load, for
@@ -31,7 +30,6 @@ import contextlib
 import hashlib
 import json
 import math
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +48,7 @@ from shared.scoring.core import HEAD_BYTES, record_id_texts
 from shared.scoring.readers import Chunk, detect_format, iter_chunks
 from shared.tables import LABELS
 from shared.timestamps import utc_moments
+from shared.values import json_text, label_text
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
@@ -59,43 +58,6 @@ if TYPE_CHECKING:
 DEFAULT_TIME_COLUMN: Final = "labelled_at"
 # Problems shown in a refusal; the total is counted whatever their number.
 SHOWN_PROBLEMS: Final = 10
-_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
-_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_BOOLEANS: Final = {"true": "1", "false": "0"}
-# Past 2**53 a float no longer holds every integer: such a float keeps its float spelling.
-_EXACT_INTEGERS: Final = 2.0**53
-
-
-def label_text(value: object) -> str:
-    """A label as the text `labels.label` holds: "" when missing, numbers in their shortest form
-    (1, 1.0, "1.0", " 1 " and "01" are "1"; 0.5 is "0.5"), booleans "1"/"0" (also the words
-    true/false in any case), any other text trimmed. Two labels are the same label when their
-    texts are equal; apply it to `positive_label` before comparing."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return _float_text(float(value))
-    text = str(value).strip()
-    lowered = text.lower()
-    if lowered in _BOOLEANS:
-        return _BOOLEANS[lowered]
-    if _INTEGER.fullmatch(text):
-        return str(int(text))
-    if _DECIMAL.fullmatch(text):
-        return _float_text(float(text))
-    return text
-
-
-def _float_text(number: float) -> str:
-    if math.isnan(number):
-        return ""
-    if math.isfinite(number) and number == int(number) and abs(number) < _EXACT_INTEGERS:
-        return str(int(number))
-    return repr(number)  # the shortest text that reads back as the same float; inf, -inf
 
 
 @dataclass(frozen=True)
@@ -543,10 +505,9 @@ def _objects(values: pd.Series) -> Any:
 def _found(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "an empty value"
-    if isinstance(value, str):
-        shown = value if len(value) <= 80 else value[:80] + "…"
-        return repr(shown)
-    return repr(value)
+    if isinstance(value, str) and len(value) > 80:
+        value = value[:80] + "…"
+    return json_text(value.item() if isinstance(value, np.generic) else value)
 
 
 def _names(header: Sequence[str], limit: int = 20) -> str:

@@ -29,10 +29,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.contract import DataContract, missing_columns, validate
+from shared.contract import DataContract, close_names, missing_columns, validate
 from shared.errors import DataError
 from shared.model import ScoringModel
-from shared.record_ids import id_text
 from shared.scoring.readers import (
     DEFAULT_CHUNK_ROWS,
     BadRow,
@@ -42,6 +41,7 @@ from shared.scoring.readers import (
     iter_chunks,
 )
 from shared.tables import PREDICTIONS, REJECTED_ROWS
+from shared.values import label_text, record_id
 
 PREDICTION_COLUMNS: Final = PREDICTIONS.column_names()
 REJECTION_COLUMNS: Final = REJECTED_ROWS.column_names()
@@ -52,11 +52,20 @@ HEAD_BYTES: Final = 512
 class HeaderMismatch(DataError):
     """The file's header lacks required columns: the whole file is rejected, nothing scored."""
 
-    def __init__(self, name: str, missing: list[str], header: tuple[str, ...]) -> None:
+    def __init__(
+        self, name: str, missing: list[str], header: tuple[str, ...], known: frozenset[str]
+    ) -> None:
         shown = ", ".join(header[:30]) + (", …" if len(header) > 30 else "")
+        unknown = [column for column in header if column not in known]
+        hints = [
+            f"{near[0]!r}: did you mean {column!r}?"
+            for column in missing
+            if (near := close_names(column, unknown))
+        ]
         super().__init__(
             f"{name}: the header lacks required column(s) {', '.join(map(repr, missing))} "
             f"(found: {shown or 'no columns'})"
+            + (f"; the header has {'; '.join(hints)}" if hints else "")
         )
         self.missing = missing
         self.header = header
@@ -122,7 +131,7 @@ def score_chunk(
     at = _utc(scored_at)
     # Validated by position, then mapped to the file's row numbers: rows the reader could not
     # read are not in the frame, so position + first row number would be off after one.
-    checked = validate(chunk.frame, contract, first_row_number=0)
+    checked = validate(chunk.frame, contract, first_row_number=0, json_values=chunk.json_values)
     row_numbers = chunk.row_numbers()
     valid = checked.valid
     scores = model.predict_scores(valid)
@@ -191,7 +200,8 @@ def score_stream(
         if first.header or len(first.frame):
             missing = missing_columns(first.header, contract)
             if missing:
-                raise HeaderMismatch(name, missing, first.header)
+                known = frozenset(c.name for c in contract.columns)
+                raise HeaderMismatch(name, missing, first.header, known)
         for index, chunk in enumerate(_chained(first, chunks)):
             if index >= start_chunk:
                 yield index, score_chunk(chunk, contract, model, **settings)
@@ -246,14 +256,17 @@ def _nulls(count: int) -> pd.Series:
 def _labels(scores: npt.NDArray[np.float64], model: ScoringModel) -> pd.Series:
     """The rule of ScoringModel.predict_labels, applied to the scores already computed."""
     # Taken from two Arrow strings: ten times faster than a Python string per row.
-    words = pa.array([str(model.negative_label), str(model.positive_label)], pa.large_string())
+    # Spelled as labels are (`shared.values.label_text`): a float target's 1.0 is "1".
+    words = pa.array(
+        [label_text(model.negative_label), label_text(model.positive_label)], pa.large_string()
+    )
     chosen = pc.take(words, pa.array((scores >= model.threshold).view(np.int8)))
     labels: pd.Series = chosen.to_pandas()  # pandas' text dtype (object before pandas 3)
     return labels
 
 
 def record_id_texts(values: pd.Series) -> pd.Series:
-    """Ids as `record_id` spells them (`shared.record_ids.id_text`); None where missing (text in
+    """Ids as `record_id` spells them (`shared.values.record_id`); None where missing (text in
     pandas' text dtype stays in it, with its own missing value)."""
     fresh = pd.RangeIndex(len(values))
     if isinstance(values.dtype, pd.StringDtype) or (
@@ -263,14 +276,14 @@ def record_id_texts(values: pd.Series) -> pd.Series:
         # CSV): kept as it is, instead of a str() of each value.
         return values.set_axis(fresh)
     missing = values.isna().to_numpy()
-    if pd.api.types.is_float_dtype(values.dtype):
-        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        texts = [id_text(x) for x in numbers.tolist()]
-    else:
-        texts = [str(x) for x in values.to_numpy(dtype=object)]
-    out = np.array(texts, dtype=object)
-    out[missing] = None
-    return pd.Series(out, dtype=object)
+    # As Python values (a NumPy int64 is no int), one at a time by the one rule.
+    plain = values.to_numpy(dtype=object).tolist()
+    texts = [None if gone else record_id(_plain(x)) for x, gone in zip(plain, missing, strict=True)]
+    return pd.Series(np.array(texts, dtype=object), dtype=object)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _passthrough(valid: pd.DataFrame, contract: DataContract) -> pd.Series:

@@ -25,8 +25,8 @@ closed (or a row over `_MAX_ROW_BYTES`) is a DataError saying after which data r
 are not UTF-8: each value holding one is rejected with reason ENCODING (the value shown with
 ``\\xNN`` escapes), the rest of the file is scored: one byte of Latin-1 in a comment field should
 not lose a million predictions. In the header such bytes are spelled ``\\xNN`` in the column's
-name; an empty name becomes "Unnamed: i" and a repeated one gets ".1", ".2"…, as pandas names
-them.
+name; an empty name becomes "Unnamed: i", as pandas names it. A header that names a column
+twice rejects the file whole (a DataError naming the column), as BigQuery's own CSV loads do.
 
 JSONL values keep their JSON types (NaN and Infinity, which are not JSON, refuse the line).
 Parquet is read a record batch at a time, typed; one row group is the unit of decompression, so
@@ -152,6 +152,8 @@ class Chunk:
     first_row_number: int
     header: tuple[str, ...]
     bad_rows: tuple[BadRow, ...] = field(default=())
+    # JSON's values (JSONL): a string is text, never a number (`shared.contract.validate`).
+    json_values: bool = False
 
     @property
     def rows_in(self) -> int:
@@ -316,6 +318,12 @@ def _csv_pieces(source: _Bytes, name: str) -> Iterator[_Piece]:
     except (_NotWellFormed, pa.ArrowInvalid) as exc:  # pyarrow's: the header, not expected
         where = f"after data row {rows_read}" if rows_read else "in its first rows"
         raise DataError(f"{name}: not a well-formed CSV {where}: {exc}") from exc
+    except _RepeatedColumn as exc:
+        # As BigQuery's own CSV loads refuse it: the file is rejected whole.
+        raise DataError(
+            f"{name}: the header names the column {exc.name!r} twice (columns {exc.first} and "
+            f"{exc.second}); which of the two values is the column's cannot be told"
+        ) from exc
 
 
 class _NotWellFormed(Exception):
@@ -503,28 +511,24 @@ def _header_and_rest(piece: bytes) -> tuple[tuple[str, ...] | None, bytes]:
         "" if value is None else value.decode("utf-8", "backslashreplace")
         for value in (table.column(i)[0].as_py() for i in range(width))
     ]
-    return tuple(_unique_names(names)), rest
+    return tuple(_named(names)), rest
 
 
-def _unique_names(names: list[str]) -> list[str]:
-    """Column names as pandas gives them: an empty one is "Unnamed: i", and a repeated one gets
-    ".1", ".2"… (skipping names the header already has); kept so files read as they always
-    were."""
-    unnamed = [i for i, name in enumerate(names) if name == ""]
-    names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]
-    taken = set(names)
-    counts: dict[str, int] = {}
-    named_first = [i for i in range(len(names)) if i not in set(unnamed)] + unnamed
-    for i in named_first:
-        col = original = names[i]
-        count = counts.get(col, 0)
-        while count > 0:
-            counts[original] = count + 1
-            col = f"{original}.{count}"
-            count = count + 1 if col in taken else counts.get(col, 0)
-        names[i] = col
-        counts[col] = count + 1
-    return names
+def _named(names: list[str]) -> list[str]:
+    """The column names, an empty one named "Unnamed: i" as pandas names it; `_RepeatedColumn`
+    when a name is given twice: which of the two values is the column's cannot be told."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names):
+        if name and name in seen:
+            raise _RepeatedColumn(name, seen[name] + 1, position + 1)
+        seen[name] = position
+    return [name or f"Unnamed: {i}" for i, name in enumerate(names)]
+
+
+class _RepeatedColumn(Exception):
+    def __init__(self, name: str, first: int, second: int) -> None:
+        super().__init__(name)
+        self.name, self.first, self.second = name, first, second
 
 
 def _parsed(
@@ -807,10 +811,11 @@ def _jsonl_chunk(
     first_row_number: int,
     header: tuple[str, ...] | None,
 ) -> Chunk:
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    # Indexed by position: records with no key at all ({}) are rows too, not none.
+    frame = pd.DataFrame.from_records(records, index=pd.RangeIndex(len(records)))
     frame.columns = [str(c) for c in frame.columns]
     # A chunk's header is the first chunk's keys: the ones the file-level check looked at.
-    return Chunk(frame, first_row_number, header or tuple(frame.columns), tuple(bad))
+    return Chunk(frame, first_row_number, header or tuple(frame.columns), tuple(bad), True)
 
 
 # --- Parquet -----------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from shared.errors import (
     VersionNotFound,
 )
 from shared.model_cache import ModelCache
-from shared.record_ids import id_text
 from shared.registry import ModelVersion
 from shared.serving.answers import answer_json, error_json, to_json
 from shared.serving.instance_check import InstanceChecker, ModelInput
@@ -45,6 +44,7 @@ from shared.serving.prediction_log import PredictionLog
 from shared.serving.predictor import NotExplainable, Predictor
 from shared.serving.request import HttpRequest, PredictRequest, Route, parse_request
 from shared.serving.request_body import Limits
+from shared.values import label_text, record_id
 
 _log = logging.getLogger(__name__)
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -72,6 +72,7 @@ class Served:
     checker: InstanceChecker
     predictor: Predictor
     id_field: str | None
+    label_texts: Mapping[Any, str]  # each label of the model as labels are spelled
 
     @classmethod
     def of(cls, loaded: ModelVersion) -> Served:
@@ -81,6 +82,7 @@ class Served:
         return cls(
             loaded.version, card.family, InstanceChecker(contract, inputs),
             Predictor.of_version(loaded), id_field,
+            {label: label_text(label) for label in (card.positive_label, card.negative_label)},
         )  # fmt: skip
 
 
@@ -304,9 +306,9 @@ class PredictionService:
             {
                 "request_id": request_id,
                 "instance_index": index,
-                "record_id": id_text(instance.get(served.id_field)) if served.id_field else None,
+                "record_id": record_id(instance.get(served.id_field)) if served.id_field else None,
                 "inputs": inputs_text(instance),
-                "predicted_label": str(label),
+                "predicted_label": label,
                 "score": score,
                 "model_name": name,
                 "model_version": served.version,
@@ -345,10 +347,12 @@ def _non_finite_as_text(value: Any) -> Any:
     return value
 
 
-def _predictions(served: Served, rows: list[list[float]]) -> tuple[list[Any], list[float]]:
-    """The label and the score of each checked instance."""
+def _predictions(served: Served, rows: list[list[float]]) -> tuple[list[str], list[float]]:
+    """The label (spelled as labels are, `shared.values.label_text`) and the score of each
+    checked instance."""
     scores = served.predictor.scores(rows)
-    return served.predictor.labels(scores), scores
+    spelled = served.label_texts
+    return [spelled[label] for label in served.predictor.labels(scores)], scores
 
 
 @cache

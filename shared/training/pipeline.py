@@ -41,6 +41,7 @@ from shared.training.search import CandidateSearch, search_candidates
 from shared.training.spec import TrainingSpec
 from shared.training.split import SplitPositions, split_rows
 from shared.training.threshold import choose_threshold
+from shared.values import label_text
 
 # (what is being done, fraction of the whole training done, 0..1)
 Progress = Callable[[str, float], None]
@@ -205,7 +206,7 @@ def _finalise(
     model = dataclasses.replace(
         searches[winner].model,
         calibrator=choices[winner].calibrator,
-        positive_label=spec.positive_label,
+        positive_label=label_text(spec.positive_label),
         negative_label=negative,
     )
     validation_scores = model.predict_scores(data.validation)

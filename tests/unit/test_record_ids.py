@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from shared.record_ids import id_text
 from shared.scoring.core import record_id_texts
+from shared.values import record_id as id_text
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,8 @@ from shared.scoring.core import record_id_texts
         (math.inf, "inf"),
         (math.nan, None),
         (None, None),
-        (True, "True"),
+        (True, None),  # true/false is no id
+        ({"a": 1}, None),  # nor is an object
     ],
 )
 def test_an_id_is_spelled_once(value: object, text: str | None) -> None:

@@ -22,7 +22,7 @@ from shared.model_format import model_files
 from shared.project_config import ProjectConfig
 from shared.registry import NewVersion, version_dir_files
 from shared.scoring.core import HeaderMismatch, RunInfo, ScoredChunk, score_chunk, score_stream
-from shared.scoring.readers import Chunk, FileFormat, detect_format
+from shared.scoring.readers import Chunk, FileFormat, detect_format, iter_chunks
 from shared.tables import PREDICTIONS, REJECTED_ROWS
 from shared.training import train_model
 from tests.unit.training_data import demo_frame, quick_demo_spec
@@ -137,7 +137,7 @@ def test_scores_are_the_models_on_the_valid_rows(
         (pd.Series(["A-1", "A-2", " a 3", "4"], dtype="str"), ["A-1", "A-2", " a 3", "4"]),
         (pd.Series([7, 12, -3, 0]), ["7", "12", "-3", "0"]),
         (pd.Series([7.0, 2.5, 1e20, -0.0]), ["7", "2.5", "1e+20", "0"]),
-        (pd.Series([7, "b", 2.5, True], dtype=object), ["7", "b", "2.5", "True"]),
+        (pd.Series([7, "b", 2.5, "x"], dtype=object), ["7", "b", "2.5", "x"]),
     ],
 )
 def test_record_ids_are_the_ids_as_text(
@@ -148,6 +148,23 @@ def test_record_ids_are_the_ids_as_text(
     assert result.predictions["record_id"].tolist() == texts
     labels = result.predictions["predicted_label"].tolist()
     assert labels == [str(x) for x in model.predict_labels(result.features)]
+
+
+@pytest.mark.parametrize("given", [{"a": 1}, [1, 2], True])
+def test_an_object_array_or_boolean_as_the_id_is_a_rejected_row_never_a_repr(
+    given: object, contract: DataContract, model: ScoringModel
+) -> None:
+    frame = next(dd.iter_demo_frames(3, seed=2))
+    records = json.loads(frame.to_json(orient="records"))
+    records[1][dd.ID_COLUMN] = given
+    lines = "".join(json.dumps(r) + "\n" for r in records).encode()
+    (chunk,) = iter_chunks(io.BytesIO(lines), FileFormat("jsonl"))
+    result = score(chunk, contract, model)
+    assert result.predictions["row_number"].tolist() == [1, 3]
+    (line,) = result.rejections.itertuples()
+    assert (line.row_number, line.column_name, line.reason_code) == (2, dd.ID_COLUMN, "WRONG_TYPE")
+    assert line.raw_value == json.dumps(given, separators=(",", ":"))
+    assert line.reason == f"expected an id (text or a number), found {line.raw_value}"
 
 
 @pytest.mark.parametrize("name", ["d.csv", "d.csv.gz", "d.jsonl", "d.parquet"])

@@ -130,8 +130,9 @@ def test_labels_follow_the_threshold(sklearn_outcome: TrainingOutcome, fresh: pd
     model = sklearn_outcome.model
     scores = model.predict_scores(fresh)
     labels = model.predict_labels(fresh)
-    assert np.array_equal(labels, np.where(scores >= model.threshold, 1, 0))
-    assert 0 < labels.mean() < 1
+    # Labels are kept as text, as every path spells them ("1", not 1 or 1.0).
+    assert np.array_equal(labels, np.where(scores >= model.threshold, "1", "0"))
+    assert 0 < (labels == "1").mean() < 1
 
 
 def test_no_rows_give_no_scores(xgboost_model: ScoringModel, fresh: pd.DataFrame) -> None:
