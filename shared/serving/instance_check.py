@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from shared.errors import Problem
 from shared.feature_range import feature_bounds
 from shared.reasons import Reason
 from shared.schema import (
@@ -29,7 +30,6 @@ from shared.schema import (
     close_names,
     expected_text,
 )
-from shared.errors import Problem
 from shared.serving.answers import SHOWN_CHARS
 from shared.values import (
     Verdict,

@@ -42,7 +42,8 @@ class PredictRequest(NamedTuple):
     instances: list[dict[str, Any]]
     explain: bool = False
     version: str | None = None
-    alias: str = "champion"
+    # With a version: None, or the alias the caller expects to point at it (409 when not).
+    alias: str | None = "champion"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,9 @@ def parse_request(request: HttpRequest, limits: Limits) -> PredictRequest | Rout
     return PredictRequest(instances, explain, version, alias)
 
 
-def _options(query: Mapping[str, str], repeated: Sequence[str]) -> tuple[bool, str | None, str]:
+def _options(
+    query: Mapping[str, str], repeated: Sequence[str]
+) -> tuple[bool, str | None, str | None]:
     """(explain, version, alias) from the query string."""
     if not query:
         return False, None, "champion"
@@ -132,8 +135,7 @@ def _options(query: Mapping[str, str], repeated: Sequence[str]) -> tuple[bool, s
                 found=alias,
             )
         )
-    if version is not None and alias is not None:
-        problems.append(Problem("give a version or an alias, not both", field="version"))
     if problems:
         raise ApiError(400, "the query parameters are not valid", problems)
-    return explain_text in ("true", "1"), version, alias or "champion"
+    # A version and an alias together: the version, as long as the alias points at it.
+    return explain_text in ("true", "1"), version, alias or (None if version else "champion")

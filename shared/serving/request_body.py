@@ -129,8 +129,10 @@ def _instances(document: Any, limits: Limits) -> list[dict[str, Any]]:
     if not instances:
         raise ApiError(400, "instances is empty; send at least one")
     if len(instances) > limits.max_instances:
+        # 400, not 413: the API document states the limit (maxItems), so a request past it is
+        # one the document does not allow, as any other invalid request.
         raise ApiError(
-            413,
+            400,
             f"{len(instances)} instances in one request; at most {limits.max_instances} "
             "are accepted",
         )

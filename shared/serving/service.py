@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
@@ -40,6 +38,7 @@ from shared.model_cache import ModelCache
 from shared.registry import ModelVersion
 from shared.serving.answers import answer_json, error_json, to_json
 from shared.serving.instance_check import InstanceChecker, ModelInput
+from shared.serving.openapi import openapi_text
 from shared.serving.prediction_log import PredictionLog
 from shared.serving.predictor import NotExplainable, Predictor
 from shared.serving.request import HttpRequest, PredictRequest, Route, parse_request
@@ -47,6 +46,8 @@ from shared.serving.request_body import Limits
 from shared.values import label_text, record_id
 
 _log = logging.getLogger(__name__)
+# The families whose predictions `explain=true` explains (`Predictor.explain`).
+EXPLAINED_FAMILIES: Final = frozenset({"xgboost", "logistic_regression"})
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
 
@@ -105,6 +106,7 @@ class PredictionService:
         self.limits = Limits(settings.max_body_bytes, settings.max_instances)
         self._served: dict[str, Served] = {}
         self._model_texts: dict[tuple[str, str | None], str] = {}
+        self._documents: dict[str, str] = {}  # the API document per champion version
         self._lock = threading.Lock()
         self._shadow = ThreadPoolExecutor(1, "shadow") if settings.shadow else None
 
@@ -147,9 +149,28 @@ class PredictionService:
                 found = self._served.setdefault(version, found)
         return found
 
+    def _document(self) -> str:
+        """The API document, its instances the champion's contract (without a champion, the
+        document alone)."""
+        try:
+            version = self.models.get("champion").version
+        except (VersionNotFound, TransientError, RegistryError):
+            return openapi_text(max_instances=self.limits.max_instances)
+        text = self._documents.get(version)
+        if text is None:
+            served = self.served(version)
+            text = openapi_text(
+                served.checker.contract,
+                max_instances=self.limits.max_instances,
+                explainable=served.family in EXPLAINED_FAMILIES,
+                version=version,
+            )
+            self._documents[version] = text
+        return text
+
     def _route(self, route: Route) -> Reply:
         if route.name == "openapi":
-            return Reply(200, openapi_text())
+            return Reply(200, self._document())
         name = self.models.registry.model_name
         try:
             version = self.models.get("champion").version
@@ -247,15 +268,22 @@ class PredictionService:
         if request.version is not None:
             try:
                 self.served(request.version)  # loaded once, then served from memory
+                expected = request.alias
+                pointed = None if expected is None else self.models.get(expected).version
             except VersionNotFound as exc:
                 raise ApiError(404, str(exc)) from exc
-            return request.version, None
+            if pointed is not None and pointed != request.version:
+                raise ApiError(
+                    409, f"alias {expected} points at version {pointed}, not {request.version}"
+                )
+            return request.version, request.alias
+        alias = request.alias or "champion"
         try:
             # The version checked against its alias on every request: a cheap comparison, and
             # a version first served by its id may since have been promoted.
-            return self.models.get(request.alias).version, request.alias
+            return self.models.get(alias).version, alias
         except VersionNotFound as exc:
-            if request.alias == "champion":
+            if alias == "champion":
                 raise  # no model is served yet: 503
             raise ApiError(404, str(exc)) from exc
 
@@ -353,16 +381,3 @@ def _predictions(served: Served, rows: list[list[float]]) -> tuple[list[str], li
     scores = served.predictor.scores(rows)
     spelled = served.label_texts
     return [spelled[label] for label in served.predictor.labels(scores)], scores
-
-
-@cache
-def openapi_document() -> dict[str, Any]:
-    text = resources.files("shared.serving").joinpath("openapi.json").read_text("utf-8")
-    document: dict[str, Any] = json.loads(text)
-    return document
-
-
-@cache
-def openapi_text() -> str:
-    """The document as the encoder writes it (compact, non-ASCII escaped), once."""
-    return to_json(openapi_document())

@@ -131,7 +131,7 @@ def test_invalid_instances_are_400_with_every_problem(
 def test_error_statuses(local_stack: StackSettings, champion: str) -> None:
     assert call(local_stack, {"a": 1}, method="PUT")[0] == 405
     assert call(local_stack, {"a": 1}, content_type="text/plain")[0] == 415
-    assert call(local_stack, {"instances": [{}] * 1001})[0] == 413
+    assert call(local_stack, {"instances": [{}] * 1001})[0] == 400
     # A number JSON reads as infinite, inside an array: refused, and the answer is JSON.
     raw = json.dumps({"instances": [{"annual_income": ["INF"]}]}).replace('"INF"', "1e400")
     status, body = call(local_stack, raw=raw.encode())
@@ -272,6 +272,16 @@ def test_a_version_or_an_alias_can_be_pinned(
     pinned = client.post(f"/?version={first}", json={"instances": instances[:2]}).get_json()
     assert pinned["model"]["version"] == first and pinned["model"]["alias"] is None
     assert len(pinned["predictions"]) == 2
+    # A version with the alias expected to point at it: served while it does, 409 once not.
+    both = client.post(f"/?version={first}&alias=champion", json=instances[0])
+    assert both.get_json()["model"] == {
+        "name": registry.model_name, "version": first, "alias": "champion"
+    }  # fmt: skip
+    moved = client.post(f"/?version={first}&alias=challenger", json=instances[0])
+    assert moved.status_code == 409
+    assert moved.get_json()["error"]["message"] == (
+        f"alias challenger points at version {second}, not {first}"
+    )
 
 
 def test_in_shadow_mode_the_challenger_scores_each_request_and_is_logged_beside(

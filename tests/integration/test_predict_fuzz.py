@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local_emulator.settings import StackSettings
-from shared.serving.service import openapi_document
+from shared.serving.openapi import openapi_document
 
 pytestmark = pytest.mark.stack
 

@@ -12,9 +12,10 @@ import pytest
 from cloudevents.http import CloudEvent
 
 from functions.score_file import score_file
+from shared.config import PredictConfig
 from shared.events import STORAGE_FINALIZED
 from shared.runtime import instance_config
-from shared.serving.service import openapi_document
+from shared.serving.openapi import openapi_document
 from tests.unit.test_config import VALID
 
 
@@ -146,8 +147,10 @@ def test_the_api_document_is_served(predict_client: Any) -> None:
 
     assert response.status_code == 200
     assert response.get_json()["openapi"].startswith("3.")
-    # The kept document, as the encoder writes JSON: compact, non-ASCII escaped.
-    assert response.get_data(as_text=True) == json.dumps(openapi_document())
+    # The kept document, as the encoder writes JSON: compact, non-ASCII escaped; without a
+    # champion, any object is an instance, and the instance limit is the function's.
+    expected = openapi_document(max_instances=PredictConfig().max_instances)
+    assert response.get_data(as_text=True) == json.dumps(expected)
 
 
 def test_a_gzip_body_is_read_and_another_encoding_is_415(predict_client: Any) -> None:

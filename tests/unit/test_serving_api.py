@@ -21,6 +21,7 @@ from shared.serving.answers import (
     shown,
     to_json,
 )
+from shared.serving.openapi import openapi_document
 from shared.serving.request import (
     HttpRequest,
     PredictRequest,
@@ -29,7 +30,7 @@ from shared.serving.request import (
     query_parameters,
 )
 from shared.serving.request_body import Limits
-from shared.serving.service import inputs_text, openapi_document, request_id_from
+from shared.serving.service import inputs_text, request_id_from
 
 LIMITS = Limits(max_body_bytes=10_000, max_instances=3)
 
@@ -52,9 +53,13 @@ def test_instances_or_a_single_instance_are_read() -> None:
 
 def test_query_options_pin_a_version_or_alias_and_ask_for_explanations() -> None:
     assert post({"a": 1}, {"explain": "true", "version": "v1"}) == PredictRequest(
-        [{"a": 1}], explain=True, version="v1"
+        [{"a": 1}], explain=True, version="v1", alias=None
     )
     assert post({"a": 1}, {"alias": "challenger"}).alias == "challenger"
+    # A version with an alias: the version, as long as the alias points at it (else 409).
+    both = post({"a": 1}, {"version": "v1", "alias": "champion"})
+    assert (both.version, both.alias) == ("v1", "champion")
+    assert post({"a": 1}, {"version": "v1"}).alias is None
 
 
 @pytest.mark.parametrize(
@@ -62,7 +67,6 @@ def test_query_options_pin_a_version_or_alias_and_ask_for_explanations() -> None
     [
         ({"alias": "best"}, "alias"),
         ({"explain": "maybe"}, "explain"),
-        ({"version": "v1", "alias": "champion"}, "version"),
         ({"verison": "v1"}, "verison"),
     ],
 )
@@ -240,8 +244,9 @@ def test_the_body_is_read_as_json_loads_reads_it(raw: bytes) -> None:
         assert found == expected
 
 
-def test_too_many_instances_or_bytes_are_413() -> None:
-    assert refusal({"instances": [{}] * 4}).status == 413
+def test_too_many_instances_are_400_and_too_many_bytes_413() -> None:
+    # The document states the instance limit (maxItems): past it is an invalid request.
+    assert refusal({"instances": [{}] * 4}).status == 400
     assert refusal(None, raw=b" " * 10_001).status == 413
 
 
@@ -266,12 +271,39 @@ def test_the_document_lists_what_the_code_answers() -> None:
 
     assert {(p["name"], p["in"]) for p in predict["parameters"]} == {
         ("explain", "query"), ("version", "query"), ("alias", "query"),
-        ("Content-Encoding", "header"),
     }  # fmt: skip
-    assert set(predict["responses"]) == {"200", "400", "404", "413", "415", "503"}
+    assert set(predict["responses"]) == {"200", "400", "404", "409", "413", "415", "503"}
     problem = document["components"]["schemas"]["Problem"]["properties"]
     assert problem["reason_code"]["enum"] == [reason.value for reason in Reason]
     assert set(document["paths"]) == {"/", "/healthz", "/openapi.json"}
+
+
+def test_the_document_describes_the_served_versions_instances() -> None:
+    from shared.schema import ColumnContract, DataContract
+
+    contract = DataContract(
+        (
+            ColumnContract("id", "id", "string", nullable=False, required=True),
+            ColumnContract("age", "feature", "integer", False, True, min=18.0, max=100.0),
+            ColumnContract("y", "target", "integer", True, False),
+        )
+    )
+
+    document = openapi_document(contract, max_instances=7, explainable=False, version="v1")
+
+    schemas = document["components"]["schemas"]
+    instance = schemas["Instance"]
+    assert instance["required"] == ["id", "age"]
+    assert instance["properties"]["age"] == {
+        "type": "number", "minimum": 18.0, "maximum": 100.0, "multipleOf": 1
+    }  # fmt: skip
+    assert "y" not in instance["properties"] and instance["properties"]["instances"] is False
+    assert "v1" in instance["description"]
+    assert schemas["Instances"]["properties"]["instances"]["maxItems"] == 7
+    (explain,) = [p for p in document["paths"]["/"]["post"]["parameters"] if p["name"] == "explain"]
+    assert explain["schema"]["pattern"] == r"^\s*(?:[Ff][Aa][Ll][Ss][Ee]|0)?\s*$"
+    # The kept document itself is left as it was.
+    assert "required" not in openapi_document()["components"]["schemas"]["Instance"]
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ INPUTS = [ModelInput("x", None), ModelInput("b", None)]
 # Text as a CSV holds it: numbers, missing-value words of other tools, junk.
 TEXTS = [
     "42", " 42 ", "-1.5e3", ".5", "5.", "+7", "1e7", "n/a", "N/A", "NA", "null", "None", "#N/A",
-    "nan", "NaN", "-inf", "Infinity", "1e400", "", "  ", "\t", "12k", "-", "1,5", "0x10", "١",
+    "nan", "NaN", "-inf", "Infinity", "1e400", "", "  ", "\t", "12k", "-", "1,5", "0x10", "\u0661",
     "yes", "true", "1.0", "\u00a042",
 ]  # fmt: skip
 
