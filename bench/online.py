@@ -683,7 +683,7 @@ def parity(model_and_contract: Any, instances: list[dict[str, Any]], answer: byt
 
     from shared.contract import validate
 
-    model, contract = model_and_contract
+    model, contract, _ = model_and_contract
     valid = validate(pd.DataFrame.from_records(instances), contract).valid
     expected = model.predict_scores(valid)
     served = np.array([p["score"] for p in json.loads(answer)["predictions"]])

@@ -181,7 +181,9 @@ def _refuse_odd_values(text: bytes, document: Any, instances: list[dict[str, Any
     deep = too_deep(document, bound, above)
     if deep is not None:
         raise _too_deep(document, deep)
-    if may_hold_surrogates(text):
+    # Half a surrogate pair comes from a \u escape, from bytes beyond ASCII, or from a UTF-16
+    # or UTF-32 body (NUL bytes): the common body, ASCII without escapes, is not scanned.
+    if (not text.isascii() or b"\\u" in text or b"\x00" in text) and may_hold_surrogates(text):
         surrogate = lone_surrogate(document)
         if surrogate is not None:
             raise _not_unicode(document, *surrogate)

@@ -152,6 +152,8 @@ def test_a_value_nested_deeper_than_the_limit_is_400_saying_where() -> None:
         (b'{"instances": [{"a": ["ok", "\\uDFFF"]}]}', (0, "a")),
         (b'{"id": "\xed\xa0\x80"}', (0, "id")),  # its UTF-8 bytes, read with surrogatepass
         (b'{"\\udc00": 1}', (0, "\udc00")),  # in a field's name
+        ('{"id": "x\\ud800"}'.encode("utf-16"), (0, "id")),  # an escape in UTF-16 text
+        ('{"id": "x\ud800"}'.encode("utf-16-le", "surrogatepass"), (0, "id")),
     ],
 )
 def test_text_with_half_a_surrogate_pair_is_400_saying_where(
