@@ -233,10 +233,21 @@ class FunctionConfig:
         return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
 
 
+def _setting(variable: str, kind: type, **bounds: float) -> Any:
+    """A field of a function's own settings: read from `variable` as `kind`, its default the
+    variable's own (written once, in its `Variable`), with optional bounds: `above`
+    (exclusive), `at_least`, `at_most`. The variable's pattern checks the form, the bounds the
+    value."""
+    default = _parsed(kind, _BY_NAME[variable].default or "")
+    return field(default=default, metadata={"variable": variable, "kind": kind, **bounds})
+
+
+def _parsed(kind: type, raw: str) -> Any:
+    return raw.lower() == "true" if kind is bool else kind(raw)
+
+
 class _OwnSettings:
-    """Settings one function reads beside the common ones. Each field is typed and names its
-    variable in its metadata, with optional bounds: `above` (exclusive), `at_least`, `at_most`.
-    The variable's pattern checks the form, the bounds the value."""
+    """Settings one function reads beside the common ones: each field made by `_setting`."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
@@ -245,8 +256,7 @@ class _OwnSettings:
         for item in fields(cls):  # type: ignore[arg-type]
             name = item.metadata["variable"]
             raw = _read(source, name)
-            kind = _TYPES[str(item.type)]
-            value: Any = raw.lower() == "true" if kind is bool else kind(raw)
+            value = _parsed(item.metadata["kind"], raw)
             above = item.metadata.get("above")
             at_least = item.metadata.get("at_least")
             at_most = item.metadata.get("at_most")
@@ -266,9 +276,6 @@ class _OwnSettings:
         }
 
 
-_TYPES: Final[dict[str, type]] = {"int": int, "float": float, "bool": bool}
-
-
 def _format(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -281,30 +288,21 @@ def _format(value: object) -> str:
 class BatchConfig(_OwnSettings):
     """Settings of the batch scorer only (`score_file`)."""
 
-    chunk_rows: int = field(default=50_000, metadata={"variable": "CLOUDSCORE_BATCH_CHUNK_ROWS"})
-    time_budget_s: float = field(
-        default=480.0, metadata={"variable": "CLOUDSCORE_BATCH_TIME_BUDGET_S", "above": 0}
-    )
+    chunk_rows: int = _setting("CLOUDSCORE_BATCH_CHUNK_ROWS", int)
+    time_budget_s: float = _setting("CLOUDSCORE_BATCH_TIME_BUDGET_S", float, above=0)
 
 
 @dataclass(frozen=True)
 class PredictConfig(_OwnSettings):
     """Settings of the HTTP predictor only (`predict_rows`)."""
 
-    max_body_bytes: int = field(
-        default=1_048_576, metadata={"variable": "CLOUDSCORE_PREDICT_MAX_BODY_BYTES"}
+    max_body_bytes: int = _setting("CLOUDSCORE_PREDICT_MAX_BODY_BYTES", int)
+    max_instances: int = _setting("CLOUDSCORE_PREDICT_MAX_INSTANCES", int)
+    log_sample_rate: float = _setting(
+        "CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE", float, at_least=0, at_most=1
     )
-    max_instances: int = field(
-        default=1000, metadata={"variable": "CLOUDSCORE_PREDICT_MAX_INSTANCES"}
-    )
-    log_sample_rate: float = field(
-        default=1.0,
-        metadata={"variable": "CLOUDSCORE_PREDICT_LOG_SAMPLE_RATE", "at_least": 0, "at_most": 1},
-    )
-    shadow: bool = field(default=False, metadata={"variable": "CLOUDSCORE_PREDICT_SHADOW"})
-    model_refresh_s: float = field(
-        default=30.0, metadata={"variable": "CLOUDSCORE_MODEL_REFRESH_S", "at_least": 0}
-    )
+    shadow: bool = _setting("CLOUDSCORE_PREDICT_SHADOW", bool)
+    model_refresh_s: float = _setting("CLOUDSCORE_MODEL_REFRESH_S", float, at_least=0)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ deployed functions are configured by environment variables instead, see `shared.
     source = "gs://bucket/train.parquet"   # optional: the data a retrain reads
 
     [cost]                             # optional, binary only: the business cost of each outcome
-    false_positive = 1.0               # >= 0; false_positive and false_negative not both 0
-    false_negative = 5.0
+    false_positive = 1.0               # >= 0, more than true_negative (0 when not given)
+    false_negative = 5.0               # >= 0, more than true_positive
     true_positive = 0.0                # optional; negative for a gain
     true_negative = 0.0
 
@@ -54,26 +54,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, get_args
+from typing import Any, Final
 
 from shared.config import VARIABLES
 from shared.contract import KINDS, ColumnOverride, Role, toml_key
 from shared.errors import ConfigError
 from shared.json_values import decode_error_text
+from shared.metric_table import TASKS, Task, metrics_of, primary_metrics
 from shared.model import FAMILIES
-from shared.training.spec import Metric, Task
+from shared.training.spec import Cost, TrainingSpec
 
-# The vocabulary is the training code's: one place for each name.
+# The vocabulary is the training code's and the metric table's: one place for each name.
 ModelFamily = str
-TASKS: Final[tuple[Task, ...]] = get_args(Task)
 MODEL_FAMILIES: Final[tuple[ModelFamily, ...]] = FAMILIES
 CLASSIFIER_ONLY: Final = frozenset({"logistic_regression"})
-METRICS: Final[dict[Task, tuple[str, ...]]] = {
-    "binary_classification": get_args(Metric),
-    "regression": ("rmse", "mae", "r2"),
-}
-# The others are errors or costs: lower is better.
-GREATER_IS_BETTER: Final = frozenset({"roc_auc", "pr_auc", "r2"})
+METRICS: Final[dict[Task, tuple[str, ...]]] = {task: metrics_of(task) for task in TASKS}
+# The defaults of the [training] settings are TrainingSpec's, which training is given.
+_TRAINING: Final[dict[str, Any]] = {f.name: f.default for f in fields(TrainingSpec)}
+# Of the training rows, at least this share is left to train on.
+MIN_TRAIN_SHARE: Final = 0.1
 DEFAULT_FILE: Final = Path("cloudscore.toml")
 PYPROJECT: Final = Path("pyproject.toml")
 
@@ -87,17 +86,10 @@ def training_defaults(task: Task) -> tuple[tuple[ModelFamily, ...], str]:
     return ("xgboost", "logistic_regression"), "roc_auc"
 
 
-@dataclass(frozen=True)
-class BusinessCost:
-    """What each outcome of a binary decision costs the business, per row (a gain is negative).
-
-    Training picks the decision threshold that minimises the expected cost per row.
-    """
-
-    false_positive: float
-    false_negative: float
-    true_positive: float = 0.0
-    true_negative: float = 0.0
+# What each outcome of a binary decision costs the business, per row (a gain is negative): the
+# one type training and monitoring take. Training picks the decision threshold that minimises
+# the expected cost per row.
+BusinessCost = Cost
 
 
 @dataclass(frozen=True)
@@ -132,13 +124,13 @@ class ProjectConfig:
     passthrough: tuple[str, ...] = ()
     time_column: str | None = None
     features: tuple[str, ...] | None = None  # None: every column but the others named here
-    candidates: tuple[ModelFamily, ...] = ("xgboost", "logistic_regression")
-    primary_metric: str = "roc_auc"
+    candidates: tuple[ModelFamily, ...] = _TRAINING["candidates"]
+    primary_metric: str = _TRAINING["primary_metric"]
     cost: BusinessCost | None = None
-    time_budget_s: float = 300.0
-    seed: int = 42
-    test_fraction: float = 0.2
-    validation_fraction: float = 0.2
+    time_budget_s: float = _TRAINING["time_budget_s"]
+    seed: int = _TRAINING["seed"]
+    test_fraction: float = _TRAINING["test_fraction"]
+    validation_fraction: float = _TRAINING["validation_fraction"]
     training_source: str | None = None
     contract: Mapping[str, ColumnOverride] = field(default_factory=dict)
     monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
@@ -280,9 +272,7 @@ _FIELDS: Final[dict[str, tuple[str, _Rule]]] = {
         f"a non-empty list of distinct model families from {', '.join(MODEL_FAMILIES)}",
         lambda v: _is_names(v) and len(v) > 0 and set(v) <= set(MODEL_FAMILIES),
     )),
-    "primary_metric": ("training.primary_metric", _one_of(
-        tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
-    )),
+    "primary_metric": ("training.primary_metric", _one_of(primary_metrics())),
     "time_budget_s": ("training.time_budget_s", _number(0, inclusive=False)),
     "seed": ("training.seed", _integer(0)),
     "test_fraction": ("training.test_fraction", _FRACTION),
@@ -362,12 +352,23 @@ def _value_problem(config: ProjectConfig) -> tuple[str, str] | None:
     if problem is None and config.cost is not None:
         cost = {f.name: getattr(config.cost, f.name) for f in fields(config.cost)}
         problem = _first_broken(cost, _COST_FIELDS, lambda name: f"cost.{name}")
-        if problem is None and config.cost.false_positive == config.cost.false_negative == 0:
-            problem = ("cost", "expected false_positive or false_negative > 0, found both 0")
+        if problem is None:
+            problem = _cost_problem(config.cost)
     if problem is None:
         policy = {f.name: getattr(config.monitoring, f.name) for f in fields(config.monitoring)}
         problem = _first_broken(policy, _MONITORING_FIELDS, lambda name: f"monitoring.{name}")
     return problem
+
+
+def _cost_problem(cost: BusinessCost) -> tuple[str, str] | None:
+    # Otherwise one constant decision is always cheapest, and no model can help.
+    for wrong, right in (("false_positive", "true_negative"), ("false_negative", "true_positive")):
+        if getattr(cost, wrong) <= getattr(cost, right):
+            return f"cost.{wrong}", (
+                f"expected more than cost.{right} ({getattr(cost, right):g}): else flagging a row "
+                f"wrongly costs no more than judging it rightly; found {getattr(cost, wrong):g}"
+            )
+    return None
 
 
 def _declared_columns(config: ProjectConfig) -> list[tuple[str, tuple[str, ...]]]:
@@ -409,10 +410,11 @@ def _task_problem(config: ProjectConfig) -> tuple[str, str] | None:
             return "cost", "expected no [cost] for regression: it prices binary decisions"
     if config.primary_metric == "expected_cost" and config.cost is None:
         return "training.primary_metric", "expected_cost needs a [cost] table, found none"
-    if config.test_fraction + config.validation_fraction >= 1:
+    if config.test_fraction + config.validation_fraction > 1 - MIN_TRAIN_SHARE:
         return "training.validation_fraction", (
-            "expected test_fraction + validation_fraction < 1 so rows are left to train on, "
-            f"found {config.test_fraction!r} + {config.validation_fraction!r}"
+            f"expected test_fraction + validation_fraction <= {1 - MIN_TRAIN_SHARE:g}, so that "
+            f"at least {MIN_TRAIN_SHARE:.0%} of the rows are left to train on, found "
+            f"{config.test_fraction!r} + {config.validation_fraction!r}"
         )
     return None
 

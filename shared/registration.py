@@ -28,7 +28,7 @@ from shared.model_format import model_files
 from shared.project_config import ProjectConfig, project_config_tables
 from shared.registry import AliasMove, ModelRegistry, NewVersion, new_version_id
 from shared.sources import SourceInfo
-from shared.training import Cost, FeatureSpec, TrainingOutcome, TrainingSpec, train_model
+from shared.training import FeatureSpec, TrainingOutcome, TrainingSpec, train_model
 
 # Kinds of contract column a model can take as features; text and timestamps are not encoded.
 _NUMERIC_KINDS = ("numeric", "integer", "boolean")
@@ -72,22 +72,14 @@ def training_spec(config: ProjectConfig, contract: DataContract) -> tuple[Traini
         time_column=config.time_column,
         task=config.task,
         candidates=config.candidates,
-        primary_metric=config.primary_metric,  # type: ignore[arg-type]
-        cost=training_cost(config),
+        primary_metric=config.primary_metric,
+        cost=config.cost,
         time_budget_s=config.time_budget_s,
         seed=config.seed,
         test_fraction=config.test_fraction,
         validation_fraction=config.validation_fraction,
     )
     return spec, ignored
-
-
-def training_cost(config: ProjectConfig) -> Cost | None:
-    """The configuration's business cost as the metrics take it."""
-    cost = config.cost
-    if cost is None:
-        return None
-    return Cost(cost.false_positive, cost.false_negative, cost.true_positive, cost.true_negative)
 
 
 def train_and_register(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
+from shared.config import BatchConfig
 from shared.errors import DataError, UsageError
 from shared.tables import PREDICTIONS, REJECTED_ROWS, Table
 
@@ -44,7 +45,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "registry",
     )
     score.add_argument(
-        "--chunk-rows", type=int, default=50_000, help="rows per chunk (default: 50000)"
+        "--chunk-rows",
+        type=int,
+        default=BatchConfig().chunk_rows,
+        help=f"rows per chunk (default: {BatchConfig().chunk_rows}, as the batch function's)",
     )
     score.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="model threads (default: all)"

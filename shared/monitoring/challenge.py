@@ -20,15 +20,15 @@ import pandas as pd
 import pyarrow as pa
 
 from shared.errors import AliasConflict, DataError, UsageError
+from shared.metric_table import higher_is_better
 from shared.monitoring.record import Decision
 from shared.project_config import ProjectConfig
-from shared.registration import train_and_register, training_cost
+from shared.registration import train_and_register
 from shared.sources import read_source
 from shared.timestamps import utc_moments
 from shared.training import GateRefused
 from shared.training.evaluation import bootstrap_metric_difference, score_metrics
 from shared.training.labels import binary_target
-from shared.training.metrics import HIGHER_IS_BETTER
 from shared.values import BLANKS
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class Comparison:
     @property
     def challenger_wins(self) -> bool:
         """The whole 95% interval of (challenger - champion) is better by more than the margin."""
-        if HIGHER_IS_BETTER[self.metric]:
+        if higher_is_better(self.metric):
             return self.low > self.margin
         return self.high < -self.margin
 
@@ -111,7 +111,7 @@ def compare(
 ) -> Comparison:
     """Both models on the same rows: their metrics and the paired bootstrap of the difference."""
     y = binary_target(holdout, config.target, config.positive_label)
-    cost = training_cost(config)
+    cost = config.cost
     champion_scores = champion.predict_scores(holdout)
     challenger_scores = challenger.predict_scores(holdout)
     metric = config.primary_metric

@@ -31,7 +31,6 @@ from shared.monitoring.record import Decision, MonitoringRun
 from shared.monitoring.report import render_report
 from shared.monitoring.window_drift import window_drift
 from shared.project_config import ProjectConfig, parse_project_config
-from shared.registration import training_cost
 from shared.registry import PROJECT_FILE, ModelVersion
 
 if TYPE_CHECKING:
@@ -248,7 +247,7 @@ def _judge(
         labelled,
         positive_label=label_text(config.positive_label),
         threshold=float(champion.model.threshold),
-        cost=training_cost(config),
+        cost=config.cost,
         min_rows=policy.min_labelled_rows,
     )
     drift = window_drift(

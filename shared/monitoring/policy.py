@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.metric_table import higher_is_better, worse_by
 from shared.monitoring.record import Decision
 from shared.project_config import MonitoringPolicy
-from shared.training.metrics import HIGHER_IS_BETTER
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Verdict:
 
 def metric_drop(metric: str, value: float, test_value: float) -> float:
     """How much worse `value` is than `test_value` (negative: better)."""
-    return test_value - value if HIGHER_IS_BETTER[metric] else value - test_value
+    return worse_by(metric, value, test_value)
 
 
 def decide(
@@ -85,7 +85,7 @@ def _quality_triggers(
     test_value: float | None,
 ) -> list[str]:
     triggers = []
-    higher = HIGHER_IS_BETTER[metric]
+    higher = higher_is_better(metric)
     floor = policy.metric_floor
     if floor is not None and (value < floor if higher else value > floor):
         bound = "floor" if higher else "ceiling"

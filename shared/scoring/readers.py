@@ -56,6 +56,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shared.config import BatchConfig
 from shared.errors import DataError
 from shared.json_values import (
     MAX_DEPTH,
@@ -71,7 +72,8 @@ Kind = Literal["csv", "parquet", "jsonl"]
 T = TypeVar("T")
 # What a file is read through: the caller's stream, or a decompressor over it.
 _Bytes = BinaryIO | gzip.GzipFile
-DEFAULT_CHUNK_ROWS: Final = 50_000
+# The batch function's own default (CLOUDSCORE_BATCH_CHUNK_ROWS).
+DEFAULT_CHUNK_ROWS: Final = BatchConfig().chunk_rows
 GZIP_MAGIC: Final = b"\x1f\x8b"
 PARQUET_MAGIC: Final = b"PAR1"
 MALFORMED_LINE: Final = "MALFORMED_LINE"

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from shared.errors import DataError, UsageError
+from shared.metric_table import metrics_of
 from shared.model import FloatArray, ScoringModel
 from shared.training.labels import as_zero_one, binary_target, require_both_classes
 from shared.training.metrics import (
@@ -36,7 +37,7 @@ from shared.training.metrics import (
 )
 from shared.training.spec import Cost, TrainingSpec
 
-BOOTSTRAP_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "expected_cost")
+BOOTSTRAP_METRICS = metrics_of("binary_classification")
 Rows = npt.NDArray[np.intp]
 # metric(a) - metric(b) on the rows a bootstrap round drew (with repeats)
 _Difference = Callable[[Rows], float]

@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.errors import CloudscoreError
+from shared.metric_table import higher_is_better
 from shared.model import FloatArray
 from shared.training.evaluation import bootstrap_metric_difference
-from shared.training.metrics import HIGHER_IS_BETTER
 from shared.training.spec import Cost
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class GateVerdict:
     @property
     def passed(self) -> bool:
         low, high = self.interval
-        return low > 0 if HIGHER_IS_BETTER[self.metric] else high < 0
+        return low > 0 if higher_is_better(self.metric) else high < 0
 
     def refusal(self, outcome: TrainingOutcome | None = None) -> GateRefused:
         return GateRefused(

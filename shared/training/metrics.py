@@ -1,4 +1,5 @@
-"""Binary classification metrics in numpy, each with optional row weights.
+"""Binary classification metrics in numpy, each with optional row weights. Which way each
+improves, and which ones rank, is `shared.metric_table`'s.
 
 Ranking metrics are computed from per-score-group class totals (`RankedScores`), which a
 bootstrap round recounts over the rows it drew without sorting again. Unweighted, the values
@@ -20,21 +21,7 @@ from shared.model import FloatArray
 from shared.training.spec import Cost
 from shared.training.threshold import minimum_expected_cost
 
-HIGHER_IS_BETTER = {
-    "roc_auc": True,
-    "pr_auc": True,
-    "log_loss": False,
-    "brier": False,
-    "expected_cost": False,
-}
-# Unchanged by a monotone recalibration of the scores (expected cost as minimised over the
-# threshold), so they can be compared before calibration.
-RANKING_METRICS = frozenset({"roc_auc", "pr_auc", "expected_cost"})
 _EPS = float(np.finfo(np.float64).eps)
-
-
-def is_better(metric: str, value: float, than: float) -> bool:
-    return value > than if HIGHER_IS_BETTER[metric] else value < than
 
 
 @dataclass(frozen=True)
@@ -161,7 +148,8 @@ def metric_value(
             raise UsageError("the expected_cost metric needs a cost")
         return minimum_expected_cost(y, scores, cost)
     if metric not in _BY_NAME:
-        raise UsageError(f"unknown metric {metric!r}; known: {', '.join(HIGHER_IS_BETTER)}")
+        known = ", ".join([*_BY_NAME, "expected_cost"])
+        raise UsageError(f"unknown metric {metric!r}; known: {known}")
     return _BY_NAME[metric](y, scores, None)
 
 

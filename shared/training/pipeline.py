@@ -28,6 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from shared.errors import DataError, UsageError
+from shared.metric_table import is_better, is_ranking
 from shared.model import FloatArray, Label, ScoringModel, select_features
 from shared.training.calibration import CalibrationChoice, choose_calibration
 from shared.training.candidates import Params
@@ -35,7 +36,7 @@ from shared.training.evaluation import score_metrics
 from shared.training.fitting import SplitData
 from shared.training.gate import GateVerdict, baseline_scores, judge
 from shared.training.labels import IntArray, binary_target, negative_label
-from shared.training.metrics import RANKING_METRICS, is_better, metric_value
+from shared.training.metrics import metric_value
 from shared.training.reference import reference_statistics
 from shared.training.search import CandidateSearch, search_candidates
 from shared.training.spec import TrainingSpec
@@ -271,7 +272,7 @@ def _split_data(prepared: _Prepared, spec: TrainingSpec) -> SplitData:
 def _candidate_result(
     search: CandidateSearch, choice: CalibrationChoice, y_validation: IntArray, spec: TrainingSpec
 ) -> CandidateResult:
-    if spec.primary_metric in RANKING_METRICS:
+    if is_ranking(spec.primary_metric):
         score = search.validation_score
     else:
         score = metric_value(spec.primary_metric, y_validation, choice.out_of_fold_scores)

@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shared.metric_table import is_better
 from shared.model import FloatArray, ScoringModel
 from shared.training.candidates import SEARCH_SPACES, Params, family_rng
 from shared.training.fitting import FittedTrial, SplitData, Trainer, past
-from shared.training.metrics import is_better, metric_value
+from shared.training.metrics import metric_value
 from shared.training.sklearn_fit import Preprocessed, SklearnTrainer, preprocess
 from shared.training.spec import Cost
 from shared.training.xgboost_fit import XGBoostTrainer

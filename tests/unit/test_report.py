@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from shared.metric_table import higher_is_better
 from shared.monitoring.record import Decision, MonitoringRun
 from shared.monitoring.report import render_report
-from shared.monitoring.report.checks import LOWER_IS_BETTER
 from shared.monitoring.report.page import BADGE_COLOURS
 from shared.monitoring.report.svg import DRIFTED_BAR, NORMAL_BAR, nice_ticks, time_ticks
 
@@ -590,7 +590,7 @@ def test_the_interval_of_the_difference_says_whether_it_excludes_zero(
     assert (start <= zero <= end) == (excludes == "false")
     margin = svg.find("line", data_mark="margin")
     # the margin lies on the side where the challenger is better
-    expected = -0.005 if metric in LOWER_IS_BETTER else 0.005
+    expected = 0.005 if higher_is_better(metric) else -0.005
     assert float(margin.attrs["data-value"]) == expected
     assert (float(margin.attrs["x1"]) > zero) == (expected > 0)
 
@@ -658,10 +658,16 @@ def test_runs_read_back_from_their_rows_render_the_same() -> None:
 # ---------------------------------------------------------------------------- parts
 
 
-def test_lower_is_better_matches_the_training_metrics() -> None:
-    from shared.training.metrics import HIGHER_IS_BETTER
+def test_the_report_reads_which_way_a_metric_improves_from_the_one_table() -> None:
+    from shared.metric_table import METRICS
+    from shared.monitoring.report.checks import MAIN_METRICS, direction
 
-    assert {m for m, higher in HIGHER_IS_BETTER.items() if not higher} == LOWER_IS_BETTER
+    assert {m.name for m in METRICS} == set(MAIN_METRICS)
+    for row in METRICS:
+        assert direction(row.name) == ("higher" if row.higher_is_better else "lower") + (
+            " is better"
+        )
+    assert direction("not_a_metric") == ""
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,7 @@ def metric_history_chart(checks: Sequence[Check], metric: str, focus: Check) -> 
     xs = [frame(c.started) for c in checks]
     parts = [
         plot_area(left, top, right - left, bottom - top),
-        y_axis(y, ticks, left, right, f"{metric} ({direction(metric)})"),
+        y_axis(y, ticks, left, right, f"{metric} ({direction(metric)})".removesuffix(" ()")),
         frame.axis(top, bottom, "date of the check (UTC)"),
         _promotions(checks, xs, top, bottom),
         _reference_path(xs, [None if v is None else y(v) for v in references]),

@@ -10,16 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared import metric_table
+from shared.metric_table import METRICS
 from shared.monitoring.record import MonitoringRun
 from shared.monitoring.report.svg import as_utc
 
-# Metrics where lower is better; the others are higher-is-better. The same split as
-# shared.training.metrics.HIGHER_IS_BETTER (a test holds them equal), which is not imported
-# because it brings numpy and pandas.
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "expected_cost"})
-# The metrics compared side by side, in this order after the primary metric.
-MAIN_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "expected_cost")
-MAIN_METRICS += ("f1", "precision", "recall")
+# The metrics compared side by side, in this order after the primary metric: the table's.
+MAIN_METRICS: tuple[str, ...] = tuple(dict.fromkeys(m.name for m in METRICS))
 
 
 @dataclass(frozen=True)
@@ -99,4 +96,9 @@ def chart_metric(checks: Sequence[Check], focus: Check) -> str | None:
 
 
 def direction(metric: str) -> str:
-    return "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+    """Which way the metric improves, in words ("" for a metric the table has not)."""
+    return metric_table.direction(metric) if metric_table.is_known(metric) else ""
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric_table.is_known(metric) and not metric_table.higher_is_better(metric)

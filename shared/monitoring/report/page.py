@@ -17,10 +17,10 @@ from shared.monitoring.report.charts import (
     metric_history_chart,
 )
 from shared.monitoring.report.checks import (
-    LOWER_IS_BETTER,
     MAIN_METRICS,
     Check,
     chart_metric,
+    lower_is_better,
     mapping_of,
     number,
     worst_first,
@@ -343,7 +343,7 @@ def _difference(comparison: Mapping[str, Any], metric: str) -> str:
         mean=number(difference.get("mean")),
         low=min(low, high),
         high=max(low, high),
-        margin=-margin if metric in LOWER_IS_BETTER else margin,
+        margin=-margin if lower_is_better(metric) else margin,
     )
     excludes = str(interval.excludes_zero).lower()
     return (
