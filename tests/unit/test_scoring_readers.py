@@ -29,6 +29,7 @@ from shared.scoring.readers import (
     header_of,
     iter_chunks,
 )
+from shared.scoring.readers import csv as csv_reader
 
 ROWS = 60
 CONFIG = ProjectConfig(
@@ -311,7 +312,7 @@ def test_a_gzip_that_expands_1000_times_is_read_in_bounded_memory(
 ) -> None:
     # CSV is parsed a block at a time: blocks far smaller than the file show that no more than
     # a few are held. (pyarrow's own memory is not traced here; its parsed rows go in chunks.)
-    monkeypatch.setattr(readers, "_BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(csv_reader, "_BLOCK_BYTES", 64 * 1024)
     line = b"1234567,0.5,alpha,beta,gamma\n"
     rows = 200_000
     plain_size = len(line) * rows
@@ -431,7 +432,7 @@ def outcome(data: bytes, chunk_rows: int) -> object:
 
 
 def blocks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
-    monkeypatch.setattr(readers, "_BLOCK_BYTES", size)
+    monkeypatch.setattr(csv_reader, "_BLOCK_BYTES", size)
 
 
 @pytest.mark.parametrize("block", [16, 100, 1000, 1 << 20])
@@ -580,7 +581,7 @@ def test_a_row_longer_than_the_limit_is_a_data_error_not_held(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     blocks(monkeypatch, 64)
-    monkeypatch.setattr(readers, "_MAX_ROW_BYTES", 1000)
+    monkeypatch.setattr(csv_reader, "_MAX_ROW_BYTES", 1000)
     data = b'id,x\n1,2\n3,"' + b"y" * 5000 + b'"\n'
     with pytest.raises(DataError, match="after data row 1: the next row is longer than"):
         read(data, "huge.csv")
@@ -594,7 +595,7 @@ def test_closing_the_chunks_early_stops_the_read_ahead(monkeypatch: pytest.Monke
     assert next(chunks).rows_in == 10
     chunks.close()
     where = stream.tell()
-    assert where <= 2 * readers._READ_BYTES  # a few blocks and a buffer ahead, not the file
+    assert where <= 2 * readers.READ_BYTES  # a few blocks and a buffer ahead, not the file
     assert not [t for t in threading.enumerate() if t.name == "csv-read-ahead"]
     assert stream.tell() == where
 

@@ -1,54 +1,23 @@
-"""Read an input file as a stream of chunks: CSV, Parquet or JSONL, each optionally gzip.
+"""CSV, read as text as written: a thread of its own cuts the stream into pieces of whole rows
+and has pyarrow parse each piece, while the caller works on the chunk before (see
+`shared.scoring.readers` for the rules).
 
-    detect_format(name, content_type, head) -> FileFormat    or DataError: quarantine the file
-    iter_chunks(stream, fmt, chunk_rows, name) -> Chunk …      never the whole file at once
-
-Row numbers are 1-based data rows (the header and blank lines are not rows), continuous across
-chunks. A chunk holds at most `chunk_rows` data rows: the rows that could be read go in `frame`,
-the others (a JSONL line that is not a JSON object, holds NaN or Infinity, nests arrays and
-objects deeper than `shared.json_values.MAX_DEPTH` or holds half a surrogate pair; a CSV row with
-fewer or more values than its header; a value that is not UTF-8) in `bad_rows`, so a few
-unreadable rows never cost the rest of the file.
-
-CSV is read as text, as the data contract asks: no value is converted and only an empty field
-(quoted or not) is missing, so "n/a", "NA", "nan" or " 42 " reach the contract as written. The
-frame's columns are pandas' Arrow-backed text (``pd.StringDtype("pyarrow")``), which the
-contract reads without converting the text again. pyarrow's CSV parser reads a few MB of whole
-rows at a time, in a thread that works ahead of the caller. RFC 4180 quoting: a line break
-inside quotes is part of the value and ``""`` is a quote (a quote that does not start a value
-is text, as in ``5'11"``); LF, CRLF or CR line ends; a UTF-8 byte order mark at the start is
-dropped; blank lines (empty or only blanks) are not rows. A row with fewer values than the
-header, or more, is rejected as MALFORMED_LINE: a row cut short and a row whose writer left out
-its last empty values cannot be told apart, nor which value belongs to which column (BigQuery's
-own CSV loads refuse both too, unless told to allow jagged rows). A quote that is never
-closed (or a row over `_MAX_ROW_BYTES`) is a DataError saying after which data row. Bytes that
-are not UTF-8: each value holding one is rejected with reason ENCODING (the value shown with
-``\\xNN`` escapes), the rest of the file is scored: one byte of Latin-1 in a comment field should
-not lose a million predictions. In the header such bytes are spelled ``\\xNN`` in the column's
-name; an empty name becomes "Unnamed: i", as pandas names it. A header that names a column
-twice rejects the file whole (a DataError naming the column), as BigQuery's own CSV loads do.
-
-JSONL values keep their JSON types (NaN and Infinity, which are not JSON, refuse the line).
-Parquet is read a record batch at a time, typed; one row group is the unit of decompression, so
-memory is bounded by the writer's row-group size as well as by `chunk_rows`.
-gzip is decompressed as it is read (a Parquet file, which needs random access, is first
-decompressed to a temporary file), so a small file that expands 1000 times is never held at once.
+Why the rows are cut here rather than by pyarrow's streaming reader (`pyarrow.csv.open_csv`)
+with an `invalid_row_handler`, which reads this module's files about as fast: it reads a quote
+never closed at the end of the file as a value running to the end (`3,"4\n5,6` is one row whose
+second value is `4\n5,6`: scored, not refused); in a one-column file a line of blanks is a row;
+a row longer than its block size fails the file ("straddling object"); and the handler is given
+no row number once its reader uses threads. Each would change a row number or a verdict.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import json
 import queue
-import shutil
-import tempfile
 import threading
-import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -56,35 +25,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.config import BatchConfig
 from shared.errors import DataError
-from shared.json_values import (
-    MAX_DEPTH,
-    decode_error_text,
-    lone_surrogate,
-    may_hold_surrogates,
-    path_text,
-    refuse_constant,
-    too_deep,
+from shared.scoring.readers.framing import (
+    ENCODING,
+    MALFORMED_LINE,
+    MAX_RAW_CHARS,
+    BadRow,
+    Chunk,
+    Source,
+    T,
 )
 
-Kind = Literal["csv", "parquet", "jsonl"]
-T = TypeVar("T")
-# What a file is read through: the caller's stream, or a decompressor over it.
-_Bytes = BinaryIO | gzip.GzipFile
-# The batch function's own default (CLOUDSCORE_BATCH_CHUNK_ROWS).
-DEFAULT_CHUNK_ROWS: Final = BatchConfig().chunk_rows
-GZIP_MAGIC: Final = b"\x1f\x8b"
-PARQUET_MAGIC: Final = b"PAR1"
-MALFORMED_LINE: Final = "MALFORMED_LINE"
-ENCODING: Final = "ENCODING"
-# A rejected line is kept as evidence, but a 50 MB line is not evidence worth storing.
-MAX_RAW_CHARS: Final = 1000
-# What corrupt compressed data raises (BadGzipFile is an OSError).
-_UNREADABLE: Final = (OSError, EOFError, zlib.error)
-_READ_BYTES: Final = 256 * 1024
-# Parquet from a stream that cannot seek is copied: in memory up to this size, then to disk.
-_SPOOL_BYTES: Final = 16 * 1024 * 1024
 # CSV is parsed this many bytes at a time (whole rows: up to the last line break that ends one),
 # by a thread that keeps this many such pieces ready: about one default chunk ahead.
 _BLOCK_BYTES: Final = 2 * 1024 * 1024
@@ -101,161 +52,7 @@ _BLANKS: Final = (ord(" "), ord("\t"))
 # The header is looked for in this many bytes first, then four times as many, and so on.
 _HEADER_LOOK_BYTES: Final = 64 * 1024
 
-_SUFFIXES: Final[dict[str, Kind]] = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
-_CONTENT_TYPES: Final[dict[str, Kind]] = {
-    "text/csv": "csv",
-    "application/csv": "csv",
-    "application/vnd.apache.parquet": "parquet",
-    "application/x-parquet": "parquet",
-    "application/parquet": "parquet",
-    "application/jsonl": "jsonl",
-    "application/x-jsonlines": "jsonl",
-    "application/x-ndjson": "jsonl",
-    "application/ndjson": "jsonl",
-}
-_GZIP_TYPES: Final = frozenset({"application/gzip", "application/x-gzip"})
 
-
-@dataclass(frozen=True)
-class FileFormat:
-    kind: Kind
-    compressed: bool = False  # gzip
-
-    def __str__(self) -> str:
-        return self.kind + (".gz" if self.compressed else "")
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A data row that could not be read; it becomes a rejection (column_name None: whole row)."""
-
-    row_number: int
-    reason_code: str
-    reason: str
-    raw_value: str | None
-    column_name: str | None = None
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Consecutive data rows of a file: `frame` the readable ones, `bad_rows` the others.
-
-    The chunk covers rows first_row_number … first_row_number + rows_in - 1; `row_numbers()`
-    says which of them the rows of `frame` are, in order.
-    """
-
-    frame: pd.DataFrame
-    first_row_number: int
-    header: tuple[str, ...]
-    bad_rows: tuple[BadRow, ...] = field(default=())
-    # JSON's values (JSONL): a string is text, never a number (`shared.contract.validate`).
-    json_values: bool = False
-
-    @property
-    def rows_in(self) -> int:
-        return len(self.frame) + len({bad.row_number for bad in self.bad_rows})
-
-    def row_numbers(self) -> npt.NDArray[np.int64]:
-        numbers = np.arange(
-            self.first_row_number, self.first_row_number + self.rows_in, dtype=np.int64
-        )
-        if not self.bad_rows:
-            return numbers
-        bad = np.array(sorted({b.row_number for b in self.bad_rows}), dtype=np.int64)
-        return numbers[~np.isin(numbers, bad)]
-
-
-def detect_format(name: str, content_type: str | None, head: bytes) -> FileFormat:
-    """The format of a file from its name, content type and first bytes (at least 4 of them).
-
-    The bytes decide whether it is gzip when there are any (Cloud Storage may serve a `.gz`
-    object decompressed); the `PAR1` magic marks Parquet whatever the name says. Otherwise the
-    name's suffix (before any `.gz`) names the format, then the content type.
-    """
-    lowered = name.lower()
-    media = (content_type or "").split(";")[0].strip().lower()
-    named_gzip = lowered.endswith(".gz") or media in _GZIP_TYPES
-    compressed = head.startswith(GZIP_MAGIC) if head else named_gzip
-    inner = _decompressed_head(head) if compressed else head
-    if inner.startswith(PARQUET_MAGIC):
-        return FileFormat("parquet", compressed)
-    base = lowered.removesuffix(".gz")
-    for suffix, kind in _SUFFIXES.items():
-        if base.endswith(suffix):
-            return FileFormat(kind, compressed)
-    if media in _CONTENT_TYPES:
-        return FileFormat(_CONTENT_TYPES[media], compressed)
-    found = f"name {name!r}, content type {content_type!r}, first bytes {head[:8]!r}"
-    raise DataError(f"{name}: not a CSV, Parquet or JSONL file (found {found})")
-
-
-def _decompressed_head(head: bytes) -> bytes:
-    import zlib
-
-    try:
-        return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, 16)
-    except zlib.error:
-        return b""
-
-
-def iter_chunks(
-    stream: BinaryIO,
-    fmt: FileFormat,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    name: str = "<file>",
-) -> Generator[Chunk, None, None]:
-    """The file's rows, `chunk_rows` at most at a time; see the module docstring.
-
-    Close the generator (or exhaust it) before closing `stream`: until then it may read from
-    `stream` (CSV is read ahead by a thread of its own, which closing stops).
-
-    An empty file gives no chunk; a file with a header (or Parquet schema) and no rows gives one
-    empty chunk that carries the header.
-    """
-    if chunk_rows < 1:
-        raise DataError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    watched = _Watched(stream)
-    if fmt.kind == "parquet":
-        yield from _parquet_chunks(watched, fmt, chunk_rows, name)
-        return
-    buffered = io.BufferedReader(watched, _READ_BYTES)
-    source: _Bytes = gzip.GzipFile(fileobj=buffered, mode="rb") if fmt.compressed else buffered
-    try:
-        if fmt.kind == "csv":
-            yield from _csv_chunks(source, chunk_rows, name)
-        else:
-            yield from _jsonl_chunks(source, chunk_rows)
-    except _UNREADABLE as exc:
-        watched.raise_own_failure()
-        # A truncated or corrupt gzip stream: the file is bad, not the connection.
-        raise DataError(f"{name}: cannot be decompressed as gzip: {exc}") from exc
-
-
-def header_of(chunks: Iterator[Chunk]) -> tuple[tuple[str, ...], Iterator[Chunk]]:
-    """The header of the first chunk, and the chunks again, that one included.
-
-    The caller checks the header against the contract (`contract.missing_columns`) before it
-    writes anything; an empty file has the empty header.
-    """
-    first = next(chunks, None)
-    if first is None:
-        return (), iter(())
-
-    def again() -> Iterator[Chunk]:
-        yield first
-        yield from chunks
-
-    return first.header, again()
-
-
-# --- CSV ---------------------------------------------------------------------------------------
-#
 # A thread of its own (`_read_ahead`) reads the stream, cuts it into pieces of whole rows
 # (`_whole_rows`), has pyarrow parse each piece in one call with every column as bytes, and
 # turns the columns into text (`_text_piece`), while the caller works on the chunk before. The
@@ -264,7 +61,7 @@ def header_of(chunks: Iterator[Chunk]) -> tuple[tuple[str, ...], Iterator[Chunk]
 # start, as pyarrow reads it (`_quoted_spans`).
 
 
-def _csv_chunks(source: _Bytes, chunk_rows: int, name: str) -> Iterator[Chunk]:
+def csv_chunks(source: Source, chunk_rows: int, name: str) -> Iterator[Chunk]:
     header: tuple[str, ...] | None = None
     pending: list[pa.Table] = []  # rows read, not yet in a chunk
     pending_rows = 0
@@ -302,7 +99,7 @@ class _Piece:
     bad: tuple[BadRow, ...]
 
 
-def _csv_pieces(source: _Bytes, name: str) -> Iterator[_Piece]:
+def _csv_pieces(source: Source, name: str) -> Iterator[_Piece]:
     header: tuple[str, ...] | None = None
     rows_read = 0
     try:
@@ -341,7 +138,7 @@ class _Malformed:
     values: int
 
 
-def _whole_rows(source: _Bytes) -> Iterator[tuple[bytes, bool]]:
+def _whole_rows(source: Source) -> Iterator[tuple[bytes, bool]]:
     """The stream in pieces of whole rows (the header among them), about `_BLOCK_BYTES` each,
     with whether a line break inside a quoted value may be among them.
 
@@ -734,213 +531,3 @@ def _read_ahead(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
 @dataclass(frozen=True)
 class _Raised:
     exc: BaseException
-
-
-# --- JSONL -------------------------------------------------------------------------------------
-
-
-def _jsonl_chunks(source: _Bytes, chunk_rows: int) -> Iterator[Chunk]:
-    records: list[dict[str, object]] = []
-    bad: list[BadRow] = []
-    first_row_number = row_number = 1
-    header: tuple[str, ...] | None = None
-    for line_number, raw in enumerate(source, start=1):
-        # A UTF-8 byte order mark, as some editors write, is not part of the first value.
-        line = raw.removeprefix(b"\xef\xbb\xbf") if line_number == 1 else raw
-        if not line.strip():
-            continue  # blank lines are not rows, as in CSV
-        record = _json_record(line, row_number)
-        if isinstance(record, BadRow):
-            bad.append(record)
-        else:
-            records.append(record)
-        row_number += 1
-        if row_number - first_row_number == chunk_rows:
-            chunk = _jsonl_chunk(records, bad, first_row_number, header)
-            header = header if header is not None else chunk.header
-            yield chunk
-            records, bad, first_row_number = [], [], row_number
-    if row_number > first_row_number:
-        yield _jsonl_chunk(records, bad, first_row_number, header)
-
-
-def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        shown = line.decode("utf-8", "backslashreplace").rstrip("\r\n")
-        reason = f"expected UTF-8 text, found byte {line[exc.start]:#04x} at byte {exc.start}"
-        return BadRow(row_number, ENCODING, reason, shown[:MAX_RAW_CHARS])
-    deep: tuple[str | int, ...] | None
-    try:
-        value = json.loads(text, parse_constant=refuse_constant)
-        deep = too_deep(value, line.count(b"[") + line.count(b"{"))
-    except json.JSONDecodeError as exc:
-        reason = f"expected a JSON object, found invalid JSON ({exc.msg} at column {exc.colno})"
-        return _bad_line(row_number, MALFORMED_LINE, reason, text)
-    except ValueError as exc:  # NaN or Infinity, or an integer beyond Python's digit limit
-        reason = f"expected a JSON object, found invalid JSON ({decode_error_text(exc)})"
-        return _bad_line(row_number, MALFORMED_LINE, reason, text)
-    except RecursionError:
-        deep = ()  # deeper than `json` reads: deeper than the limit too
-    if deep is not None:
-        where = f" at {path_text(deep)}" if deep else ""
-        reason = f"expected JSON nested at most {MAX_DEPTH} deep, found deeper{where}"
-        return _bad_line(row_number, MALFORMED_LINE, reason, text)
-    surrogate = lone_surrogate(value) if may_hold_surrogates(line) else None
-    if surrogate is not None:
-        path, half = surrogate
-        shown = half.encode("utf-8", "backslashreplace").decode("utf-8")
-        reason = (
-            f"expected Unicode text at {path_text(path)}, found half of a surrogate pair "
-            f"({shown[:MAX_RAW_CHARS]})"
-        )
-        # The line itself is UTF-8 (it was decoded strictly): the half is an escape in it.
-        return _bad_line(row_number, ENCODING, reason, text)
-    if not isinstance(value, dict):
-        reason = f"expected a JSON object, found a JSON {type(value).__name__}"
-        return _bad_line(row_number, MALFORMED_LINE, reason, text)
-    return value
-
-
-def _bad_line(row_number: int, reason_code: str, reason: str, text: str) -> BadRow:
-    return BadRow(row_number, reason_code, reason, text.rstrip("\r\n")[:MAX_RAW_CHARS])
-
-
-def _jsonl_chunk(
-    records: list[dict[str, object]],
-    bad: list[BadRow],
-    first_row_number: int,
-    header: tuple[str, ...] | None,
-) -> Chunk:
-    # Indexed by position: records with no key at all ({}) are rows too, not none.
-    frame = pd.DataFrame.from_records(records, index=pd.RangeIndex(len(records)))
-    frame.columns = [str(c) for c in frame.columns]
-    # A chunk's header is the first chunk's keys: the ones the file-level check looked at.
-    return Chunk(frame, first_row_number, header or tuple(frame.columns), tuple(bad), True)
-
-
-# --- Parquet -----------------------------------------------------------------------------------
-
-
-def _parquet_chunks(
-    stream: _Watched, fmt: FileFormat, chunk_rows: int, name: str
-) -> Iterator[Chunk]:
-    import pyarrow.parquet as pq
-
-    with _random_access(stream, fmt.compressed, name) as seekable:
-        if seekable.seek(0, 2) == 0:
-            return
-        seekable.seek(0)
-        try:
-            parquet = pq.ParquetFile(seekable)
-        except (pa.ArrowInvalid, OSError) as exc:
-            stream.raise_own_failure()
-            raise DataError(f"{name}: not a readable Parquet file: {exc}") from exc
-        header = tuple(parquet.schema_arrow.names)
-        next_row = 1
-        for batch in _batches(parquet, chunk_rows, name, stream):
-            if batch.num_rows:
-                yield Chunk(batch.to_pandas(), next_row, header)
-                next_row += batch.num_rows
-        if next_row == 1:
-            yield Chunk(parquet.schema_arrow.empty_table().to_pandas(), 1, header)
-
-
-def _batches(
-    parquet: Any, chunk_rows: int, name: str, stream: _Watched
-) -> Iterator[pa.RecordBatch]:
-    batches = parquet.iter_batches(batch_size=chunk_rows)
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except (pa.ArrowInvalid, OSError) as exc:
-            stream.raise_own_failure()
-            # A corrupt page or row group: the file is bad, the stream itself was readable.
-            raise DataError(f"{name}: not a readable Parquet file: {exc}") from exc
-        yield batch
-
-
-def _random_access(
-    stream: _Watched, compressed: bool, name: str
-) -> tempfile.SpooledTemporaryFile[bytes] | _Unclosed:
-    if not compressed and stream.seekable():
-        return _Unclosed(io.BufferedReader(stream, _READ_BYTES))
-    # Closed by the caller's `with`, which is why no context manager opens it here.
-    spooled: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-        _SPOOL_BYTES
-    )
-    buffered = io.BufferedReader(stream, _READ_BYTES)
-    source: _Bytes = gzip.GzipFile(fileobj=buffered, mode="rb") if compressed else buffered
-    try:
-        shutil.copyfileobj(source, spooled)
-    except _UNREADABLE as exc:
-        spooled.close()
-        stream.raise_own_failure()
-        raise DataError(f"{name}: cannot be decompressed as gzip: {exc}") from exc
-    spooled.seek(0)
-    return spooled
-
-
-class _Watched(io.RawIOBase):
-    """The caller's stream, remembering its own read failures.
-
-    Parsers and decompressors raise OSError for a corrupt file, and a dropped connection under
-    the stream raises OSError too. A failure of the stream itself is the transport's, which a
-    retry can fix, so it is raised as it was, never reported as a bad file.
-    """
-
-    def __init__(self, stream: BinaryIO) -> None:
-        super().__init__()
-        self._stream = stream
-        self._failure: BaseException | None = None
-
-    def raise_own_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
-    def _guard(self, call: Callable[[], T]) -> T:
-        try:
-            return call()
-        except BaseException as exc:
-            self._failure = exc
-            raise
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return self._stream.seekable()
-
-    def read(self, size: int = -1) -> bytes:
-        return self._guard(lambda: self._stream.read(size))
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._guard(lambda: self._stream.seek(offset, whence))
-
-    def tell(self) -> int:
-        return self._stream.tell()
-
-    def close(self) -> None:
-        # The caller owns the stream and closes it.
-        super().close()
-
-
-class _Unclosed:
-    """The caller's stream as a context manager that leaves it open: the caller owns it."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-
-    def __enter__(self) -> BinaryIO:
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        return None
