@@ -63,7 +63,7 @@ VALID: dict[str, Any] = {
     "note": "hello",
 }
 CORPUS: dict[str, list[Any]] = {
-    "id": ["x", "", "  ", None, 7, 7.0, True],
+    "id": ["x", "", "  ", None, 7, 7.0, 2.5, True, [1], {"a": 1}, [], {}],
     "age": [18, 100, 17, 101, 40.0, 40.5, "40", " 41 ", "4e1", "40.0", "forty", "", None, -0.0,
             "nan", "inf", "-inf", True, False, [1], {"a": 1}, 1e308, "1_000", "+42", ".5e2"],
     "income": [0, -1, 0.0, 1e9, "12k", "1,000", "NaN", "Infinity", None, "", "  ", "3.5",

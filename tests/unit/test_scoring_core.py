@@ -242,6 +242,17 @@ def test_a_header_without_a_required_column_rejects_the_file_before_any_chunk(
     assert caught.value.missing == [dd.ID_COLUMN, "credit_score"]
 
 
+def test_a_missing_column_names_the_one_of_the_header_that_looks_like_it(
+    contract: DataContract, model: ScoringModel
+) -> None:
+    frame = next(dd.iter_demo_frames(5, seed=2)).rename(columns={"loan_amount": "loan_amuont"})
+    stream = score_stream(io.BytesIO(as_csv(frame)), FileFormat("csv"), contract, model, RUN)
+    with pytest.raises(HeaderMismatch) as caught:
+        next(stream)
+    assert caught.value.missing == ["loan_amount"]
+    assert str(caught.value).endswith("the header has 'loan_amuont': did you mean 'loan_amount'?")
+
+
 @pytest.mark.parametrize(("data", "chunks"), [(b"", 0), (b"application_id,age\n", 1)])
 def test_empty_and_header_only_files_score_nothing(
     data: bytes, chunks: int, contract: DataContract, model: ScoringModel
