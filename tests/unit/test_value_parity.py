@@ -39,7 +39,8 @@ INPUTS = [ModelInput("x", None), ModelInput("b", None)]
 TEXTS = [
     "42", " 42 ", "-1.5e3", ".5", "5.", "+7", "1e7", "n/a", "N/A", "NA", "null", "None", "#N/A",
     "nan", "NaN", "-inf", "Infinity", "1e400", "", "  ", "\t", "12k", "-", "1,5", "0x10", "\u0661",
-    "yes", "true", "1.0", "\u00a042",
+    "yes", "true", "1.0", "\u00a042", "INF", "+Infinity", "-nan", "nan(1)", "1.e5", "1e+5", "1e",
+    "+", ".", "1e400x", "\u066b5",
 ]  # fmt: skip
 
 
@@ -142,7 +143,7 @@ def test_a_json_value_gets_one_verdict_in_jsonl_and_http(column: str, value: Any
     assert jsonl_verdict(value, column) == http_verdict(value, column)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet="0123456789+-.eEnaifNIAty /\t", max_size=8))
 def test_any_text_gets_the_grammars_verdict_in_the_batch_path(text: str) -> None:
     frame = pd.DataFrame({"id": ["a", "b"], "x": [text, "1"], "b": [text, "1"]})
