@@ -48,7 +48,7 @@ from shared.scoring.core import HEAD_BYTES, record_id_texts
 from shared.scoring.readers import Chunk, detect_format, iter_chunks
 from shared.tables import LABELS
 from shared.timestamps import utc_moments
-from shared.values import json_text, label_text
+from shared.values import json_text, label_text, read_timestamp
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
@@ -400,11 +400,12 @@ def _normalised(chunk: Chunk, columns: LabelColumns, time_column: str | None) ->
 
 
 def _timestamps(raw: pd.Series) -> pd.Series:
-    """ISO 8601 text as the data contract has it (`shared.timestamps`), or typed timestamps, as
-    UTC; naive times are taken as UTC; NaT where not."""
+    """Timestamps as the data contract reads them (`shared.values.read_timestamp`: ISO 8601
+    text, blanks around it trimmed), or typed timestamps, as UTC; naive times are taken as UTC;
+    NaT where not (a number is no timestamp)."""
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         return pd.to_datetime(raw, utc=True)
-    texts = [None if v is None else str(v).strip() for v in _objects(raw)]
+    texts = [read_timestamp(value)[0] for value in _objects(raw)]
     return utc_moments(pa.array(texts, pa.large_string()))
 
 
