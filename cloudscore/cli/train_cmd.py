@@ -85,9 +85,10 @@ def _contract(args: argparse.Namespace) -> int:
         from cloudscore.cli.target import resolve_target
 
         target = resolve_target()
-    config, frame, _ = _read(args, target)
+    config, frame, source = _read(args, target)
     print(f"# inferred from {args.data} ({len(frame):,} rows): review, then keep in the config")
-    print(infer_contract(frame, config).to_toml())
+    # As training infers it: a JSONL file's strings are text, never numbers.
+    print(infer_contract(frame, config, json_values=source.json_values).to_toml())
     return 0
 
 
