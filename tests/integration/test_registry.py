@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from shared.model import FeatureSpec, ScoringModel
 from shared.model_cache import ModelCache
 from shared.model_format import BOOSTER_FILE, CARD_FILE, model_files
 from shared.registry import ModelRegistry, NewVersion, new_version_id
+from shared.schema import ColumnContract, DataContract
 
 pytestmark = pytest.mark.stack
 
@@ -45,9 +47,9 @@ def small_model() -> ScoringModel:
     return ScoringModel("xgboost", features, booster)
 
 
-CONTRACT = json.dumps(
-    {"columns": [{"name": n, "role": "feature", "kind": "numeric"} for n in ("a", "b")]}
-)
+CONTRACT = DataContract(
+    tuple(ColumnContract(n, "feature", "numeric", nullable=True, required=True) for n in "ab")
+).to_json()
 
 
 def new_version(payload: object = "model") -> NewVersion:
@@ -253,3 +255,21 @@ def test_an_alias_move_whose_answer_was_lost_is_not_a_conflict(
     assert move.to_version == second
     pointer = registry.alias("champion")
     assert pointer is not None and (pointer.version, pointer.previous_version) == (second, first)
+
+
+def test_a_downloaded_version_scores_locally_under_its_own_name_and_version(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    from cloudscore.cli.score_cmd import load_model_dir
+
+    version = register(registry, payload="local")
+    for name, data in registry.version_files(version).items():
+        (tmp_path / name).write_bytes(data)
+
+    loaded = load_model_dir(tmp_path)
+
+    assert (loaded.name, loaded.version) == (registry.model_name, version)
+    assert [c.name for c in loaded.contract.columns] == ["a", "b"]
+    rows = np.array([[0.5, -1.0]], dtype=np.float32)
+    expected = small_model().estimator.inplace_predict(rows)
+    assert np.array_equal(loaded.model.estimator.inplace_predict(rows), expected)
