@@ -330,11 +330,11 @@ def _start_stack(state_dir: Path, attempts: int = 3) -> tuple[Any, float]:
     """A stack on free ports; another range is tried when one is taken while starting (the
     machine is shared, and ports found free may be bound by someone else a moment later)."""
     from local_emulator import processes, stack
-    from local_emulator.settings import DEFAULT_PORTS, HOST, BridgePolicy, StackSettings
+    from local_emulator.settings import DEFAULT_PORTS, HOST, StackSettings
 
-    span = 60000 - 30000
-    first = (os.getpid() * 97) % (span // 10) * 10
-    candidates = (30000 + (first + offset) % span for offset in range(0, span, 10))
+    span, step = 60000 - 30000, -(-len(DEFAULT_PORTS) // 10) * 10
+    first = (os.getpid() * 97) % (span // step) * step
+    candidates = (30000 + (first + offset) % span for offset in range(0, span, step))
     free = (
         base
         for base in candidates
@@ -344,7 +344,7 @@ def _start_stack(state_dir: Path, attempts: int = 3) -> tuple[Any, float]:
         base = next(free, None)
         if base is None:
             raise SystemExit("no free range of ports for the local stack")
-        settings = StackSettings.resolve(state_dir, base, BridgePolicy(max_attempts=3))
+        settings = StackSettings.resolve(state_dir, base, retry_time_scale=0.01)
         started = time.perf_counter()
         try:
             stack.up(settings)

@@ -29,8 +29,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+from shared.clients import CLIENT_LIBRARY_ENVIRONMENT
 from shared.config import BATCH_VARIABLES, PREDICT_VARIABLES, VARIABLES, variables_of
 from shared.errors import ConfigError
+from shared.events import INCOMING_PREFIX
 from shared.tables import ALL_TABLES, Table
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -257,6 +259,10 @@ def infra_facts(root: Path = ROOT) -> dict[str, Any]:
             v.name: {"default": v.default, "scope": v.scope, "help": v.help} for v in settings
         },
         "tables": {table.name: table_facts(table) for table in ALL_TABLES},
+        # Only objects under this prefix of the inbox are files to score: the inbox's
+        # notification is filtered to it.
+        "incoming_prefix": INCOMING_PREFIX,
+        "library_environment": CLIENT_LIBRARY_ENVIRONMENT,
     }
 
 

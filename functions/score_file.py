@@ -1,4 +1,4 @@
-"""Batch scorer: triggered by a file finalized in the inbox bucket."""
+"""Batch scorer: triggered by the notification of a file finalized under the inbox's incoming/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared.events import storage_object
+from shared.events import storage_notification
 from shared.runtime import batch_config, instance_config, model_cache, run_event_handler
 from shared.structured_log import log_labels
 
@@ -21,7 +21,7 @@ def score_file(cloud_event: CloudEvent) -> None:
     settings = batch_config()
 
     def handle() -> None:
-        obj = storage_object(cloud_event.get_attributes(), cloud_event.get_data())
+        obj = storage_notification(cloud_event.get_attributes(), cloud_event.get_data())
         with log_labels(event_id=obj.event_id, source=obj.key):
             if obj.bucket != config.inbox_bucket or not obj.is_incoming:
                 _log.info("ignored %s: not under gs://%s/incoming/", obj.uri, config.inbox_bucket)
@@ -30,7 +30,11 @@ def score_file(cloud_event: CloudEvent) -> None:
             from shared.scoring.batch import score_object
             from shared.scoring.bigquery_sink import BigQuerySink
 
-            sink = BigQuerySink(bigquery_client(config.project), config.dataset)
+            # The dataset is in the functions' region (infra/bigquery.tf): no read of the dataset
+            # itself, which the function's table grants do not allow.
+            sink = BigQuerySink(
+                bigquery_client(config.project), config.dataset, location=config.region
+            )
             score_object(
                 obj,
                 storage_client(config.project),

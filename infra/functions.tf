@@ -27,7 +27,7 @@ resource "google_cloudfunctions2_function" "score_file" {
     max_instance_request_concurrency = 1
     min_instance_count               = var.score_file.min_instances
     max_instance_count               = var.score_file.max_instances
-    environment_variables            = module.config.environment["score_file"]
+    environment_variables            = merge(module.config.library_environment, module.config.environment["score_file"])
     service_account_email            = google_service_account.function["score_file"].email
     # Only Eventarc calls it.
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
@@ -35,24 +35,19 @@ resource "google_cloudfunctions2_function" "score_file" {
   }
 
   event_trigger {
-    # A storage trigger lives where its bucket is (the inbox is in local.region; the bucket's
-    # own location attribute is upper case, which Eventarc's region names are not).
     trigger_region = local.region
-    event_type     = "google.cloud.storage.object.v1.finalized"
+    # The inbox's notifications of files under incoming/ (storage.tf), not a direct storage
+    # trigger: those cannot filter by prefix, and the function's own writes would trigger it.
+    event_type   = "google.cloud.pubsub.topic.v1.messagePublished"
+    pubsub_topic = google_pubsub_topic.inbox_events.id
     # The function raises on what a retry can fix (and to carry on past its time budget);
     # without retries those events would be lost.
     retry_policy          = "RETRY_POLICY_RETRY"
     service_account_email = google_service_account.trigger["score_file"].email
-    # Storage triggers cannot filter by prefix: the function ignores objects outside incoming/.
-    event_filters {
-      attribute = "bucket"
-      value     = google_storage_bucket.inbox.name
-    }
   }
 
   depends_on = [
     google_project_iam_member.trigger_event_receiver,
-    google_project_iam_member.gcs_publishes_events,
     time_sleep.agent_grants,
     time_sleep.build_grants,
     google_project_iam_member.build_log_writer,
@@ -101,7 +96,7 @@ resource "google_cloudfunctions2_function" "predict_rows" {
     max_instance_request_concurrency = var.predict_rows.concurrency
     min_instance_count               = var.predict_rows.min_instances
     max_instance_count               = var.predict_rows.max_instances
-    environment_variables            = merge(module.config.environment["predict_rows"], local.predict_rows_gunicorn)
+    environment_variables            = merge(module.config.library_environment, module.config.environment["predict_rows"], local.predict_rows_gunicorn)
     service_account_email            = google_service_account.function["predict_rows"].email
     # Reachable from anywhere, answered only for callers holding run.invoker (iam.tf): the
     # function itself has no unauthenticated access.
@@ -142,7 +137,7 @@ resource "google_cloudfunctions2_function" "retrain_model" {
     max_instance_request_concurrency = 1
     min_instance_count               = var.retrain_model.min_instances
     max_instance_count               = var.retrain_model.max_instances
-    environment_variables            = module.config.environment["retrain_model"]
+    environment_variables            = merge(module.config.library_environment, module.config.environment["retrain_model"])
     service_account_email            = google_service_account.function["retrain_model"].email
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true

@@ -4,39 +4,62 @@
 # topic or repository can be named instead.
 
 locals {
-  # What each function does with the buckets (by CLOUDSCORE_* name) and the tables, from the
-  # code: score_file claims, reads and moves inbox files, loads its three tables; predict_rows
-  # loads online_predictions; retrain_model registers versions, moves aliases (model_events)
-  # and writes monitoring_runs from predictions joined with labels.
-  bucket_roles = {
+  # What each function's own account may do, and on what: the one list of it. Terraform grants
+  # exactly these roles, and the local cloud (local_emulator/iam) expands the same roles into
+  # their permissions and refuses any other call a function makes, as Google Cloud would: a
+  # missing grant fails a test, an unused one is reported (`cloudscore local permissions`).
+  # Literal data only, so that both can read it.
+  #   project  roles on the project: only those with no narrower place (creating BigQuery jobs)
+  #   buckets  bucket, by the CLOUDSCORE_* setting that names it => role
+  #   tables   table of the dataset => role
+  # score_file claims, reads and moves inbox files, reads models, loads its three tables;
+  # predict_rows reads models and loads online_predictions; retrain_model registers versions,
+  # moves aliases, keeps its lock and reports in the models bucket, reads predictions joined
+  # with labels and writes monitoring_runs and model_events. None reads the dataset itself:
+  # the dataset's location, which BigQuery's job calls take, is CLOUDSCORE_REGION.
+  function_roles = {
     score_file = {
-      CLOUDSCORE_INBOX_BUCKET  = "roles/storage.objectUser"
-      CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
+      project = ["roles/bigquery.jobUser"]
+      buckets = {
+        CLOUDSCORE_INBOX_BUCKET  = "roles/storage.objectUser"
+        CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
+      }
+      tables = {
+        predictions   = "roles/bigquery.dataEditor"
+        rejected_rows = "roles/bigquery.dataEditor"
+        scoring_runs  = "roles/bigquery.dataEditor"
+      }
     }
     predict_rows = {
-      CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
+      project = ["roles/bigquery.jobUser"]
+      buckets = {
+        CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
+      }
+      tables = {
+        online_predictions = "roles/bigquery.dataEditor"
+      }
     }
     retrain_model = {
-      CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectUser"
+      project = ["roles/bigquery.jobUser"]
+      buckets = {
+        CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectUser"
+      }
+      tables = {
+        predictions        = "roles/bigquery.dataViewer"
+        online_predictions = "roles/bigquery.dataViewer"
+        scoring_runs       = "roles/bigquery.dataViewer"
+        labels             = "roles/bigquery.dataViewer"
+        monitoring_runs    = "roles/bigquery.dataEditor"
+        model_events       = "roles/bigquery.dataEditor"
+      }
     }
   }
-  table_roles = {
-    score_file = {
-      predictions   = "roles/bigquery.dataEditor"
-      rejected_rows = "roles/bigquery.dataEditor"
-      scoring_runs  = "roles/bigquery.dataEditor"
-    }
-    predict_rows = {
-      online_predictions = "roles/bigquery.dataEditor"
-    }
-    retrain_model = {
-      predictions        = "roles/bigquery.dataViewer"
-      online_predictions = "roles/bigquery.dataViewer"
-      scoring_runs       = "roles/bigquery.dataViewer"
-      labels             = "roles/bigquery.dataViewer"
-      monitoring_runs    = "roles/bigquery.dataEditor"
-      model_events       = "roles/bigquery.dataEditor"
-    }
+
+  # The retrain function also reads its training source (training.source in cloudscore.toml):
+  # read access on each table and bucket that source reads (var.training_source_reads).
+  training_source_roles = {
+    table  = "roles/bigquery.dataViewer"
+    bucket = "roles/storage.objectViewer"
   }
 
   buckets = {
@@ -44,14 +67,19 @@ locals {
     CLOUDSCORE_MODELS_BUCKET = google_storage_bucket.models.name
   }
 
+  project_grants = merge([
+    for function, access in local.function_roles : {
+      for role in access.project : "${function}/${role}" => { function = function, role = role }
+    }
+  ]...)
   bucket_grants = merge([
-    for function, roles in local.bucket_roles : {
-      for bucket, role in roles : "${function}/${bucket}" => { function = function, bucket = bucket, role = role }
+    for function, access in local.function_roles : {
+      for bucket, role in access.buckets : "${function}/${bucket}" => { function = function, bucket = bucket, role = role }
     }
   ]...)
   table_grants = merge([
-    for function, roles in local.table_roles : {
-      for table, role in roles : "${function}/${table}" => { function = function, table = table, role = role }
+    for function, access in local.function_roles : {
+      for table, role in access.tables : "${function}/${table}" => { function = function, table = table, role = role }
     }
   ]...)
 
@@ -106,15 +134,32 @@ resource "google_bigquery_table_iam_member" "function" {
   member     = google_service_account.function[each.value.function].member
 }
 
-# Load jobs (every write here is one) and queries run as jobs of the project: BigQuery has no
-# narrower place to grant creating them. What a job may read or write is still limited to the
-# tables above.
-resource "google_project_iam_member" "function_job_user" {
-  for_each = local.function_names
+resource "google_project_iam_member" "function" {
+  for_each = local.project_grants
 
   project = local.project
-  role    = "roles/bigquery.jobUser"
-  member  = google_service_account.function[each.key].member
+  role    = each.value.role
+  member  = google_service_account.function[each.value.function].member
+}
+
+# The training source's tables and buckets, read by the retrain function. Each must exist when
+# this is applied (a table the demo or a warehouse fills, not one Terraform makes).
+resource "google_bigquery_table_iam_member" "retrain_reads_source" {
+  for_each = toset(var.training_source_reads.tables)
+
+  project    = split(".", each.value)[0]
+  dataset_id = split(".", each.value)[1]
+  table_id   = split(".", each.value)[2]
+  role       = local.training_source_roles.table
+  member     = google_service_account.function["retrain_model"].member
+}
+
+resource "google_storage_bucket_iam_member" "retrain_reads_source" {
+  for_each = toset(var.training_source_reads.buckets)
+
+  bucket = each.value
+  role   = local.training_source_roles.bucket
+  member = google_service_account.function["retrain_model"].member
 }
 
 # --- who may call which function ---------------------------------------------------------------
@@ -160,14 +205,6 @@ resource "google_service_account_iam_member" "pubsub_signs_as_trigger" {
   service_account_id = google_service_account.trigger[each.key].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = "serviceAccount:${local.pubsub_agent}"
-}
-
-# Cloud Storage publishes object events to the transport topic Eventarc creates, whose name is
-# not known before the trigger exists: the documented grant is on the project.
-resource "google_project_iam_member" "gcs_publishes_events" {
-  project = local.project
-  role    = "roles/pubsub.publisher"
-  member  = data.google_storage_project_service_account.gcs.member
 }
 
 # --- builds ------------------------------------------------------------------------------------

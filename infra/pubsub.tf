@@ -7,6 +7,25 @@ resource "google_pubsub_topic" "retrain" {
   depends_on = [time_sleep.apis]
 }
 
+# The inbox's finalize notifications, filtered to incoming/ (storage.tf): the batch function's
+# trigger. Its own writes to the inbox (claims, progress, processed/, quarantine/) are outside
+# the prefix, so they never reach it.
+resource "google_pubsub_topic" "inbox_events" {
+  name = "${var.name_prefix}-inbox-events"
+
+  #checkov:skip=CKV_GCP_83:Holds object metadata (names, sizes, generations), not file contents; Google-managed encryption is enough.
+
+  depends_on = [time_sleep.apis]
+}
+
+# Cloud Storage's service agent publishes the notifications: pubsub.topics.publish on this topic
+# (https://cloud.google.com/storage/docs/reporting-changes#prereqs), and on nothing else.
+resource "google_pubsub_topic_iam_member" "gcs_publishes_inbox_events" {
+  topic  = google_pubsub_topic.inbox_events.id
+  role   = "roles/pubsub.publisher"
+  member = data.google_storage_project_service_account.gcs.member
+}
+
 # Events of either trigger that keep failing end here instead of being dropped after 24 hours;
 # the subscription keeps them for a week to look at or replay.
 resource "google_pubsub_topic" "dead_letter" {

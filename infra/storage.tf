@@ -23,6 +23,23 @@ resource "google_storage_bucket" "inbox" {
   depends_on = [time_sleep.apis]
 }
 
+# A notification of each object finalized under incoming/, and only there
+# (https://cloud.google.com/storage/docs/pubsub-notifications). Eventarc's direct Cloud Storage
+# triggers cannot filter by object name (only Cloud Audit Logs triggers take path patterns:
+# https://cloud.google.com/eventarc/docs/path-patterns), so they deliver every object the batch
+# function writes to the inbox back to it, where each takes an instance and a delivery attempt.
+# A notification filtered to the prefix, delivered by an Eventarc Pub/Sub trigger, sends the
+# function user files only, with the same retries and dead-lettering.
+resource "google_storage_notification" "incoming" {
+  bucket             = google_storage_bucket.inbox.name
+  topic              = google_pubsub_topic.inbox_events.id
+  payload_format     = "JSON_API_V1"
+  event_types        = ["OBJECT_FINALIZE"]
+  object_name_prefix = module.config.incoming_prefix
+
+  depends_on = [google_pubsub_topic_iam_member.gcs_publishes_inbox_events]
+}
+
 # The model registry: versions are immutable and aliases move with generation preconditions;
 # object versioning keeps every overwritten alias and any deleted artifact recoverable.
 resource "google_storage_bucket" "models" {

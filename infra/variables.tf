@@ -126,6 +126,20 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "event_retry_delay_s" {
+  description = "Seconds between deliveries of an event its function did not accept: exponential backoff from min up to max (Pub/Sub's retry policy on the triggers' subscriptions; 10 and 600 are Eventarc's own)."
+  type = object({
+    min = optional(number, 10)
+    max = optional(number, 600)
+  })
+  default = {}
+
+  validation {
+    condition     = var.event_retry_delay_s.min >= 0 && var.event_retry_delay_s.min <= var.event_retry_delay_s.max && var.event_retry_delay_s.max <= 600
+    error_message = "event_retry_delay_s: need 0 <= min <= max <= 600 (Pub/Sub's limits)."
+  }
+}
+
 variable "processed_retention_days" {
   description = "Days a scored file is kept under processed/ in the inbox before it is deleted."
   type        = number
@@ -146,5 +160,19 @@ variable "alert_emails" {
   validation {
     condition     = alltrue([for address in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", address))])
     error_message = "alert_emails must be email addresses such as ml-oncall@example.com."
+  }
+}
+
+variable "training_source_reads" {
+  description = "What the retrain function's training source (training.source in cloudscore.toml) reads: tables as project.dataset.table and bucket names. The retrain account is granted read on each; each must exist before apply. `cloudscore deploy` derives them from the project file."
+  type = object({
+    tables  = optional(list(string), [])
+    buckets = optional(list(string), [])
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for table in var.training_source_reads.tables : can(regex("^[^.]+\\.[^.]+\\.[^.]+$", table))])
+    error_message = "training_source_reads.tables must be project.dataset.table names."
   }
 }

@@ -1,19 +1,32 @@
-"""The local Eventarc: storage notifications in, `finalized` CloudEvents out to the batch function.
+"""The local Eventarc: the functions' Pub/Sub triggers, delivering as the deployed ones do.
 
-fake-gcs-server publishes an OBJECT_FINALIZE notification to Pub/Sub for every object written.
-For each one in the inbox bucket under `incoming/`, this bridge POSTs the binary-mode CloudEvent
-that Eventarc sends — `ce-*` headers, the object's JSON resource as the body — and treats any
-non-2xx answer as Eventarc does: it tries again with exponential backoff. After the policy's last
-attempt the event is appended to the dead-letter file (the cloud's dead-letter topic) and
-acknowledged. A notification is acknowledged only after that, so if the bridge itself dies the
-event is delivered again: at least once, as in the cloud.
+Each trigger pulls its own subscription — the batch function's the inbox's notifications of files
+under incoming/, the retrain function's the retrain topic — and POSTs each message to its function
+as Eventarc does: a binary-mode `google.cloud.pubsub.topic.v1.messagePublished` CloudEvent whose
+data is `{"message": …, "subscription": …}`. As in the cloud:
 
-Run as `python -m local_emulator.bridge --state-dir DIR` (the stack starts it).
+- a non-2xx answer, or none, is a failed delivery: the message is delivered again after the
+  subscription's exponential backoff, and after the last attempt it is dead-lettered (the cloud's
+  dead-letter topic; here `dead-letter.jsonl`) and acknowledged
+  (https://cloud.google.com/eventarc/docs/retry-events);
+- a function accepts at most its max instances x concurrency deliveries at once: one more is
+  refused with 429, as Cloud Run refuses a request no instance can take, and counts as an attempt
+  (https://cloud.google.com/run/docs/about-concurrency);
+- Pub/Sub keeps as many deliveries outstanding as its push window, which grows with each success
+  and shrinks with each failure, starting small
+  (https://cloud.google.com/pubsub/docs/push#delivery_rate): a burst of events waits for the
+  function rather than spending its attempts on refusals;
+- a message is acknowledged only once delivered or dead-lettered, so if the bridge itself dies
+  the message is delivered again: at least once.
+
+The policy and capacities are infra/'s (`local_emulator.deployment`), saved in the stack's
+settings. Run as `python -m local_emulator.bridge --state-dir DIR` (the stack starts it).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import logging
@@ -21,26 +34,30 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from local_emulator.components import worker_status_file
-from local_emulator.settings import BridgePolicy, StackSettings
+from local_emulator.deployment import Capacity, DeliveryPolicy
+from local_emulator.settings import StackSettings, Trigger
 from local_emulator.worker import WorkerStatus, run_until_signalled
 from shared import clients
 from shared.errors import LocalStackError
-from shared.events import INCOMING_PREFIX, STORAGE_FINALIZED
+from shared.events import PUBSUB_PUBLISHED
 from shared.structured_log import configure_logging, log_labels
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1.subscriber.message import Message
 
 _log = logging.getLogger("local_emulator.bridge")
+
+# Messages one trigger holds at once (Pub/Sub's push window never grows past it here).
+_HELD: Final = 16
+_TOO_MANY_REQUESTS: Final = 429
 
 
 @dataclass(frozen=True)
@@ -53,31 +70,38 @@ class Delivery:
     body: bytes
 
 
-def to_cloud_event(attributes: dict[str, str], data: bytes) -> Delivery | None:
-    """The Eventarc CloudEvent for a storage notification, or None if it is not for us."""
-    if attributes.get("eventType") != "OBJECT_FINALIZE":
-        return None
-    bucket, name = attributes.get("bucketId", ""), attributes.get("objectId", "")
-    generation = attributes.get("objectGeneration", "")
-    event_time = attributes.get("eventTime") or datetime.now(UTC).isoformat()
-    # Unique per object generation and the same on every redelivery, as Eventarc's id is. (The
-    # emulator's message ids restart at 1 with each start, so they cannot serve.)
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"gs://{bucket}/{name}#{generation}"))
+def to_cloud_event(
+    trigger: Trigger,
+    project: str,
+    *,
+    message_id: str,
+    data: bytes,
+    attributes: dict[str, str],
+    publish_time: datetime,
+) -> Delivery:
+    """The CloudEvent an Eventarc Pub/Sub trigger delivers for one message."""
+    published = publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    message = {
+        "attributes": attributes,
+        "data": base64.b64encode(data).decode(),
+        "messageId": message_id,
+        "message_id": message_id,
+        "publishTime": published,
+        "publish_time": published,
+    }
+    subscription = f"projects/{project}/subscriptions/{trigger.subscription}"
+    body = {"message": message, "subscription": subscription}
     headers = {
         "ce-specversion": "1.0",
-        "ce-id": event_id,
-        "ce-type": STORAGE_FINALIZED,
-        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
-        "ce-subject": f"objects/{name}",
-        "ce-time": event_time,
+        # Pub/Sub's message id: the same on every redelivery of the message.
+        "ce-id": message_id,
+        "ce-type": PUBSUB_PUBLISHED,
+        "ce-source": f"//pubsub.googleapis.com/projects/{project}/topics/{trigger.topic}",
+        "ce-time": published,
         "Content-Type": "application/json",
     }
-    return Delivery(event_id, f"objects/{name}", headers, data)
-
-
-def wanted(attributes: dict[str, str], inbox_bucket: str) -> bool:
-    name = attributes.get("objectId", "")
-    return attributes.get("bucketId") == inbox_bucket and name.startswith(INCOMING_PREFIX)
+    subject = attributes.get("objectId") or f"message {message_id}"
+    return Delivery(message_id, subject, headers, json.dumps(body).encode())
 
 
 def post(url: str, delivery: Delivery, timeout_s: float) -> tuple[int | None, str]:
@@ -94,64 +118,135 @@ def post(url: str, delivery: Delivery, timeout_s: float) -> tuple[int | None, st
         return None, f"{type(exc).__name__}: {exc}"
 
 
+class PushWindow:
+    """How many deliveries are outstanding at once: one more on each success, half on each
+    failure, never below one nor above `largest` (Pub/Sub's push flow control)."""
+
+    def __init__(self, largest: int, initial: int = 3) -> None:
+        self.size = min(initial, largest)
+        self.largest = largest
+        self.outstanding = 0
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self.outstanding < self.size)
+            self.outstanding += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.outstanding -= 1
+                self._changed.notify_all()
+
+    def succeeded(self) -> None:
+        with self._changed:
+            self.size = min(self.size + 1, self.largest)
+            self._changed.notify_all()
+
+    def failed(self) -> None:
+        with self._changed:
+            self.size = max(1, self.size // 2)
+
+
+class FunctionFront:
+    """Cloud Run in front of a function: at most `capacity.slots` requests at once, the next
+    one refused with 429 before it reaches an instance."""
+
+    def __init__(self, url: str, capacity: Capacity, timeout_s: float) -> None:
+        self.url = url
+        self.capacity = capacity
+        self.timeout_s = timeout_s
+        self.busy = 0
+        self._lock = threading.Lock()
+
+    def deliver(self, delivery: Delivery) -> tuple[int | None, str]:
+        with self._lock:
+            if self.busy >= self.capacity.slots:
+                return _TOO_MANY_REQUESTS, (
+                    f"no instance free: {self.capacity.max_instances} instance(s) x "
+                    f"{self.capacity.concurrency} request(s) are busy"
+                )
+            self.busy += 1
+        try:
+            return post(self.url, delivery, self.timeout_s)
+        finally:
+            with self._lock:
+                self.busy -= 1
+
+
 def deliver_with_retries(
-    url: str,
+    front: FunctionFront,
     delivery: Delivery,
-    policy: BridgePolicy,
+    policy: DeliveryPolicy,
+    window: PushWindow,
     sleep: Callable[[float], None] = time.sleep,
-) -> tuple[bool, int, str]:
-    """Deliver until a 2xx or the last attempt; returns (delivered, attempts, last outcome)."""
-    outcome = ""
+) -> tuple[bool, int, list[str]]:
+    """Deliver until a 2xx or the last attempt; (delivered, attempts, each failure's outcome)."""
+    failures: list[str] = []
     for attempt in range(1, policy.max_attempts + 1):
-        code, outcome = post(url, delivery, policy.request_timeout_s)
+        with window.slot():
+            code, outcome = front.deliver(delivery)
         if code is not None and 200 <= code < 300:
-            return True, attempt, outcome
+            window.succeeded()
+            return True, attempt, failures
+        window.failed()
         outcome = f"HTTP {code}: {outcome}" if code is not None else outcome
+        failures.append(outcome)
         _log.warning("delivery of %s failed (attempt %d): %s", delivery.subject, attempt, outcome)
         if attempt < policy.max_attempts:
             sleep(policy.backoff(attempt))
-    return False, policy.max_attempts, outcome
+    return False, policy.max_attempts, failures
 
 
 class Bridge:
-    """Delivers the notifications of one subscription to one function URL.
-
-    The stack runs one for the batch function; tests run others against their own receivers.
-    """
+    """Delivers one trigger's messages to its function."""
 
     def __init__(
         self,
         settings: StackSettings,
+        trigger: Trigger,
+        status: WorkerStatus,
         target: str | None = None,
-        subscription: str | None = None,
-        status_file: Path | None = None,
     ) -> None:
         self.settings = settings
-        self.target = target or settings.url("score_file") + "/"
-        self.subscription = subscription or settings.bridge_subscription
-        self.status = WorkerStatus(status_file or worker_status_file(settings, "bridge"))
+        self.trigger = trigger
+        self.status = status
+        self.front = FunctionFront(
+            target or settings.url(trigger.function) + "/",
+            settings.capacity[trigger.function],
+            settings.delivery.request_timeout_s,
+        )
+        self.window = PushWindow(_HELD)
         self._dead_letter_lock = threading.Lock()
 
     def handle(self, message: Message) -> None:
-        attributes = dict(message.attributes)
-        delivery = to_cloud_event(attributes, bytes(message.data))
-        if delivery is None or not wanted(attributes, self.settings.inbox_bucket):
-            message.ack()
-            return
-        with log_labels(event_id=delivery.event_id):
-            ok, attempts, outcome = deliver_with_retries(
-                self.target, delivery, self.settings.bridge
+        delivery = to_cloud_event(
+            self.trigger,
+            self.settings.project,
+            message_id=message.message_id,
+            data=bytes(message.data),
+            attributes=dict(message.attributes),
+            publish_time=message.publish_time,
+        )
+        with log_labels(event_id=delivery.event_id, trigger=self.trigger.function):
+            ok, attempts, failures = deliver_with_retries(
+                self.front, delivery, self.settings.delivery, self.window
             )
+            refused = sum(f.startswith(f"HTTP {_TOO_MANY_REQUESTS}") for f in failures)
+            counts = {"retries": attempts - 1, "refused": refused}
             if ok:
-                self.status.add(delivered=1, retries=attempts - 1)
+                self.status.add(**_per(self.trigger, delivered=1, **counts))
             else:
-                self._dead_letter(delivery, attempts, outcome)
-                self.status.add(dead_lettered=1, retries=attempts - 1)
+                self._dead_letter(delivery, attempts, failures[-1])
+                self.status.add(**_per(self.trigger, dead_lettered=1, **counts))
             message.ack()
 
     def _dead_letter(self, delivery: Delivery, attempts: int, outcome: str) -> None:
         record = {
             "event_id": delivery.event_id,
+            "function": self.trigger.function,
             "subject": delivery.subject,
             "attempts": attempts,
             "last_error": outcome,
@@ -163,37 +258,62 @@ class Bridge:
             out.write(json.dumps(record) + "\n")
         _log.error("dead-lettered %s after %d attempts: %s", delivery.subject, attempts, outcome)
 
-    def run(self, stop: threading.Event) -> None:
+    def subscribe(self, on_failure: Callable[[BaseException], None]) -> Future[Any]:
         from google.cloud import pubsub_v1
         from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 
         subscriber = clients.subscriber_client(self.settings.endpoints())
-        path = subscriber.subscription_path(self.settings.project, self.subscription)
-        # Eventarc delivers concurrently (many function instances); so does the bridge.
+        path = subscriber.subscription_path(self.settings.project, self.trigger.subscription)
         future = subscriber.subscribe(
             path,
             self.handle,
-            flow_control=pubsub_v1.types.FlowControl(max_messages=16),
-            scheduler=ThreadScheduler(ThreadPoolExecutor(16, thread_name_prefix="deliver")),
+            # A message is held while it waits out its backoff: its lease is kept for as long
+            # as all its attempts can take.
+            flow_control=pubsub_v1.types.FlowControl(
+                max_messages=_HELD, max_lease_duration=_lease_s(self.settings.delivery)
+            ),
+            scheduler=ThreadScheduler(
+                ThreadPoolExecutor(_HELD, thread_name_prefix=f"deliver-{self.trigger.function}")
+            ),
         )
-        failures: list[BaseException] = []
 
         def on_done(done: Future[Any]) -> None:
             # A pull that ends on its own (subscription deleted, emulator gone) must end the
             # bridge too, so that `status` shows it stopped instead of healthy and idle.
             error = None if done.cancelled() else done.exception()
             if error is not None:
-                failures.append(error)
-                stop.set()
+                on_failure(LocalStackError("bridge", f"pulling {path} failed: {error}"))
 
         future.add_done_callback(on_done)
-        self.status.ready()
-        stop.wait()
+        return future
+
+
+def _per(trigger: Trigger, **counts: int) -> dict[str, int]:
+    """Counts under the trigger's function name (`score_file.delivered`) and in all."""
+    return {**counts, **{f"{trigger.function}.{k}": v for k, v in counts.items()}}
+
+
+def _lease_s(policy: DeliveryPolicy) -> float:
+    waits = sum(policy.backoff(a) for a in range(1, policy.max_attempts))
+    return waits + policy.max_attempts * policy.request_timeout_s
+
+
+def run(settings: StackSettings, stop: threading.Event, status: WorkerStatus) -> None:
+    failures: list[BaseException] = []
+
+    def failed(error: BaseException) -> None:
+        failures.append(error)
+        stop.set()
+
+    futures = [Bridge(settings, t, status).subscribe(failed) for t in settings.triggers()]
+    status.ready(triggers=[t.function for t in settings.triggers()])
+    stop.wait()
+    for future in futures:
         future.cancel()
         with contextlib.suppress(Exception):
             future.result(timeout=30)
-        if failures:
-            raise LocalStackError("bridge", f"pulling {path} failed: {failures[0]}")
+    if failures:
+        raise failures[0]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -202,8 +322,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_logging("bridge")
     settings = StackSettings.load(args.state_dir)
+    status = WorkerStatus(worker_status_file(settings, "bridge"))
     try:
-        run_until_signalled(Bridge(settings).run)
+        run_until_signalled(lambda stop: run(settings, stop, status))
     except LocalStackError as exc:
         _log.error("%s", exc)
         raise SystemExit(1) from exc

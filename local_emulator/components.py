@@ -8,7 +8,9 @@
 | score_file     | the batch Cloud Function               | functions-framework                 |
 | predict_rows   | the HTTP Cloud Function                | functions-framework                 |
 | retrain_model  | the retrain Cloud Function             | functions-framework                 |
-| bridge         | Eventarc (storage trigger)             | local_emulator.bridge               |
+| iam            | IAM: each function's service account   | local_emulator.iam (one proxy per   |
+|                | and what its grants allow              | function's account)                 |
+| bridge         | Eventarc (the Pub/Sub triggers)        | local_emulator.bridge               |
 | scheduler      | Cloud Scheduler                        | local_emulator.scheduler            |
 """
 
@@ -30,6 +32,7 @@ from typing import Final
 
 import functions
 from local_emulator.settings import HOST, StackSettings
+from shared.clients import CLIENT_LIBRARY_ENVIRONMENT
 from shared.config import (
     BIGQUERY_EMULATOR_HOST,
     PUBSUB_EMULATOR_HOST,
@@ -38,6 +41,7 @@ from shared.config import (
     PredictConfig,
 )
 from shared.errors import LocalStackError
+from shared.events import INCOMING_PREFIX
 
 FUNCTIONS_SOURCE: Final = Path(functions.__file__).with_name("main.py")
 
@@ -56,6 +60,7 @@ class Component:
     env: dict[str, str]
     port: int | None
     is_healthy: Callable[[], bool]
+    more_ports: tuple[int, ...] = ()  # listened on too; checked free before a start
 
 
 def http_ok(url: str, accept_any_status: bool = False) -> bool:
@@ -166,7 +171,8 @@ _FUNCTION_PASSTHROUGH: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYT
 
 def function_env(settings: StackSettings, name: str) -> dict[str, str]:
     """What a function process sees: the `CLOUDSCORE_*` variables exactly as Terraform sets them,
-    the variables the platform sets on every gen2 function, and the emulator endpoints."""
+    the variables the platform sets on every gen2 function, and the emulator endpoints — Cloud
+    Storage and BigQuery through its own account's permission layer."""
     platform_env = {
         "K_SERVICE": name,
         "K_REVISION": f"{name}-local",
@@ -175,13 +181,19 @@ def function_env(settings: StackSettings, name: str) -> dict[str, str]:
         "FUNCTION_SIGNATURE_TYPE": FUNCTION_SIGNATURES[name],
         "PORT": str(settings.ports[name]),
     }
+    capacity = settings.capacity.get(name)
+    if capacity is not None:
+        # One process stands for all the function's instances: it takes every delivery the
+        # local Eventarc lets through (instances x concurrency) at once.
+        platform_env["THREADS"] = str(capacity.slots)
     return {
         **{k: os.environ[k] for k in _FUNCTION_PASSTHROUGH if k in os.environ},
         "PYTHONUNBUFFERED": "1",
         **platform_env,
+        **CLIENT_LIBRARY_ENVIRONMENT,
         **settings.function_config().to_env(),
         **_own_settings(name),
-        **settings.emulator_env(),
+        **settings.emulator_env(name),
     }
 
 
@@ -219,8 +231,12 @@ def emulators(settings: StackSettings) -> list[Component]:
                 *("-scheme", "http", "-host", HOST, "-port", str(p["gcs"])),
                 *("-backend", "filesystem", "-filesystem-root", str(data / "gcs")),
                 *("-external-url", settings.url("gcs"), "-log-level", "warn"),
+                # The inbox's notification, as infra/storage.tf configures it: finalized
+                # objects under incoming/ only.
                 *("-event.pubsub-project-id", settings.project),
-                *("-event.pubsub-topic", settings.notifications_topic),
+                *("-event.pubsub-topic", settings.inbox_topic),
+                *("-event.bucket", settings.inbox_bucket),
+                *("-event.object-prefix", INCOMING_PREFIX),
                 *("-event.list", "finalize"),
             ],
             gcs_env,
@@ -240,6 +256,7 @@ def emulators(settings: StackSettings) -> list[Component]:
             _base_env(),
             p["bigquery"],
             lambda: http_ok(f"{settings.url('bigquery')}/readyz"),
+            more_ports=(p["bigquery_grpc"],),
         ),
     ]
 
@@ -260,6 +277,21 @@ def function_processes(settings: StackSettings) -> list[Component]:
         )
         for name, signature in FUNCTION_SIGNATURES.items()
     ]
+
+
+def permission_layer(settings: StackSettings) -> Component:
+    from local_emulator.iam.proxy import HEALTH_PATH
+
+    ports = tuple(settings.ports[f"iam_{name}"] for name in FUNCTION_SIGNATURES)
+    urls = [f"http://{HOST}:{port}{HEALTH_PATH}" for port in ports]
+    return Component(
+        "iam",
+        [sys.executable, "-m", "local_emulator.iam", "--state-dir", str(settings.state_dir)],
+        {**_base_env(), **settings.emulator_env()},
+        ports[0],
+        lambda: all(http_ok(url) for url in urls),
+        more_ports=ports[1:],
+    )
 
 
 def workers(settings: StackSettings) -> list[Component]:

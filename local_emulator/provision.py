@@ -15,32 +15,23 @@ from shared import clients
 from shared.errors import LocalStackError, SinkError
 from shared.tables import ensure_dataset
 
-# Eventarc and push subscriptions wait this long for a function before redelivering.
-_PUSH_ACK_DEADLINE_S = 600
-_BRIDGE_ACK_DEADLINE_S = 60
+# The triggers' subscriptions: the local Eventarc holds a message (extending its lease) while it
+# waits out its retries, as Eventarc's own subscription does.
+_TRIGGER_ACK_DEADLINE_S = 60
 
 
 def provision_pubsub(settings: StackSettings) -> None:
     publisher = clients.publisher_client(settings.endpoints())
     subscriber = clients.subscriber_client(settings.endpoints())
-    for topic in (settings.notifications_topic, settings.retrain_topic):
+    for topic in (settings.inbox_topic, settings.retrain_topic):
         with contextlib.suppress(exceptions.AlreadyExists):
             publisher.create_topic(name=publisher.topic_path(settings.project, topic))
-    subscriptions = [
-        {
-            "name": subscriber.subscription_path(settings.project, settings.bridge_subscription),
-            "topic": publisher.topic_path(settings.project, settings.notifications_topic),
-            "ack_deadline_seconds": _BRIDGE_ACK_DEADLINE_S,
-        },
-        {
-            # As an Eventarc Pub/Sub trigger does: push each message to the retrain function.
-            "name": subscriber.subscription_path(settings.project, settings.retrain_subscription),
-            "topic": publisher.topic_path(settings.project, settings.retrain_topic),
-            "ack_deadline_seconds": _PUSH_ACK_DEADLINE_S,
-            "push_config": {"push_endpoint": settings.url("retrain_model") + "/"},
-        },
-    ]
-    for request in subscriptions:
+    for trigger in settings.triggers():
+        request = {
+            "name": subscriber.subscription_path(settings.project, trigger.subscription),
+            "topic": publisher.topic_path(settings.project, trigger.topic),
+            "ack_deadline_seconds": _TRIGGER_ACK_DEADLINE_S,
+        }
         with contextlib.suppress(exceptions.AlreadyExists):
             subscriber.create_subscription(request=request)
 
@@ -51,8 +42,11 @@ def provision_storage_and_bigquery(settings: StackSettings) -> None:
         with contextlib.suppress(exceptions.Conflict):
             storage.create_bucket(bucket)
     try:
+        # In the functions' region, as infra/bigquery.tf makes it.
         ensure_dataset(
-            clients.bigquery_client(settings.project, settings.endpoints()), settings.dataset, "US"
+            clients.bigquery_client(settings.project, settings.endpoints()),
+            settings.dataset,
+            settings.region,
         )
     except SinkError as exc:
         # The emulator cannot alter a table's columns; its data is local and disposable.

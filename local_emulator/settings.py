@@ -1,18 +1,26 @@
-"""The settings of one local stack: where its state lives, its ports and its resource names.
+"""The settings of one local stack: where its state lives, its ports, its resource names and how
+events are delivered.
 
 `cloudscore local up` resolves them once and writes them to `<state dir>/stack.json`; every other
 command and every process of the stack reads them back from there, so a stack started with other
 ports or another state folder is found again without repeating the options.
+
+What the stack serves is the project's, as a deployment's is: the model name and the training
+source come from the project configuration (./cloudscore.toml, or `[tool.cloudscore]` in
+./pyproject.toml), the dataset, buckets and region from `CLOUDSCORE_*` variables when they are set
+(else the stack's own defaults), and the delivery of events from infra/ (`deployment`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from local_emulator.deployment import Capacity, DeliveryPolicy, event_delivery
 from shared.clients import Endpoints
 from shared.config import (
     BIGQUERY_EMULATOR_HOST,
@@ -27,8 +35,10 @@ DEFAULT_STATE_DIR: Final = Path(".cloudscore/local")
 STATE_DIR_VARIABLE: Final = "CLOUDSCORE_LOCAL_DIR"
 PORT_BASE_VARIABLE: Final = "CLOUDSCORE_LOCAL_PORT_BASE"
 PREDICT_URL_VARIABLE: Final = "CLOUDSCORE_PREDICT_URL"
+LOCAL_PROJECT: Final = "cloudscore-local"
 
-# Well-known defaults of each emulator, used when no port base is given.
+# Well-known defaults of each emulator, used when no port base is given. Each function reaches
+# Cloud Storage and BigQuery through the permission layer on its own port (`iam_<function>`).
 DEFAULT_PORTS: Final = {
     "pubsub": 8085,
     "gcs": 4443,
@@ -37,7 +47,11 @@ DEFAULT_PORTS: Final = {
     "score_file": 8081,
     "predict_rows": 8082,
     "retrain_model": 8083,
+    "iam_score_file": 8091,
+    "iam_predict_rows": 8092,
+    "iam_retrain_model": 8093,
 }
+FUNCTIONS: Final = ("score_file", "predict_rows", "retrain_model")
 HOST: Final = "127.0.0.1"
 
 
@@ -55,53 +69,58 @@ def default_port_base() -> int | None:
 
 
 @dataclass(frozen=True)
-class BridgePolicy:
-    """How the local Eventarc bridge retries a delivery the function did not accept."""
+class Trigger:
+    """An Eventarc Pub/Sub trigger: a topic's messages delivered to a function."""
 
-    max_attempts: int = 5
-    initial_backoff_s: float = 1.0
-    max_backoff_s: float = 30.0
-    # Eventarc waits for the function as long as the function's own timeout (540 s at most).
-    request_timeout_s: float = 600.0
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        return float(min(self.initial_backoff_s * 2 ** (attempt - 1), self.max_backoff_s))
+    function: str
+    topic: str
+    subscription: str
 
 
 @dataclass(frozen=True)
 class StackSettings:
     state_dir: Path
     ports: dict[str, int]
-    project: str = "cloudscore-local"
+    model_name: str
+    delivery: DeliveryPolicy
+    capacity: dict[str, Capacity]
+    project: str = LOCAL_PROJECT
     region: str = "us-central1"
-    inbox_bucket: str = "cloudscore-local-inbox"
-    models_bucket: str = "cloudscore-local-models"
+    inbox_bucket: str = f"{LOCAL_PROJECT}-inbox"
+    models_bucket: str = f"{LOCAL_PROJECT}-models"
     dataset: str = "cloudscore"
-    model_name: str = "loan-default"
-    notifications_topic: str = "cloudscore-inbox-notifications"
-    bridge_subscription: str = "cloudscore-eventarc-bridge"
-    retrain_subscription: str = "cloudscore-retrain-push"
+    training_source: str | None = None
+    project_file: str | None = None  # where the model name came from, for messages
+    inbox_topic: str = "cloudscore-inbox-events"
     retrain_topic: str = "cloudscore-retrain"
     retrain_schedule: str = "0 3 * * *"
-    bridge: BridgePolicy = field(default_factory=BridgePolicy)
+    retry_time_scale: float = 1.0  # the delivery delays are infra's times this
 
     @classmethod
     def resolve(
         cls,
         state_dir: Path | None = None,
         port_base: int | None = None,
-        bridge: BridgePolicy | None = None,
+        *,
+        retry_time_scale: float = 1.0,
+        max_instances: Mapping[str, int] | None = None,
+        project_file: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> StackSettings:
+        """The settings of a stack started now, in the current directory."""
+        env = os.environ if env is None else env
         base = port_base if port_base is not None else default_port_base()
         if base is not None and not 1024 <= base <= 65535 - len(DEFAULT_PORTS):
-            raise ConfigError("--port-base", f"expected a port from 1024 to 65528, found {base}")
+            raise ConfigError(
+                "--port-base",
+                f"expected a port from 1024 to {65535 - len(DEFAULT_PORTS)}, found {base}",
+            )
         ports = (
             dict(DEFAULT_PORTS)
             if base is None
             else {name: base + i for i, name in enumerate(DEFAULT_PORTS)}
         )
-        stack = StackConfig.from_env()
+        stack = StackConfig.from_env(env)
         from croniter import croniter
 
         if not croniter.is_valid(stack.retrain_schedule):
@@ -109,12 +128,46 @@ class StackSettings:
                 "CLOUDSCORE_RETRAIN_SCHEDULE",
                 f"not a valid cron expression: {stack.retrain_schedule!r}",
             )
+        if retry_time_scale <= 0:
+            raise ConfigError(
+                "--retry-time-scale", f"expected more than 0, found {retry_time_scale}"
+            )
+        delivery = event_delivery()
+        capacity = dict(delivery.capacity)
+        for function, instances in (max_instances or {}).items():
+            if function not in capacity or instances < 1:
+                raise ConfigError(
+                    "--max-instances",
+                    f"expected FUNCTION=N with N >= 1 and FUNCTION one of {sorted(capacity)}, "
+                    f"found {function}={instances}",
+                )
+            capacity[function] = replace(capacity[function], max_instances=instances)
+        model_name, training_source, found_in = _project(project_file, env)
+        names = FunctionConfig.from_env(
+            {
+                "CLOUDSCORE_PROJECT": LOCAL_PROJECT,
+                "CLOUDSCORE_INBOX_BUCKET": f"{LOCAL_PROJECT}-inbox",
+                "CLOUDSCORE_MODELS_BUCKET": f"{LOCAL_PROJECT}-models",
+                "CLOUDSCORE_DATASET": "cloudscore",
+                **{k: v for k, v in env.items() if k in _NAMES_FROM_ENV},
+                "CLOUDSCORE_MODEL_NAME": model_name,
+            }
+        )
         return cls(
             state_dir=(state_dir or default_state_dir()).resolve(),
             ports=ports,
+            model_name=names.model_name,
+            delivery=delivery.policy.scaled(retry_time_scale),
+            capacity=capacity,
+            region=names.region,
+            inbox_bucket=names.inbox_bucket,
+            models_bucket=names.models_bucket,
+            dataset=names.dataset,
+            training_source=training_source,
+            project_file=found_in,
             retrain_topic=stack.retrain_topic,
             retrain_schedule=stack.retrain_schedule,
-            bridge=bridge or BridgePolicy(),
+            retry_time_scale=retry_time_scale,
         )
 
     # --- where things are -------------------------------------------------------------------
@@ -138,6 +191,13 @@ class StackSettings:
     def url(self, component: str) -> str:
         return f"http://{HOST}:{self.ports[component]}"
 
+    def triggers(self) -> list[Trigger]:
+        """The event functions' triggers, as infra/functions.tf declares them."""
+        return [
+            Trigger("score_file", self.inbox_topic, "eventarc-score-file"),
+            Trigger("retrain_model", self.retrain_topic, "eventarc-retrain-model"),
+        ]
+
     # --- the environment each part sees ---------------------------------------------------
     def function_config(self) -> FunctionConfig:
         return FunctionConfig(
@@ -150,15 +210,19 @@ class StackSettings:
             log_level="INFO",
         )
 
-    def emulator_env(self) -> dict[str, str]:
+    def emulator_env(self, function: str | None = None) -> dict[str, str]:
+        """The emulators' endpoints: a function's are its own permission layer, anyone else's
+        (people using the CLI, who act as the project's owner) the emulators themselves."""
+        storage = bigquery = self.url(f"iam_{function}") if function else None
         return {
-            STORAGE_EMULATOR_HOST: self.url("gcs"),
+            STORAGE_EMULATOR_HOST: storage or self.url("gcs"),
             PUBSUB_EMULATOR_HOST: f"{HOST}:{self.ports['pubsub']}",
-            BIGQUERY_EMULATOR_HOST: self.url("bigquery"),
+            BIGQUERY_EMULATOR_HOST: bigquery or self.url("bigquery"),
         }
 
-    def endpoints(self) -> Endpoints:
-        return Endpoints.from_env(self.emulator_env())
+    def endpoints(self, function: str | None = None) -> Endpoints:
+        """Endpoints as the project's owner, or as `function`'s service account."""
+        return Endpoints.from_env(self.emulator_env(function))
 
     def client_env(self) -> dict[str, str]:
         """What a user's shell or a test needs to reach the stack (`cloudscore local env`)."""
@@ -198,12 +262,58 @@ class StackSettings:
         except ValueError as exc:
             raise LocalStackError("stack", f"{path} is not valid JSON: {exc}") from exc
         try:
-            data["state_dir"] = Path(data["state_dir"])
-            data["bridge"] = BridgePolicy(**data["bridge"])
-            return cls(**data)
+            return cls(**_typed(data))
         except (KeyError, TypeError) as exc:
             raise LocalStackError(
                 "stack",
                 f"{path} was written by another version of cloudscore ({exc}); "
                 "`cloudscore local down` still stops it, then `up` starts it anew",
             ) from exc
+
+
+# The stack's names a user may choose, as a deployment's: set in the environment `up` runs in.
+_NAMES_FROM_ENV: Final = frozenset(
+    {
+        "CLOUDSCORE_REGION",
+        "CLOUDSCORE_INBOX_BUCKET",
+        "CLOUDSCORE_MODELS_BUCKET",
+        "CLOUDSCORE_DATASET",
+    }
+)
+
+
+def _typed(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **data,
+        "state_dir": Path(data["state_dir"]),
+        "delivery": DeliveryPolicy(**data["delivery"]),
+        "capacity": {name: Capacity(**c) for name, c in data["capacity"].items()},
+    }
+
+
+def _project(
+    project_file: Path | None, env: Mapping[str, str]
+) -> tuple[str, str | None, str | None]:
+    """The model name and training source of the project being run, and the file they came
+    from: the project configuration, found as `cloudscore train` finds it."""
+    from shared.project_config import find_project_file, load_project_config
+
+    path = project_file or find_project_file()
+    named = (env.get("CLOUDSCORE_MODEL_NAME") or "").strip()
+    if path is None:
+        if named:
+            return named, None, None
+        raise ConfigError(
+            "cloudscore.toml",
+            "the local cloud serves the project's model, but no project configuration was found "
+            f"in {Path.cwd()} (./cloudscore.toml, or [tool.cloudscore] in ./pyproject.toml): run "
+            "`cloudscore local up` in the project's folder, or set CLOUDSCORE_MODEL_NAME",
+        )
+    config = load_project_config(path)
+    if named and named != config.model_name:
+        raise ConfigError(
+            "CLOUDSCORE_MODEL_NAME",
+            f"is {named!r} but {path} names the model {config.model_name!r}: the stack would serve "
+            "a model that `cloudscore train` does not register; unset one or make them agree",
+        )
+    return config.model_name, config.training_source, str(path)

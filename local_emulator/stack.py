@@ -60,6 +60,7 @@ def _write_records(settings: StackSettings, records: Sequence[ProcessRecord]) ->
 def all_components(settings: StackSettings) -> list[Component]:
     return [
         *components.emulators(settings),
+        components.permission_layer(settings),
         *components.function_processes(settings),
         *components.workers(settings),
     ]
@@ -115,10 +116,10 @@ class _Starter:
 
 
 # The order of start: Pub/Sub first (fake-gcs-server publishes to a topic that must exist), the
-# emulators and functions next, the workers that connect them last.
+# emulators, the permission layer and the functions next, the workers that connect them last.
 _STAGES: Final = (
     ("pubsub",),
-    ("gcs", "bigquery", *components.FUNCTION_SIGNATURES),
+    ("gcs", "bigquery", "iam", *components.FUNCTION_SIGNATURES),
     ("bridge", "scheduler"),
 )
 
@@ -141,7 +142,7 @@ def up(settings: StackSettings, reset: bool = False) -> list[ComponentStatus]:
             _wipe(settings)
         catalogue = all_components(settings)  # finds every program first: fails before any start
         kept = {r.component: r for r in alive}
-        _check_ports([c for c in catalogue if c.name not in kept], settings)
+        _check_ports([c for c in catalogue if c.name not in kept])
         settings.save()
         by_name = {c.name: c for c in catalogue}
         starter = _Starter(settings, list(kept.values()))
@@ -159,14 +160,22 @@ def up(settings: StackSettings, reset: bool = False) -> list[ComponentStatus]:
         return status(settings)
 
 
+# What a running stack is asked again by `up`: another value needs a new stack.
+_COMPARED: Final = (
+    "ports", "model_name", "dataset", "inbox_bucket", "models_bucket", "region",
+    "training_source", "delivery", "capacity",
+)  # fmt: skip
+
+
 def _same_settings(requested: StackSettings) -> StackSettings:
     running = StackSettings.load(requested.state_dir)
-    if (running.ports, running.bridge) != (requested.ports, requested.bridge):
+    differ = [name for name in _COMPARED if getattr(running, name) != getattr(requested, name)]
+    if differ:
+        shown = ", ".join(f"{n} {getattr(running, n)!r}" for n in differ)
         raise LocalStackError(
             "stack",
-            f"already running in {running.state_dir} with other settings (ports from "
-            f"{min(running.ports.values())}, {running.bridge}); stop it with "
-            "`cloudscore local down` to start it with new ones",
+            f"already running in {running.state_dir} with other settings ({shown}); stop it "
+            "with `cloudscore local down` to start it with new ones",
         )
     return running
 
@@ -257,10 +266,8 @@ def dead_letters(settings: StackSettings) -> list[dict[str, object]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def _check_ports(to_start: Sequence[Component], settings: StackSettings) -> None:
-    ports = [(c.name, c.port) for c in to_start if c.port is not None]
-    if any(c.name == "bigquery" for c in to_start):
-        ports.append(("bigquery (gRPC)", settings.ports["bigquery_grpc"]))
+def _check_ports(to_start: Sequence[Component]) -> None:
+    ports = [(c.name, port) for c in to_start for port in (c.port, *c.more_ports) if port]
     for name, port in ports:
         if not processes.port_is_free(HOST, port):
             raise LocalStackError(

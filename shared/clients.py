@@ -12,9 +12,15 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from shared.config import BIGQUERY_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST
+
+# What the client libraries read from the environment, set on every function by infra/ and the
+# local stack: google-cloud-storage (3.17 and later) fetches each bucket's metadata in the
+# background for its telemetry (storage.buckets.get), which no function is granted, so every
+# instance would be refused once per bucket and each refusal logged as a denied access.
+CLIENT_LIBRARY_ENVIRONMENT: Final = {"DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA": "true"}
 
 if TYPE_CHECKING:
     import grpc

@@ -6,6 +6,7 @@
     ├── EventError                  a CloudEvent is not of the expected type or shape
     ├── DataError                   input data cannot be read as declared (names file, row, column)
     ├── TransientError              a dependency failed in a way a retry may fix (5xx, 429, timeout)
+    ├── PermissionDenied            Google Cloud refused a call for want of an IAM permission (403)
     ├── RegistryError               the model registry refused an operation
     │   ├── VersionNotFound         no such model version or alias
     │   ├── VersionExists           a version is immutable: it cannot be written twice
@@ -69,6 +70,16 @@ class DataError(CloudscoreError):
 
 class TransientError(CloudscoreError):
     """A dependency failed in a way that a later attempt may not."""
+
+    retryable = True
+    http_status = 503
+
+
+class PermissionDenied(CloudscoreError):
+    """Google Cloud refused a call for want of an IAM permission (HTTP 403); the message names
+    the call, the permission and the resource. Retried like a transient failure: a grant just
+    made takes minutes to apply (https://cloud.google.com/iam/docs/access-change-propagation),
+    and an event whose retries run out is kept in the dead-letter topic, not lost."""
 
     retryable = True
     http_status = 503

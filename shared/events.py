@@ -1,9 +1,11 @@
 """The events the functions are triggered by, parsed into records.
 
-Eventarc delivers a storage event as a CloudEvent of type `google.cloud.storage.object.v1.finalized`
-whose data is the object's JSON resource; Pub/Sub-triggered functions receive
-`google.cloud.pubsub.topic.v1.messagePublished` whose data holds the message. Anything else is an
-`EventError` that names what was expected and what was found.
+Both functions are triggered through Pub/Sub (Eventarc Pub/Sub triggers): they receive
+`google.cloud.pubsub.topic.v1.messagePublished` CloudEvents whose data holds the message. The
+batch function's messages are the inbox's Cloud Storage notifications, filtered to incoming/
+(infra/storage.tf): each an OBJECT_FINALIZE with the object's JSON resource as its data
+(https://cloud.google.com/storage/docs/pubsub-notifications). Anything else is an `EventError`
+that names what was expected and what was found.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from typing import Any, Final
 
 from shared.errors import EventError
 
-STORAGE_FINALIZED: Final = "google.cloud.storage.object.v1.finalized"
 PUBSUB_PUBLISHED: Final = "google.cloud.pubsub.topic.v1.messagePublished"
 
-# Files to score are dropped under this prefix; the function's own outputs live elsewhere in the
-# bucket (processed/, quarantine/) so they never trigger scoring again.
+# Files to score are dropped under this prefix, and the inbox's notification is filtered to it;
+# the function's own writes live elsewhere in the bucket (_claims/, processed/, quarantine/) so
+# they never trigger scoring.
 INCOMING_PREFIX: Final = "incoming/"
 
 
@@ -73,23 +75,33 @@ def _require(data: Mapping[str, Any], key: str, what: str) -> Any:
     return value
 
 
-def storage_object(attributes: Mapping[str, Any], data: Any) -> StorageObject:
-    """The object of a `finalized` storage CloudEvent."""
-    _check_type(attributes, STORAGE_FINALIZED)
-    if not isinstance(data, Mapping):
-        raise EventError(f"storage event data must be the object JSON, found {type(data).__name__}")
+def storage_notification(attributes: Mapping[str, Any], data: Any) -> StorageObject:
+    """The object of a Cloud Storage OBJECT_FINALIZE notification delivered by Pub/Sub."""
+    message = pubsub_message(attributes, data)
+    found = message.attributes.get("eventType")
+    if found != "OBJECT_FINALIZE":
+        raise EventError(
+            f"message {message.message_id}: expected a Cloud Storage OBJECT_FINALIZE "
+            f"notification, found eventType {found!r}"
+        )
+    resource = message.json()
+    if not isinstance(resource, Mapping):
+        raise EventError(
+            f"message {message.message_id}: the notification's data must be the object JSON "
+            f"(payload format JSON_API_V1), found {type(resource).__name__}"
+        )
     try:
-        generation = int(_require(data, "generation", "storage"))
-        size = int(data.get("size") or 0)
+        generation = int(_require(resource, "generation", "storage"))
+        size = int(resource.get("size") or 0)
     except (TypeError, ValueError) as exc:
         raise EventError(f"storage event has a non-numeric generation or size: {exc}") from exc
     return StorageObject(
-        bucket=str(_require(data, "bucket", "storage")),
-        name=str(_require(data, "name", "storage")),
+        bucket=str(_require(resource, "bucket", "storage")),
+        name=str(_require(resource, "name", "storage")),
         generation=generation,
         size=size,
-        content_type=data.get("contentType"),
-        event_id=str(attributes.get("id", "")),
+        content_type=resource.get("contentType"),
+        event_id=message.message_id,
     )
 
 

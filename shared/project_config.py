@@ -615,13 +615,23 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     return parse_project_config(tool["cloudscore"], str(path), key_prefix="tool.cloudscore.")
 
 
-def _find_default() -> Path:
+def find_project_file() -> Path | None:
+    """The project configuration of the current directory, as `load_project_config` finds it:
+    ./cloudscore.toml, else ./pyproject.toml when it has a [tool.cloudscore] table; None when
+    there is neither."""
     if DEFAULT_FILE.is_file():
         return DEFAULT_FILE
     if PYPROJECT.is_file():
         tool = _read_toml(PYPROJECT).get("tool")
         if isinstance(tool, Mapping) and "cloudscore" in tool:
             return PYPROJECT
+    return None
+
+
+def _find_default() -> Path:
+    found = find_project_file()
+    if found is not None:
+        return found
     raise ConfigError(
         str(DEFAULT_FILE),
         "expected a project configuration in the current directory (./cloudscore.toml, or a "

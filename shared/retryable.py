@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from google.api_core import exceptions as api_exceptions
 
-from shared.errors import QueryError, TransientError
+from shared.errors import PermissionDenied, QueryError, TransientError
 
 TRANSIENT_API_ERRORS: tuple[type[BaseException], ...] = (
     api_exceptions.TooManyRequests,
@@ -26,13 +26,23 @@ TRANSIENT_API_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# BigQuery answers 403 for some quotas too (https://cloud.google.com/bigquery/docs/error-messages).
+_QUOTA_REASONS = frozenset({"rateLimitExceeded", "quotaExceeded"})
+
+
 @contextlib.contextmanager
 def transient_errors(what: str) -> Iterator[None]:
-    """Raise `TransientError("<what>: …")` for failures a later attempt may not meet."""
+    """Raise `TransientError("<what>: …")` for failures a later attempt may not meet, and
+    `PermissionDenied("<what>: …")` for a call refused for want of a permission."""
     try:
         yield
     except TRANSIENT_API_ERRORS as exc:
         raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except api_exceptions.Forbidden as exc:
+        reasons = {str(e.get("reason")) for e in (exc.errors or []) if isinstance(e, dict)}
+        if reasons & _QUOTA_REASONS:
+            raise TransientError(f"{what}: {exc.message}") from exc
+        raise PermissionDenied(f"{what}: permission denied: {exc.message}") from exc
     except OSError as exc:
         # requests/urllib3 connection failures surface as OSError subclasses.
         raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc

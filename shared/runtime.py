@@ -41,14 +41,15 @@ def run_event_handler(component: str, handler: Callable[[], None]) -> None:
     same way for up to a day. A transient error and anything unexpected is raised, so the platform
     delivers the event again.
     """
+    log = logging.getLogger(component)
     try:
         handler()
     except CloudscoreError as exc:
         if exc.retryable:
+            # Said here, in the structured log, before the platform's own report of the raise.
+            log.warning("%s: %s (the event will be delivered again)", type(exc).__name__, exc)
             raise
-        logging.getLogger(component).error(
-            "%s: %s (acknowledged, not retried)", type(exc).__name__, exc
-        )
+        log.error("%s: %s (acknowledged, not retried)", type(exc).__name__, exc)
 
 
 @functools.cache
@@ -73,7 +74,8 @@ def prediction_service() -> PredictionService:
     config = instance_config("predict_rows")
     settings = PredictConfig.from_env()
     log = PredictionLog(
-        bigquery_writer(config.project, config.dataset), sample_rate=settings.log_sample_rate
+        bigquery_writer(config.project, config.dataset, config.region),
+        sample_rate=settings.log_sample_rate,
     )
     service = PredictionService(model_cache(config, settings.model_refresh_s), settings, log)
     # At exit (the platform stops an instance with SIGTERM, and gunicorn's worker exits):

@@ -7,11 +7,12 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from local_emulator import processes, stack
-from local_emulator.settings import DEFAULT_PORTS, HOST, BridgePolicy, StackSettings
+from local_emulator.settings import DEFAULT_PORTS, HOST, StackSettings
 
 _PORTS_PER_STACK = len(DEFAULT_PORTS)
 
@@ -19,8 +20,9 @@ _PORTS_PER_STACK = len(DEFAULT_PORTS)
 def free_port_base(start: int = 30000, stop: int = 60000) -> int:
     """A base from which a whole stack's ports are free, spread by PID so parallel runs differ."""
     span = stop - start
-    first = start + (os.getpid() * 97) % (span // 10) * 10
-    for offset in range(0, span, 10):
+    step = -(-_PORTS_PER_STACK // 10) * 10
+    first = start + (os.getpid() * 97) % (span // step) * step
+    for offset in range(0, span, step):
         base = start + (first - start + offset) % span
         if all(processes.port_is_free(HOST, base + i) for i in range(_PORTS_PER_STACK)):
             return base
@@ -34,11 +36,14 @@ def free_port() -> int:
         return port
 
 
-def start_stack(state_dir: Path) -> StackSettings:
+# The tests' clock for redeliveries: infra/'s delays (10 s doubling up to 600 s) a hundred times
+# shorter; the attempts before an event is dead-lettered are infra/'s own.
+RETRY_TIME_SCALE = 0.01
+
+
+def start_stack(state_dir: Path, **options: Any) -> StackSettings:
     settings = StackSettings.resolve(
-        state_dir,
-        free_port_base(),
-        BridgePolicy(max_attempts=3, initial_backoff_s=0.1, max_backoff_s=0.5),
+        state_dir, free_port_base(), retry_time_scale=RETRY_TIME_SCALE, **options
     )
     stack.up(settings)
     return settings
@@ -51,3 +56,15 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSetti
         yield settings
     finally:
         stack.down(settings)
+
+
+def project_file(folder: Path, model_name: str, training_source: str | None = None) -> Path:
+    """A cloudscore.toml naming the model a stack serves (and what its retrain reads), as a
+    project's own: a stack started with it serves that model and grants that read."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "cloudscore.toml"
+    lines = ["[model]", f'name = "{model_name}"', 'target = "defaulted"']
+    if training_source:
+        lines += ["[training]", f'source = "{training_source}"']
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -38,24 +38,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     up.add_argument("--reset", action="store_true", help="wipe the stack's data first")
     up.add_argument(
-        "--bridge-attempts",
-        type=int,
-        default=5,
-        help="deliveries of an event the batch function refuses before it is dead-lettered "
-        "(default: 5)",
-    )
-    up.add_argument(
-        "--bridge-backoff",
+        "--retry-time-scale",
         type=float,
         default=1.0,
-        help="seconds before the first redelivery; doubles each time, up to 30 (default: 1)",
+        metavar="F",
+        help="multiply the delays between redeliveries of a refused event by F (default: 1, "
+        "infra/'s own: 10 s doubling up to 600 s); the attempts before dead-lettering stay "
+        "infra/'s",
+    )
+    up.add_argument(
+        "--max-instances",
+        action="append",
+        default=[],
+        metavar="FUNCTION=N",
+        help="run an event function on at most N instances instead of infra/'s maximum "
+        "(e.g. score_file=2); repeatable",
     )
     up.set_defaults(run=_up)
 
     for name, helptext, func in (
         ("down", "stop every process the stack started (data is kept)", _down),
         ("status", "show each component, its port, PID and health, and event counts", _status),
-        ("env", "print export lines that point clients and tools at the stack", _env),
+        ("env", "print export lines that point clients and tools (bq, gcloud) at the stack", _env),
+        (
+            "permissions",
+            "show, per function, the permissions it used, was refused, and its grants' use",
+            _permissions,
+        ),
     ):
         action = actions.add_parser(name, help=helptext)
         action.add_argument("--state-dir", type=Path, help=_STATE_HELP)
@@ -111,19 +120,20 @@ def _non_negative(text: str) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     from local_emulator import stack
-    from local_emulator.settings import BridgePolicy, StackSettings
+    from local_emulator.settings import StackSettings
 
-    if args.bridge_attempts < 1 or args.bridge_backoff < 0:
-        from shared.errors import UsageError
-
-        raise UsageError(
-            "--bridge-attempts must be at least 1 and --bridge-backoff not negative, found "
-            f"{args.bridge_attempts} and {args.bridge_backoff}"
-        )
-    policy = BridgePolicy(max_attempts=args.bridge_attempts, initial_backoff_s=args.bridge_backoff)
-    settings = StackSettings.resolve(args.state_dir, args.port_base, policy)
+    settings = StackSettings.resolve(
+        args.state_dir,
+        args.port_base,
+        retry_time_scale=args.retry_time_scale,
+        max_instances=dict(_function_count(item) for item in args.max_instances),
+    )
     started = time.monotonic()
-    print(f"starting the local cloud in {settings.state_dir} …", file=sys.stderr)
+    print(
+        f"starting the local cloud in {settings.state_dir} for model {settings.model_name!r} "
+        f"({settings.project_file or 'CLOUDSCORE_MODEL_NAME'}) …",
+        file=sys.stderr,
+    )
     statuses = stack.up(settings, reset=args.reset)
     _print_status(StackSettings.load(settings.state_dir), statuses)
     if not all(s.healthy for s in statuses):
@@ -131,6 +141,15 @@ def _up(args: argparse.Namespace) -> int:
         return 3
     print(f"ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return 0
+
+
+def _function_count(item: str) -> tuple[str, int]:
+    from shared.errors import UsageError
+
+    function, _, count = item.partition("=")
+    if not count.isdigit():
+        raise UsageError(f"--max-instances: expected FUNCTION=N, found {item!r}")
+    return function, int(count)
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -169,11 +188,15 @@ def _print_status(settings: StackSettings, statuses: list[ComponentStatus]) -> N
         print(f"{s.name:<14} {port:>6} {s.pid or '-':>8}  {state}")
     bridge = read_status(worker_status_file(settings, "bridge"))
     scheduler = read_status(worker_status_file(settings, "scheduler"))
-    print(
-        f"\nevents delivered: {bridge.get('delivered', 0)}, redeliveries: "
-        f"{bridge.get('retries', 0)}, dead-lettered: {len(stack.dead_letters(settings))} "
-        f"({settings.dead_letter_file})"
-    )
+    print(f"\nmodel served: {settings.model_name!r}, dataset {settings.dataset}")
+    for trigger in settings.triggers():
+        f = trigger.function
+        print(
+            f"events to {f}: delivered {bridge.get(f + '.delivered', 0)}, redeliveries "
+            f"{bridge.get(f + '.retries', 0)} ({bridge.get(f + '.refused', 0)} refused for want "
+            f"of an instance; at most {settings.capacity[f].slots} at once)"
+        )
+    print(f"dead-lettered: {len(stack.dead_letters(settings))} ({settings.dead_letter_file})")
     print(
         f"retrain schedule: {settings.retrain_schedule!r} (UTC), next tick "
         f"{scheduler.get('next_tick_at', '-')}, ticks so far: {scheduler.get('ticks', 0)}"
@@ -182,11 +205,49 @@ def _print_status(settings: StackSettings, statuses: list[ComponentStatus]) -> N
 
 def _env(args: argparse.Namespace) -> int:
     from local_emulator.settings import StackSettings
+    from local_emulator.tools import bq_alias
 
     settings = StackSettings.load(args.state_dir)
     print('# eval "$(cloudscore local env)" to point clients and tools at the local cloud')
+    print("# Python clients: the *_EMULATOR_HOST variables; the BigQuery client also needs")
+    print("#   client_options={'api_endpoint': $BIGQUERY_EMULATOR_HOST}, AnonymousCredentials()")
+    print("#   and, for to_dataframe()/to_arrow(), create_bqstorage_client=False")
+    print("# gcloud storage …: the CLOUDSDK_* variables; bq …: the alias below")
     for name, value in settings.client_env().items():
         print(f"export {name}={shlex.quote(value)}")
+    alias = bq_alias(settings)
+    if alias is not None:
+        print(f"alias bq={shlex.quote(alias)}")
+    else:
+        print("# bq: not found (it comes with the Google Cloud CLI)")
+    return 0
+
+
+def _permissions(args: argparse.Namespace) -> int:
+    from local_emulator.iam.grants import account_email
+    from local_emulator.iam.layer import stack_grants
+    from local_emulator.iam.roles import role
+    from local_emulator.iam.usage import Usage, summary, usage_file
+    from local_emulator.settings import StackSettings
+
+    settings = StackSettings.load(args.state_dir)
+    grants = stack_grants(settings)
+    accounts = summary(grants, Usage.read(usage_file(settings.state_dir)))
+    for function, account in accounts.items():
+        print(f"{function}  ({account_email(function, settings.project)})")
+        print("  used:" if account["used"] else "  used: nothing yet")
+        for permission, resources in sorted(account["used"].items()):
+            print(f"    {permission:<32} {', '.join(resources)}")
+        if account["denied"]:
+            print("  refused:")
+            for permission, resources in sorted(account["denied"].items()):
+                print(f"    {permission:<32} {', '.join(resources)}")
+        print("  grants (infra/iam.tf):")
+        for grant, used in account["grants"]:
+            total = len(role(grant.role).permissions)
+            note = f"used {', '.join(sorted(used))}" if used else "NOTHING USED so far"
+            print(f"    {grant.role} on {grant.resource}: {note} (of {total} permissions)")
+        print()
     return 0
 
 

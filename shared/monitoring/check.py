@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import CloudscoreError, TransientError, VersionNotFound
+from shared.errors import CloudscoreError, PermissionDenied, TransientError, VersionNotFound
 from shared.model_cache import ModelCache
 from shared.monitoring.challenge import challenge
 from shared.monitoring.history import MonitoringHistory, report_path, store_report
@@ -204,7 +204,9 @@ def _measure_and_decide(
             ended_at=cloud.clock(),
         )
     except CloudscoreError as exc:
-        if exc.retryable:
+        # A permission refused is not fixed by redelivering this tick: the check is recorded
+        # as failed, with the permission in its reason, and the next tick tries again.
+        if exc.retryable and not isinstance(exc, PermissionDenied):
             raise
         # A permanent problem (no training source, bad data, a refused read) is the check's
         # outcome: recorded, and the champion untouched.

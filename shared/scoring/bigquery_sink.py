@@ -86,10 +86,15 @@ def arrow_table(table: Table, frame: pd.DataFrame) -> pa.Table:
 
 
 class BigQuerySink:
-    def __init__(self, client: bigquery.Client, dataset: str) -> None:
+    def __init__(
+        self, client: bigquery.Client, dataset: str, *, location: str | None = None
+    ) -> None:
+        """`location`: the dataset's, which the functions know (CLOUDSCORE_REGION); when not
+        given it is read from the dataset (bigquery.datasets.get, which only a role on the
+        dataset or project grants)."""
         self.client = client
         self.dataset = dataset
-        self._location: str | None = None
+        self._location = location
 
     def table_id(self, table: Table) -> str:
         return f"{self.client.project}.{self.dataset}.{table.name}"

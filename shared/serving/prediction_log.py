@@ -110,9 +110,11 @@ class PredictionLog:
             _log.warning("could not log %d online predictions: %s", len(rows), exc)
 
 
-def bigquery_writer(project: str, dataset: str) -> Callable[[list[dict[str, Any]], str], None]:
-    """Load rows into `online_predictions`; BigQuery and pandas are imported on first use, in the
-    log's thread, not on a request's path."""
+def bigquery_writer(
+    project: str, dataset: str, location: str
+) -> Callable[[list[dict[str, Any]], str], None]:
+    """Load rows into `online_predictions` of `dataset` (in `location`); BigQuery and pandas are
+    imported on first use, in the log's thread, not on a request's path."""
 
     def write(rows: list[dict[str, Any]], job_id: str) -> None:
         import pandas as pd
@@ -121,7 +123,7 @@ def bigquery_writer(project: str, dataset: str) -> Callable[[list[dict[str, Any]
         from shared.scoring.bigquery_sink import BigQuerySink
         from shared.tables import ONLINE_PREDICTIONS
 
-        sink = BigQuerySink(bigquery_client(project), dataset)
+        sink = BigQuerySink(bigquery_client(project), dataset, location=location)
         sink.load_once(ONLINE_PREDICTIONS, pd.DataFrame(rows), job_id)
 
     return write

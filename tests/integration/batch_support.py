@@ -3,10 +3,13 @@ drop a file in the inbox, and the row accounting of a file as BigQuery holds it.
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_emulator.bridge import Delivery, to_cloud_event
 from local_emulator.settings import StackSettings
 from shared import clients
 
@@ -45,3 +48,18 @@ def drop(local_stack: StackSettings, path: Path) -> tuple[str, int]:
     )
     blob.upload_from_filename(str(path))
     return f"gs://{local_stack.inbox_bucket}/{name}", int(blob.generation)
+
+
+def finalize_event(local_stack: StackSettings, uri: str, generation: int) -> Delivery:
+    """The CloudEvent the batch function's trigger delivers for `uri`'s notification."""
+    bucket, name = uri.removeprefix("gs://").split("/", 1)
+    resource = {"bucket": bucket, "name": name, "generation": str(generation), "size": "1"}
+    trigger = next(t for t in local_stack.triggers() if t.function == "score_file")
+    return to_cloud_event(
+        trigger,
+        local_stack.project,
+        message_id=f"test-{uuid.uuid4().hex[:12]}",
+        data=json.dumps(resource).encode(),
+        attributes={"eventType": "OBJECT_FINALIZE", "bucketId": bucket, "objectId": name},
+        publish_time=datetime.now(UTC),
+    )

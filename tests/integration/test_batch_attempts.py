@@ -62,12 +62,13 @@ class Parts:
 
 @pytest.fixture
 def parts(local_stack: StackSettings, champion: str) -> Parts:
-    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
-    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    """The batch function's parts, as its own account: what it may not do is refused here too."""
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints("score_file"))
+    bq = clients.bigquery_client(local_stack.project, local_stack.endpoints("score_file"))
     registry = ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
     return Parts(
         storage,
-        BigQuerySink(bq, local_stack.dataset),
+        BigQuerySink(bq, local_stack.dataset, location=local_stack.region),
         ModelCache(registry),
         local_stack.inbox_bucket,
     )
@@ -253,9 +254,9 @@ def test_the_function_killed_in_the_middle_of_a_file_is_finished_by_the_redelive
     import signal
 
     from local_emulator import processes, stack
-    from local_emulator.bridge import post, to_cloud_event
+    from local_emulator.bridge import post
     from local_emulator.settings import HOST
-    from tests.integration.batch_support import drop
+    from tests.integration.batch_support import drop, finalize_event
     from tests.integration.waiting import wait_for
 
     rows = 4 * BatchConfig().chunk_rows  # four chunks: the kill lands after the first
@@ -288,19 +289,7 @@ def test_the_function_killed_in_the_middle_of_a_file_is_finished_by_the_redelive
     finally:
         # The platform starts a new instance; here, `up` restarts what is not running.
         stack.up(local_stack)
-    bucket, _ = uri.removeprefix("gs://").split("/", 1)
-    event = to_cloud_event(
-        {
-            "eventType": "OBJECT_FINALIZE",
-            "bucketId": bucket,
-            "objectId": name,
-            "objectGeneration": str(generation),
-        },
-        json.dumps(
-            {"bucket": bucket, "name": name, "generation": str(generation), "size": "1"}
-        ).encode(),
-    )
-    assert event is not None
+    event = finalize_event(local_stack, uri, generation)
 
     status, _ = post(local_stack.url("score_file") + "/", event, 300)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
-from local_emulator.bridge import post, to_cloud_event
+from local_emulator.bridge import post
 from local_emulator.settings import StackSettings
 from shared import clients
-from tests.integration.batch_support import counts, drop, run_row
+from tests.integration.batch_support import counts, drop, finalize_event, run_row
 from tests.integration.waiting import wait_for
 
 pytestmark = pytest.mark.stack
@@ -37,9 +37,10 @@ def test_every_row_of_a_dropped_file_lands_once_in_predictions_or_rejected_rows(
         local_stack.inbox_bucket
     )
     name = uri.removeprefix(f"gs://{local_stack.inbox_bucket}/")
-    assert bucket.get_blob(name) is None
     moved = f"processed/{generation}/{name.removeprefix('incoming/')}"
     assert bucket.get_blob(moved) is not None
+    # The original goes last, after the run is recorded.
+    wait_for(lambda: bucket.get_blob(name) is None, what="the original's removal")
 
 
 def test_the_same_event_delivered_three_times_adds_no_row(
@@ -48,18 +49,7 @@ def test_the_same_event_delivered_three_times_adds_no_row(
     data = write_demo_data(tmp_path / "apps.parquet", rows=500, seed=6, bad_rows=0.05)
     uri, generation = drop(local_stack, data.out)
     wait_for(lambda: run_row(local_stack, uri), timeout_s=60, what="the first scoring run")
-    bucket, name = uri.removeprefix("gs://").split("/", 1)
-    attributes = {
-        "eventType": "OBJECT_FINALIZE",
-        "bucketId": bucket,
-        "objectId": name,
-        "objectGeneration": str(generation),
-    }
-    body = (
-        f'{{"bucket": "{bucket}", "name": "{name}", "generation": "{generation}", "size": "1"}}'
-    ).encode()
-    delivery = to_cloud_event(attributes, body)
-    assert delivery is not None
+    delivery = finalize_event(local_stack, uri, generation)
 
     with ThreadPoolExecutor(3) as pool:
         statuses = list(

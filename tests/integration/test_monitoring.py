@@ -29,7 +29,7 @@ from google.cloud import bigquery
 from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
 from local_emulator import stack
 from local_emulator.inbox import drop, wait_for_runs
-from local_emulator.settings import StackSettings
+from local_emulator.settings import LOCAL_PROJECT, StackSettings
 from shared import clients
 from shared.model_cache import ModelCache
 from shared.monitoring.check import CheckInProgress, CheckRequest, Cloud, run_check, tick_id_of
@@ -40,7 +40,7 @@ from shared.project_config import ProjectConfig, parse_project_config
 from shared.registration import train_and_register
 from shared.registry import ModelRegistry
 from shared.sources import SourceInfo, fingerprint
-from tests.conftest import start_stack
+from tests.conftest import project_file, start_stack
 from tests.log_metrics import counted
 
 pytestmark = pytest.mark.stack
@@ -78,7 +78,11 @@ def project_config(settings: StackSettings, **monitoring: Any) -> ProjectConfig:
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
-    settings = start_stack(tmp_path_factory.mktemp("monitoring-stack"))
+    folder = tmp_path_factory.mktemp("monitoring-stack")
+    # The project's own file: the stack serves its model, and its retrain account may read the
+    # training source it names, as `cloudscore deploy` would grant.
+    source = f"bq://{LOCAL_PROJECT}.cloudscore.{FRESH_TABLE}"
+    settings = start_stack(folder, project_file=project_file(folder, "loan-monitoring", source))
     try:
         yield settings
     finally:
@@ -87,21 +91,29 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSetting
 
 @pytest.fixture(scope="module")
 def cloud(own_stack: StackSettings) -> Cloud:
+    """What the retrain function works against, as its own account."""
     return Cloud.of(
         own_stack.function_config(),
-        clients.storage_client(own_stack.project, own_stack.endpoints()),
-        clients.bigquery_client(own_stack.project, own_stack.endpoints()),
+        clients.storage_client(own_stack.project, own_stack.endpoints("retrain_model")),
+        clients.bigquery_client(own_stack.project, own_stack.endpoints("retrain_model")),
         "test",
     )
 
 
 @pytest.fixture(scope="module")
-def champion(own_stack: StackSettings, cloud: Cloud) -> str:
+def champion(own_stack: StackSettings) -> str:
+    # Trained and promoted by a person, as `cloudscore train --promote` does.
+    owner = Cloud.of(
+        own_stack.function_config(),
+        clients.storage_client(own_stack.project, own_stack.endpoints()),
+        clients.bigquery_client(own_stack.project, own_stack.endpoints()),
+        "test",
+    )
     frame = next(iter_demo_frames(4000, seed=51, drift=0.0, bad_rows=0.0, chunk_rows=4000))
     source = SourceInfo("memory://", "file", len(frame), fingerprint(frame))
     # Its stored configuration is the one the retrain function judges it by.
     config = project_config(own_stack, drift_min_features=2)
-    trained = train_and_register(frame, source, config, cloud.registry, cloud.audit, promote=True)
+    trained = train_and_register(frame, source, config, owner.registry, owner.audit, promote=True)
     return trained.version
 
 

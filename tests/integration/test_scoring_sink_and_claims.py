@@ -48,8 +48,9 @@ def count(sink: BigQuerySink, run_id: str) -> int:
 
 @pytest.fixture
 def sink(local_stack: StackSettings) -> BigQuerySink:
-    client = clients.bigquery_client(local_stack.project, local_stack.endpoints())
-    return BigQuerySink(client, local_stack.dataset)
+    """The batch function's sink, as its own account."""
+    client = clients.bigquery_client(local_stack.project, local_stack.endpoints("score_file"))
+    return BigQuerySink(client, local_stack.dataset, location=local_stack.region)
 
 
 def test_a_chunk_loaded_twice_under_its_job_id_lands_once(sink: BigQuerySink) -> None:
@@ -100,7 +101,7 @@ def test_loaded_rows_keep_their_types(sink: BigQuerySink) -> None:
 def test_the_first_claim_fixes_the_version_for_every_later_attempt(
     local_stack: StackSettings,
 ) -> None:
-    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints("score_file"))
     obj = StorageObject(
         local_stack.inbox_bucket, f"incoming/{uuid.uuid4()}.csv", 42, 10, "text/csv", "e1"
     )
@@ -115,7 +116,7 @@ def test_the_first_claim_fixes_the_version_for_every_later_attempt(
 
 
 def test_of_concurrent_claims_exactly_one_creates(local_stack: StackSettings) -> None:
-    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints("score_file"))
     obj = StorageObject(local_stack.inbox_bucket, f"incoming/{uuid.uuid4()}.csv", 1, 1, None, "e")
     outcomes: list[tuple[str, bool]] = []
     barrier = threading.Barrier(4)
@@ -135,12 +136,18 @@ def test_of_concurrent_claims_exactly_one_creates(local_stack: StackSettings) ->
     assert len({run_id for run_id, _ in outcomes}) == 1
 
 
-def test_a_failed_load_is_retried_under_the_next_id_and_lands_once(sink: BigQuerySink) -> None:
+def test_a_failed_load_is_retried_under_the_next_id_and_lands_once(
+    local_stack: StackSettings,
+) -> None:
     from google.cloud import bigquery
 
     from shared.errors import SinkError
     from shared.tables import Table
 
+    # As the project's owner: a table that does not exist yet is one only the owner may make
+    # (to the function's own account a load into it is refused for want of tables.create).
+    client = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    sink = BigQuerySink(client, local_stack.dataset, location=local_stack.region)
     run_id = str(uuid.uuid4())
     late = Table(
         f"late_{uuid.uuid4().hex[:8]}", "created after the first load", PREDICTIONS.columns

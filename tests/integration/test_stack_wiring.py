@@ -10,55 +10,55 @@ from pathlib import Path
 
 import pytest
 
-from local_emulator.scheduler import publish_tick
 from local_emulator.settings import StackSettings
 from local_emulator.worker import read_status
 from shared import clients
 from shared.config import BatchConfig, variables_of
-from shared.events import PUBSUB_PUBLISHED
-from tests.integration.receiver import serve_recorder
 from tests.integration.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 
 
-def test_the_retrain_topic_pushes_to_the_retrain_function(local_stack: StackSettings) -> None:
-    subscriber = clients.subscriber_client(local_stack.endpoints())
-    subscription = subscriber.get_subscription(
-        subscription=subscriber.subscription_path(
-            local_stack.project, local_stack.retrain_subscription
-        )
-    )
-    assert subscription.push_config.push_endpoint == local_stack.url("retrain_model") + "/"
-    assert subscription.topic.endswith(f"/topics/{local_stack.retrain_topic}")
-
-
-def test_a_tick_reaches_a_pushed_function_as_a_pubsub_cloud_event(
-    local_stack: StackSettings,
+def test_each_trigger_pulls_its_topic_and_the_inbox_publishes_only_incoming(
+    local_stack: StackSettings, tmp_path: Path
 ) -> None:
     subscriber = clients.subscriber_client(local_stack.endpoints())
     publisher = clients.publisher_client(local_stack.endpoints())
-    name = subscriber.subscription_path(local_stack.project, f"test-push-{uuid.uuid4().hex[:8]}")
-    with serve_recorder() as (url, received):
-        subscriber.create_subscription(
-            request={
-                "name": name,
-                "topic": publisher.topic_path(local_stack.project, local_stack.retrain_topic),
-                "push_config": {"push_endpoint": url},
-            }
+    topics = {}
+    for trigger in local_stack.triggers():
+        subscription = subscriber.get_subscription(
+            subscription=subscriber.subscription_path(local_stack.project, trigger.subscription)
         )
-        try:
-            message_id = publish_tick(local_stack, "manual")
-            wait_for(lambda: received.events, what="the pushed tick")
-        finally:
-            subscriber.delete_subscription(subscription=name)
+        assert not subscription.push_config.push_endpoint  # the local Eventarc pulls it
+        topics[trigger.function] = subscription.topic.rsplit("/", 1)[1]
+    assert topics == {
+        "score_file": local_stack.inbox_topic,
+        "retrain_model": local_stack.retrain_topic,
+    }
+    # The inbox's notification is filtered to incoming/, as infra/storage.tf's: an object
+    # written anywhere else publishes nothing.
+    name = subscriber.subscription_path(local_stack.project, f"test-inbox-{uuid.uuid4().hex[:8]}")
+    subscriber.create_subscription(
+        name=name, topic=publisher.topic_path(local_stack.project, local_stack.inbox_topic)
+    )
+    try:
+        bucket = clients.storage_client(local_stack.project, local_stack.endpoints()).bucket(
+            local_stack.inbox_bucket
+        )
+        key = uuid.uuid4().hex[:8]
+        bucket.blob(f"_claims/{key}.json").upload_from_string(b"{}")
+        bucket.blob(f"processed/{key}/a.csv").upload_from_string(b"a\n1\n")
+        bucket.blob(f"incoming/{key}.csv").upload_from_string(b"a\n1\n")
+        received = wait_for(
+            lambda: (
+                subscriber.pull(subscription=name, max_messages=10, timeout=5).received_messages
+            ),
+            what="the incoming file's notification",
+        )
+    finally:
+        subscriber.delete_subscription(subscription=name)
 
-    attributes, data = received.events[0]
-    assert attributes["type"] == PUBSUB_PUBLISHED
-    assert data["message"]["messageId"] == message_id
-    import base64
-
-    assert json.loads(base64.b64decode(data["message"]["data"]))["trigger"] == "manual"
+    assert [m.message.attributes["objectId"] for m in received] == [f"incoming/{key}.csv"]
 
 
 def test_a_function_process_sees_exactly_the_deployed_variables(local_stack: StackSettings) -> None:
@@ -73,9 +73,15 @@ def test_a_function_process_sees_exactly_the_deployed_variables(local_stack: Sta
     assert sorted(ours) == sorted(variables_of("score_file"))
     assert env["FUNCTION_TARGET"] == env["K_SERVICE"] == "score_file"
     assert env["FUNCTION_SIGNATURE_TYPE"] == "cloudevent"
-    assert env["STORAGE_EMULATOR_HOST"] == local_stack.url("gcs")
+    # Cloud Storage and BigQuery through its own account's permission layer.
+    assert env["STORAGE_EMULATOR_HOST"] == local_stack.url("iam_score_file")
+    assert env["BIGQUERY_EMULATOR_HOST"] == local_stack.url("iam_score_file")
+    assert env["DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"] == "true"
+    # As many requests at once as the deployed function takes (instances x concurrency).
+    assert env["THREADS"] == str(local_stack.capacity["score_file"].slots)
     allowed = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "TZ", "PYTHONUNBUFFERED"}
-    platform = {"K_SERVICE", "K_REVISION", "K_CONFIGURATION", "FUNCTION_TARGET", "PORT"}
+    platform = {"K_SERVICE", "K_REVISION", "K_CONFIGURATION", "FUNCTION_TARGET", "PORT", "THREADS"}
+    platform |= {"DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"}
     emulators = {"STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"}
     extra = set(env) - set(ours) - allowed - platform - emulators - {"FUNCTION_SIGNATURE_TYPE"}
     assert not extra, f"variables the cloud would not set: {sorted(extra)}"

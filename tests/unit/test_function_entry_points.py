@@ -13,10 +13,10 @@ from cloudevents.http import CloudEvent
 
 from functions.score_file import score_file
 from shared.config import PredictConfig
-from shared.events import STORAGE_FINALIZED
 from shared.runtime import instance_config
 from shared.serving.openapi import openapi_document
 from tests.unit.test_config import VALID
+from tests.unit.test_events import notification
 
 
 @pytest.fixture(autouse=True)
@@ -28,23 +28,18 @@ def function_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     instance_config.cache_clear()
 
 
-def storage_event(type_: str = STORAGE_FINALIZED, name: str = "incoming/a.csv") -> CloudEvent:
-    return CloudEvent(
-        {
-            "type": type_,
-            "source": "//storage.googleapis.com/projects/_/buckets/acme-inbox",
-            "id": "e1",
-        },
-        {"bucket": "acme-inbox", "name": name, "generation": "1", "size": "3"},
-    )
+def storage_event(event_type: str = "OBJECT_FINALIZE", name: str = "incoming/a.csv") -> CloudEvent:
+    resource = {"bucket": "acme-inbox", "name": name, "generation": "1", "size": "3"}
+    attributes, data = notification(resource, event_type=event_type)
+    return CloudEvent(attributes, data)
 
 
-def test_an_event_of_another_type_is_acknowledged_not_retried(
+def test_an_event_of_another_kind_is_acknowledged_not_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A wrong event would fail the same way on every retry, for a day: it is logged and dropped.
     with caplog.at_level(logging.ERROR):
-        score_file(storage_event(type_="google.cloud.storage.object.v1.deleted"))
+        score_file(storage_event(event_type="OBJECT_DELETE"))
 
     assert any("EventError" in r.getMessage() for r in caplog.records)
 

@@ -21,7 +21,9 @@ import hcl2
 import pytest
 
 from cloudscore import packaging
+from local_emulator.iam.hcl import plain, read_module
 from shared.config import BATCH_VARIABLES, PREDICT_VARIABLES, VARIABLES, variables_of
+from shared.events import INCOMING_PREFIX
 from shared.tables import ALL_TABLES
 
 ROOT = packaging.ROOT
@@ -41,38 +43,7 @@ REQUIRED_SETTINGS = {
 
 # --- reading HCL -------------------------------------------------------------------------------
 
-
-def _plain(value: Any) -> Any:
-    """python-hcl2 keeps quotes on strings and labels and adds markers (blocks, comments);
-    drop both."""
-    if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items() if not k.startswith("__")}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-def _module(folder: Path) -> dict[str, Any]:
-    """Every top-level block of a module's .tf files: resources and data by (type, name),
-    variables, outputs, locals (merged) and module calls by name."""
-    module: dict[str, Any] = {"resource": {}, "data": {}, "variable": {}, "output": {}}
-    module.update({"locals": {}, "module": {}})
-    for path in sorted(folder.glob("*.tf")):
-        with path.open() as source:
-            parsed = _plain(hcl2.load(source))
-        for kind in ("resource", "data"):
-            for block in parsed.get(kind, []):
-                for type_, named in block.items():
-                    for name, body in named.items():
-                        module[kind][(type_, name)] = body
-        for kind in ("variable", "output", "module"):
-            for block in parsed.get(kind, []):
-                module[kind].update(block)
-        for block in parsed.get("locals", []):
-            module["locals"].update(block)
-    return module
+_module = read_module
 
 
 @pytest.fixture(scope="module")
@@ -187,10 +158,10 @@ def test_each_function_runs_its_own_entry_point_with_exactly_its_variables(
         build = body["build_config"][0]
         service = body["service_config"][0]
         assert build["entry_point"] == f'${{module.config.functions["{name}"].entry_point}}'
-        variables = f'module.config.environment["{name}"]'
+        variables = f'module.config.library_environment, module.config.environment["{name}"]'
         if name == "predict_rows":  # and functions-framework's gunicorn settings
-            variables = f"merge({variables}, local.predict_rows_gunicorn)"
-        assert service["environment_variables"] == f"${{{variables}}}"
+            variables += ", local.predict_rows_gunicorn"
+        assert service["environment_variables"] == f"${{merge({variables})}}"
         source = build["source"][0]["storage_source"][0]
         assert source["object"] == "${google_storage_bucket_object.source.name}"
 
@@ -269,17 +240,31 @@ def test_each_function_has_its_own_service_account(root: dict[str, Any]) -> None
     assert builds == {"${google_service_account.build.id}"}
 
 
-def test_the_batch_function_is_triggered_by_the_inbox_with_retries(root: dict[str, Any]) -> None:
+def test_the_batch_function_is_triggered_by_files_under_incoming_only_with_retries(
+    root: dict[str, Any], facts: dict[str, Any]
+) -> None:
     body = _functions(root)["score_file"]
     trigger = body["event_trigger"][0]
     inbox = root["resource"][("google_storage_bucket", "inbox")]
+    notification = root["resource"][("google_storage_notification", "incoming")]
+    publisher = root["resource"][("google_pubsub_topic_iam_member", "gcs_publishes_inbox_events")]
 
-    assert trigger["event_type"] == "google.cloud.storage.object.v1.finalized"
+    # The inbox's notification, filtered to the prefix: the function's own writes to the inbox
+    # (claims, progress, processed/, quarantine/) reach no trigger.
+    assert notification["bucket"] == "${google_storage_bucket.inbox.name}"
+    assert notification["object_name_prefix"] == "${module.config.incoming_prefix}"
+    assert facts["incoming_prefix"] == INCOMING_PREFIX
+    assert notification["event_types"] == ["OBJECT_FINALIZE"]
+    assert notification["payload_format"] == "JSON_API_V1"
+    assert notification["topic"] == trigger["pubsub_topic"].replace(".id}", ".id}")
+    assert trigger["event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert trigger["pubsub_topic"] == "${google_pubsub_topic.inbox_events.id}"
     assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
     assert trigger["trigger_region"] == inbox["location"] == "${local.region}"
-    assert trigger["event_filters"] == [
-        {"attribute": "bucket", "value": "${google_storage_bucket.inbox.name}"}
-    ]
+    # Cloud Storage's agent publishes there, on that topic only.
+    assert publisher["topic"] == "${google_pubsub_topic.inbox_events.id}"
+    assert publisher["role"] == "roles/pubsub.publisher"
+    assert publisher["member"] == "${data.google_storage_project_service_account.gcs.member}"
     assert inbox["name"] == '${local.settings["CLOUDSCORE_INBOX_BUCKET"]}'
     assert body["service_config"][0]["timeout_seconds"] == "${var.score_file.timeout_s}"
 
@@ -307,6 +292,11 @@ def test_both_triggers_dead_letter_to_a_kept_topic(root: dict[str, Any]) -> None
     assert set(dead_letter["for_each"]) == {"score_file", "retrain_model"}
     environment = dead_letter["provisioner"][0]["local-exec"]["environment"]
     assert environment["DEAD_LETTER_TOPIC"] == "${google_pubsub_topic.dead_letter.id}"
+    # The retry policy is set on the triggers' subscriptions from the variables the local
+    # Eventarc reads too (local_emulator.deployment).
+    assert environment["MAX_DELIVERY_ATTEMPTS"] == "${tostring(var.max_delivery_attempts)}"
+    assert environment["MIN_RETRY_DELAY_S"] == "${tostring(var.event_retry_delay_s.min)}"
+    assert environment["MAX_RETRY_DELAY_S"] == "${tostring(var.event_retry_delay_s.max)}"
     assert subscription["topic"] == "${google_pubsub_topic.dead_letter.id}"
     assert subscription["message_retention_duration"] == "604800s"
 
@@ -376,14 +366,18 @@ def test_project_wide_roles_are_only_those_that_cannot_be_narrowed(root: dict[st
     }
 
     assert granted == {
-        "function_job_user": "roles/bigquery.jobUser",
+        "function": "${each.value.role}",
         "trigger_event_receiver": "roles/eventarc.eventReceiver",
-        "gcs_publishes_events": "roles/pubsub.publisher",
         "build_log_writer": "roles/logging.logWriter",
         "build_reads_sources": "roles/storage.objectAdmin",
         # Google's agents' own roles, which an agent made on request must be given.
         "pubsub_agent": "roles/pubsub.serviceAgent",
         "eventarc_agent": "roles/eventarc.serviceAgent",
+    }
+    # The functions' project-wide roles: BigQuery job creation only (jobs have no narrower place).
+    access = root["locals"]["function_roles"]
+    assert {role for spec in access.values() for role in spec["project"]} == {
+        "roles/bigquery.jobUser"
     }
     condition = root["resource"][("google_project_iam_member", "build_reads_sources")]
     assert "gcf-v2-sources-" in condition["condition"][0]["expression"]
@@ -392,25 +386,74 @@ def test_project_wide_roles_are_only_those_that_cannot_be_narrowed(root: dict[st
 
 
 def test_functions_reach_only_their_buckets_and_tables(root: dict[str, Any]) -> None:
-    bucket_roles = root["locals"]["bucket_roles"]
-    table_roles = root["locals"]["table_roles"]
+    access = root["locals"]["function_roles"]
     tables = {t.name for t in ALL_TABLES}
 
-    assert set(bucket_roles) == set(table_roles) == {p.name for p in packaging.entry_points()}
-    for roles in table_roles.values():
-        assert set(roles) <= tables
-        assert set(roles.values()) <= {"roles/bigquery.dataEditor", "roles/bigquery.dataViewer"}
+    assert set(access) == {p.name for p in packaging.entry_points()}
+    for spec in access.values():
+        assert set(spec) <= {"project", "buckets", "tables"}
+        assert set(spec["tables"]) <= tables
+        assert set(spec["tables"].values()) <= {
+            "roles/bigquery.dataEditor",
+            "roles/bigquery.dataViewer",
+        }
     writes = {
-        f: {t for t, r in roles.items() if r.endswith("dataEditor")}
-        for f, roles in table_roles.items()
+        f: {t for t, r in spec["tables"].items() if r.endswith("dataEditor")}
+        for f, spec in access.items()
     }
     assert writes["score_file"] == {"predictions", "rejected_rows", "scoring_runs"}
     assert writes["predict_rows"] == {"online_predictions"}
-    assert bucket_roles["predict_rows"] == {
+    assert access["predict_rows"]["buckets"] == {
         "CLOUDSCORE_MODELS_BUCKET": "roles/storage.objectViewer"
     }
-    assert "CLOUDSCORE_INBOX_BUCKET" not in bucket_roles["retrain_model"]
+    assert "CLOUDSCORE_INBOX_BUCKET" not in access["retrain_model"]["buckets"]
     assert not [(t, n) for (t, n) in root["resource"] if t == "google_bigquery_dataset_iam_member"]
+
+
+def test_every_grant_to_a_function_account_comes_from_the_one_list(root: dict[str, Any]) -> None:
+    # The local cloud enforces `function_roles` (and the training source's roles): a grant made
+    # to a function's account anywhere else would be one it does not see.
+    granted_from = {
+        (type_, name): body.get("for_each")
+        for (type_, name), body in root["resource"].items()
+        if type_.endswith("_iam_member") and "google_service_account.function[" in body["member"]
+    }
+
+    assert granted_from == {
+        ("google_project_iam_member", "function"): "${local.project_grants}",
+        ("google_storage_bucket_iam_member", "function"): "${local.bucket_grants}",
+        ("google_bigquery_table_iam_member", "function"): "${local.table_grants}",
+        ("google_bigquery_table_iam_member", "retrain_reads_source"): (
+            "${toset(var.training_source_reads.tables)}"
+        ),
+        ("google_storage_bucket_iam_member", "retrain_reads_source"): (
+            "${toset(var.training_source_reads.buckets)}"
+        ),
+    }
+    for (type_, name), _ in granted_from.items():
+        role = root["resource"][(type_, name)]["role"]
+        if name == "retrain_reads_source":
+            kind = "table" if "bigquery" in type_ else "bucket"
+            assert role == f"${{local.training_source_roles.{kind}}}"
+        else:
+            assert role == "${each.value.role}"
+
+
+def test_every_role_infra_grants_a_function_is_one_the_local_cloud_can_expand(
+    root: dict[str, Any],
+) -> None:
+    from local_emulator.iam.roles import all_roles
+
+    access = root["locals"]["function_roles"]
+    roles = {r for spec in access.values() for r in spec["project"]}
+    roles |= {r for spec in access.values() for r in spec["buckets"].values()}
+    roles |= {r for spec in access.values() for r in spec["tables"].values()}
+    roles |= set(root["locals"]["training_source_roles"].values())
+
+    assert roles <= set(all_roles())
+    for role in all_roles().values():
+        assert role.reference.startswith("https://cloud.google.com/iam/docs/roles-permissions/")
+        assert role.permissions
 
 
 # --- the settings module, run by Terraform -----------------------------------------------------
@@ -549,6 +592,8 @@ def test_the_dead_letter_script_attaches_the_topic_to_the_triggers_subscription(
         "TRIGGER": "projects/p/locations/europe-west1/triggers/t",
         "DEAD_LETTER_TOPIC": "projects/p/topics/cloudscore-dead-letter",
         "MAX_DELIVERY_ATTEMPTS": "10",
+        "MIN_RETRY_DELAY_S": "10",
+        "MAX_RETRY_DELAY_S": "600",
         "PUBSUB_AGENT": "service-1@gcp-sa-pubsub.iam.gserviceaccount.com",
     }
 
@@ -569,7 +614,7 @@ def test_the_dead_letter_script_attaches_the_topic_to_the_triggers_subscription(
     assert lines[2] == (
         f"pubsub subscriptions update {subscription} "
         "--dead-letter-topic=projects/p/topics/cloudscore-dead-letter "
-        "--max-delivery-attempts=10 --quiet"
+        "--max-delivery-attempts=10 --min-retry-delay=10s --max-retry-delay=600s --quiet"
     )
 
 
@@ -578,6 +623,8 @@ def test_the_dead_letter_script_refuses_a_malformed_trigger(tmp_path: Path) -> N
         "PATH": os.environ["PATH"],
         "TRIGGER": "t",
         "DEAD_LETTER_TOPIC": "projects/p/topics/d",
+        "MIN_RETRY_DELAY_S": "10",
+        "MAX_RETRY_DELAY_S": "600",
         "MAX_DELIVERY_ATTEMPTS": "10",
         "PUBSUB_AGENT": "a@b",
     }
@@ -697,7 +744,7 @@ def test_every_argument_is_one_the_provider_has() -> None:
     assert unknown == []
     # The names were checked against these versions: each provider is held to its own.
     with (INFRA / "versions.tf").open() as source:
-        terraform = _plain(hcl2.load(source))["terraform"][0]
+        terraform = plain(hcl2.load(source))["terraform"][0]
     pinned = {name: spec["version"] for name, spec in terraform["required_providers"][0].items()}
     schemas = json.loads(SCHEMAS.read_text())["providers"]
     assert set(schemas) <= set(pinned)

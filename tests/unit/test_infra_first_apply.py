@@ -17,7 +17,8 @@ from typing import Any
 import hcl2
 import pytest
 
-from tests.unit.test_infra import INFRA, _module, _plain, _terraform_env
+from local_emulator.iam.hcl import plain as _plain
+from tests.unit.test_infra import INFRA, _module, _terraform_env
 
 TERRAFORM = shutil.which("terraform")
 

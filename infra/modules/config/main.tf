@@ -21,4 +21,7 @@ locals {
     for function, spec in local.code.functions :
     function => { for name in spec.environment : name => local.values[name] }
   }
+
+  # What the client libraries read, the same on every function (shared.clients).
+  library_environment = local.code.library_environment
 }

@@ -17,3 +17,13 @@ output "tables" {
   description = "Table name => description, schema (BigQuery JSON), day-partitioning column, clustering columns."
   value       = local.code.tables
 }
+
+output "incoming_prefix" {
+  description = "The prefix of the inbox under which files to score land (shared.events.INCOMING_PREFIX)."
+  value       = local.code.incoming_prefix
+}
+
+output "library_environment" {
+  description = "Variables the client libraries read, set on every function (shared.clients.CLIENT_LIBRARY_ENVIRONMENT)."
+  value       = local.library_environment
+}

@@ -1,0 +1,3 @@
+from local_emulator.iam.layer import main
+
+main()

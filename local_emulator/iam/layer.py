@@ -1,0 +1,86 @@
+"""The permission layer of one local stack: its grants, resolved to the stack's names, and one
+proxy per function account on the ports the stack gives them.
+
+Run as `python -m local_emulator.iam --state-dir DIR` (the stack starts it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from pathlib import Path
+
+from local_emulator.iam import hcl
+from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, function_grants
+from local_emulator.iam.proxy import AccountProxy, EmulatorState, JobBook, Upstreams, serve
+from local_emulator.iam.reads import source_reads
+from local_emulator.iam.usage import UsageRecorder, usage_file
+from local_emulator.settings import FUNCTIONS, HOST, StackSettings
+from local_emulator.worker import WorkerStatus, run_until_signalled
+from shared.errors import CloudscoreError
+from shared.structured_log import configure_logging
+
+_log = logging.getLogger("local_emulator.iam")
+
+
+def stack_grants(settings: StackSettings) -> list[Grant]:
+    """Every grant infra/ gives the functions, in this stack's names."""
+    deployment = Deployment(
+        project=settings.project,
+        dataset=settings.dataset,
+        buckets={
+            "CLOUDSCORE_INBOX_BUCKET": settings.inbox_bucket,
+            "CLOUDSCORE_MODELS_BUCKET": settings.models_bucket,
+        },
+        training_reads=source_reads(settings.training_source, project=settings.project),
+    )
+    return function_grants(deployment)
+
+
+def start(settings: StackSettings) -> list[AccountProxy]:
+    """Serve each function account's proxy (in threads of this process)."""
+    module = hcl.read_module()
+    policy = Policy(stack_grants(settings))
+    upstreams = Upstreams(storage=settings.url("gcs"), bigquery=settings.url("bigquery"))
+    state = EmulatorState(upstreams, JobBook(settings.state_dir / "run" / "iam-jobs.tsv"))
+    usage = UsageRecorder(usage_file(settings.state_dir))
+    proxies = [
+        AccountProxy(
+            (HOST, settings.ports[f"iam_{function}"]),
+            principal=function,
+            email=account_email(function, settings.project, module),
+            project=settings.project,
+            policy=policy,
+            upstreams=upstreams,
+            state=state,
+            usage=usage,
+        )
+        for function in FUNCTIONS
+    ]
+    for proxy in proxies:
+        serve(proxy)
+    return proxies
+
+
+def run(settings: StackSettings, stop: threading.Event) -> None:
+    status = WorkerStatus(settings.state_dir / "run" / "iam.json")
+    proxies = start(settings)
+    status.ready(accounts={p.principal: p.email for p in proxies})
+    stop.wait()
+    for proxy in proxies:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The local cloud's permission layer.")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    configure_logging("iam")
+    settings = StackSettings.load(args.state_dir)
+    try:
+        run_until_signalled(lambda stop: run(settings, stop))
+    except CloudscoreError as exc:
+        _log.error("%s", exc)
+        raise SystemExit(1) from exc
