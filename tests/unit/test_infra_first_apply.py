@@ -193,7 +193,7 @@ def test_agents_are_made_before_they_are_granted_and_given_their_own_roles(
     assert granted == {
         "google_project_iam_member.pubsub_agent": "roles/pubsub.serviceAgent",
         "google_project_iam_member.eventarc_agent": "roles/eventarc.serviceAgent",
-        "google_project_iam_member.gcs_publishes_events": "roles/pubsub.publisher",
+        "google_pubsub_topic_iam_member.gcs_publishes_inbox_events": "roles/pubsub.publisher",
         "google_pubsub_topic_iam_member.dead_letter_publisher": "roles/pubsub.publisher",
         "google_service_account_iam_member.pubsub_signs_as_trigger": (
             "roles/iam.serviceAccountTokenCreator"
