@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from local_emulator.deployment import Capacity, DeliveryPolicy, event_delivery
+from local_emulator.iam.hcl import INFRA, read_module
 from shared.clients import Endpoints
 from shared.config import (
     BIGQUERY_EMULATOR_HOST,
@@ -95,6 +96,9 @@ class StackSettings:
     retrain_topic: str = "cloudscore-retrain"
     retrain_schedule: str = "0 3 * * *"
     retry_time_scale: float = 1.0  # the delivery delays are infra's times this
+    # The Terraform whose grants and delivery the stack enforces: the checkout's infra/, or a
+    # copy with a change to try before applying it.
+    infra_dir: str = str(INFRA)
 
     @classmethod
     def resolve(
@@ -105,6 +109,7 @@ class StackSettings:
         retry_time_scale: float = 1.0,
         max_instances: Mapping[str, int] | None = None,
         project_file: Path | None = None,
+        infra_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
     ) -> StackSettings:
         """The settings of a stack started now, in the current directory."""
@@ -132,7 +137,12 @@ class StackSettings:
             raise ConfigError(
                 "--retry-time-scale", f"expected more than 0, found {retry_time_scale}"
             )
-        delivery = event_delivery()
+        infra = (infra_dir or INFRA).resolve()
+        if not (infra / "iam.tf").is_file():
+            raise ConfigError(
+                "--infra", f"expected a folder of the deployment's Terraform, found {infra}"
+            )
+        delivery = event_delivery(read_module(infra))
         capacity = dict(delivery.capacity)
         for function, instances in (max_instances or {}).items():
             if function not in capacity or instances < 1:
@@ -168,6 +178,7 @@ class StackSettings:
             retrain_topic=stack.retrain_topic,
             retrain_schedule=stack.retrain_schedule,
             retry_time_scale=retry_time_scale,
+            infra_dir=str(infra),
         )
 
     # --- where things are -------------------------------------------------------------------
@@ -190,6 +201,10 @@ class StackSettings:
 
     def url(self, component: str) -> str:
         return f"http://{HOST}:{self.ports[component]}"
+
+    def infra(self) -> dict[str, Any]:
+        """The Terraform the stack enforces, parsed."""
+        return read_module(Path(self.infra_dir))
 
     def triggers(self) -> list[Trigger]:
         """The event functions' triggers, as infra/functions.tf declares them."""

@@ -163,7 +163,7 @@ def up(settings: StackSettings, reset: bool = False) -> list[ComponentStatus]:
 # What a running stack is asked again by `up`: another value needs a new stack.
 _COMPARED: Final = (
     "ports", "model_name", "dataset", "inbox_bucket", "models_bucket", "region",
-    "training_source", "delivery", "capacity",
+    "training_source", "delivery", "capacity", "infra_dir",
 )  # fmt: skip
 
 

@@ -54,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run an event function on at most N instances instead of infra/'s maximum "
         "(e.g. score_file=2); repeatable",
     )
+    up.add_argument(
+        "--infra",
+        type=Path,
+        metavar="DIR",
+        help="enforce the grants and event delivery of this Terraform folder instead of the "
+        "checkout's infra/ (a copy with a change to try before applying it)",
+    )
     up.set_defaults(run=_up)
 
     for name, helptext, func in (
@@ -127,6 +134,7 @@ def _up(args: argparse.Namespace) -> int:
         args.port_base,
         retry_time_scale=args.retry_time_scale,
         max_instances=dict(_function_count(item) for item in args.max_instances),
+        infra_dir=args.infra,
     )
     started = time.monotonic()
     print(
@@ -234,7 +242,7 @@ def _permissions(args: argparse.Namespace) -> int:
     grants = stack_grants(settings)
     accounts = summary(grants, Usage.read(usage_file(settings.state_dir)))
     for function, account in accounts.items():
-        print(f"{function}  ({account_email(function, settings.project)})")
+        print(f"{function}  ({account_email(function, settings.project, settings.infra())})")
         print("  used:" if account["used"] else "  used: nothing yet")
         for permission, resources in sorted(account["used"].items()):
             print(f"    {permission:<32} {', '.join(resources)}")

@@ -11,7 +11,6 @@ import logging
 import threading
 from pathlib import Path
 
-from local_emulator.iam import hcl
 from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, function_grants
 from local_emulator.iam.proxy import AccountProxy, EmulatorState, JobBook, Upstreams, serve
 from local_emulator.iam.reads import source_reads
@@ -35,12 +34,12 @@ def stack_grants(settings: StackSettings) -> list[Grant]:
         },
         training_reads=source_reads(settings.training_source, project=settings.project),
     )
-    return function_grants(deployment)
+    return function_grants(deployment, settings.infra())
 
 
 def start(settings: StackSettings) -> list[AccountProxy]:
     """Serve each function account's proxy (in threads of this process)."""
-    module = hcl.read_module()
+    module = settings.infra()
     policy = Policy(stack_grants(settings))
     upstreams = Upstreams(storage=settings.url("gcs"), bigquery=settings.url("bigquery"))
     state = EmulatorState(upstreams, JobBook(settings.state_dir / "run" / "iam-jobs.tsv"))
