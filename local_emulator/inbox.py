@@ -30,61 +30,80 @@ def drop(settings: StackSettings, path: Path, name: str | None = None) -> tuple[
 def wait_for_runs(
     settings: StackSettings, dropped: list[tuple[str, int]], timeout_s: float = 120.0
 ) -> list[dict[str, Any]]:
-    """The `scoring_runs` row of each dropped (URI, generation), in order, once all are there."""
+    """The `scoring_runs` row of each dropped (URI, generation), in order, once all are there.
+
+    Fails, saying why from the stack's own records, after `timeout_s`, or as soon as a file's
+    event is dead-lettered (no run can come after that)."""
+    from google.cloud import bigquery
+
     bq = clients.bigquery_client(settings.project, settings.endpoints())
     table = f"{settings.project}.{settings.dataset}.scoring_runs"
     deadline = time.monotonic() + timeout_s
     found: dict[tuple[str, int], dict[str, Any]] = {}
     while True:
-        for uri, generation in dropped:
-            if (uri, generation) in found:
-                continue
-            rows = list(
-                bq.query(
-                    f"SELECT * FROM `{table}` WHERE source_uri = '{uri}' "
-                    f"AND source_generation = {generation}"
-                ).result()
-            )
-            if rows:
-                found[(uri, generation)] = dict(rows[0])
+        pending = sorted({uri for key in dropped if key not in found for uri in key[:1]})
+        uris = bigquery.ArrayQueryParameter("uris", "STRING", pending)
+        rows = bq.query(
+            f"SELECT * FROM `{table}` WHERE source_uri IN UNNEST(@uris)",
+            job_config=bigquery.QueryJobConfig(query_parameters=[uris]),
+        ).result()
+        for row in rows:
+            key = (row["source_uri"], int(row["source_generation"]))
+            if key in dropped:
+                found.setdefault(key, dict(row))
         if len(found) == len(dropped):
             return [found[key] for key in dropped]
-        if time.monotonic() > deadline:
-            waiting = [
-                f"{uri}: {why_not_scored(settings, uri, generation)}"
-                for uri, generation in dropped
-                if (uri, generation) not in found
-            ]
+        waiting = [key for key in dropped if key not in found]
+        given_up = [key for key in waiting if _dead_letter(settings, *key) is not None]
+        if given_up or time.monotonic() > deadline:
+            said = "; ".join(f"{uri}: {why_not_scored(settings, uri, g)}" for uri, g in waiting)
             raise LocalStackError(
                 "score_file",
-                f"no scoring run after {timeout_s:.0f} s for " + "; ".join(waiting),
+                f"no scoring run for {len(waiting)} of {len(dropped)} file(s) after "
+                f"{timeout_s if not given_up else timeout_s - (deadline - time.monotonic()):.0f} "
+                f"s: {said}",
             )
         time.sleep(0.5)
 
 
 def why_not_scored(settings: StackSettings, uri: str, generation: int) -> str:
-    """What the stack's own records say of a file with no run yet: its dead-letter record, else
-    the batch function's last warning about it in its structured log."""
+    """What the stack's own records say of a file with no run yet: the batch function's last
+    warning about it in its structured log, and whether its event was dead-lettered."""
     bucket, _, name = uri.removeprefix("gs://").partition("/")
-    for record in reversed(dead_letters(settings)):
-        resource = _notified_object(record)
-        if resource.get("name") == name and str(resource.get("generation")) == str(generation):
-            return (
-                f"its event was dead-lettered after {record.get('attempts')} attempts "
-                f"({settings.dead_letter_file}); the last: {record.get('last_error')}"
-            )
     key = f"{bucket}/{name}#{generation}"
     said = [
         entry["message"]
         for entry in _log_entries(settings.logs_dir / "score_file.log")
-        if entry.get("severity") in ("WARNING", "ERROR") and key in str(entry.get("message"))
+        if entry.get("severity") in ("WARNING", "ERROR")
+        and (entry.get(_LABELS, {}).get("source") == key or key in str(entry.get("message")))
     ]
-    if said:
-        return f"the batch function said: {said[-1]} (see `cloudscore local logs score_file`)"
+    function_said = f"the batch function said: {said[-1]}" if said else ""
+    record = _dead_letter(settings, uri, generation)
+    if record is not None:
+        gave_up = (
+            f"its event was dead-lettered after {record.get('attempts')} attempts "
+            f"({settings.dead_letter_file})"
+        )
+        return f"{gave_up}; {function_said or 'the last attempt: ' + str(record['last_error'])}"
+    if function_said:
+        return f"{function_said} (see `cloudscore local logs score_file`)"
     return (
         "the batch function has logged nothing about it; see `cloudscore local status` and "
         "`cloudscore local logs bridge`"
     )
+
+
+_LABELS = "logging.googleapis.com/labels"
+
+
+def _dead_letter(settings: StackSettings, uri: str, generation: int) -> dict[str, Any] | None:
+    """The dead-letter record of the file's event, if it was given up on."""
+    _, _, name = uri.removeprefix("gs://").partition("/")
+    for record in reversed(dead_letters(settings)):
+        resource = _notified_object(record)
+        if resource.get("name") == name and str(resource.get("generation")) == str(generation):
+            return record
+    return None
 
 
 def _notified_object(record: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from shared.config import BatchConfig, FunctionConfig, PredictConfig
 from shared.errors import CloudscoreError
-from shared.structured_log import configure_logging
+from shared.structured_log import configure_logging, labels_of, log_labels
 
 if TYPE_CHECKING:
     from shared.model_cache import ModelCache
@@ -45,11 +45,12 @@ def run_event_handler(component: str, handler: Callable[[], None]) -> None:
     try:
         handler()
     except CloudscoreError as exc:
-        if exc.retryable:
-            # Said here, in the structured log, before the platform's own report of the raise.
-            log.warning("%s: %s (the event will be delivered again)", type(exc).__name__, exc)
-            raise
-        log.error("%s: %s (acknowledged, not retried)", type(exc).__name__, exc)
+        with log_labels(**labels_of(exc)):
+            if exc.retryable:
+                # Said here, in the structured log, before the platform's own report of it.
+                log.warning("%s: %s (the event will be delivered again)", type(exc).__name__, exc)
+                raise
+            log.error("%s: %s (acknowledged, not retried)", type(exc).__name__, exc)
 
 
 @functools.cache

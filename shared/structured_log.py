@@ -64,9 +64,24 @@ def configure_logging(component: str, level: str = "INFO") -> None:
 
 @contextlib.contextmanager
 def log_labels(**labels: str) -> Iterator[None]:
-    """Add labels (run_id=..., request_id=...) to every log line written inside the block."""
+    """Add labels (run_id=..., request_id=...) to every log line written inside the block. An
+    error leaving the block takes them along (`labels_of`): where it is said, it is labelled as
+    the work that raised it."""
     token = _LABELS.set({**_LABELS.get(), **labels})
     try:
         yield
+    except Exception as exc:
+        if not hasattr(exc, _ERROR_LABELS):
+            setattr(exc, _ERROR_LABELS, _LABELS.get())
+        raise
     finally:
         _LABELS.reset(token)
+
+
+_ERROR_LABELS: Final = "_cloudscore_log_labels"
+
+
+def labels_of(error: BaseException) -> dict[str, str]:
+    """The labels in force where `error` was raised (none outside `log_labels`)."""
+    labels: dict[str, str] = getattr(error, _ERROR_LABELS, {})
+    return labels

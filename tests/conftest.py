@@ -36,6 +36,10 @@ def free_port() -> int:
         return port
 
 
+# The state folder of every stack this session started: what their functions used of their
+# grants is read at the end (tests/integration/test_zz_grants_used.py).
+STARTED_STACKS: list[Path] = []
+
 # The tests' clock for redeliveries: infra/'s delays (10 s doubling up to 600 s) a hundred times
 # shorter; the attempts before an event is dead-lettered are infra/'s own.
 RETRY_TIME_SCALE = 0.01
@@ -45,6 +49,7 @@ def start_stack(state_dir: Path, **options: Any) -> StackSettings:
     settings = StackSettings.resolve(
         state_dir, free_port_base(), retry_time_scale=RETRY_TIME_SCALE, **options
     )
+    STARTED_STACKS.append(settings.state_dir)
     stack.up(settings)
     return settings
 
@@ -68,3 +73,8 @@ def project_file(folder: Path, model_name: str, training_source: str | None = No
         lines += ["[training]", f'source = "{training_source}"']
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `after_every_stack` run last: they read what the others' stacks recorded."""
+    items.sort(key=lambda item: item.get_closest_marker("after_every_stack") is not None)

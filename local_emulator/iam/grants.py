@@ -33,7 +33,7 @@ class Grant:
     principal: str  # the function whose account holds it
     role: str
     resource: str  # resources.* name
-    where: str  # where infra/ says so, for messages
+    where: str  # where infra/ says so: "infra/iam.tf function_roles.score_file.tables.predictions"
 
     @property
     def key(self) -> str:
@@ -84,17 +84,15 @@ def function_grants(deployment: Deployment, module: Mapping[str, Any] | None = N
     for function, spec in access.items():
         where = f"infra/iam.tf function_roles.{function}"
         for name in spec.get("project", []):
-            grants.append(Grant(function, name, project(p), f"{where}.project"))
+            grants.append(Grant(function, name, project(p), f"{where}.project.{name}"))
         for setting, name in spec.get("buckets", {}).items():
             if setting not in deployment.buckets:
                 raise LocalStackError("iam", f"{where}.buckets names no known bucket: {setting}")
-            grants.append(
-                Grant(function, name, bucket(p, deployment.buckets[setting]), f"{where}.buckets")
-            )
+            resource = bucket(p, deployment.buckets[setting])
+            grants.append(Grant(function, name, resource, f"{where}.buckets.{setting}"))
         for table_id, name in spec.get("tables", {}).items():
-            grants.append(
-                Grant(function, name, table(p, deployment.dataset, table_id), f"{where}.tables")
-            )
+            resource = table(p, deployment.dataset, table_id)
+            grants.append(Grant(function, name, resource, f"{where}.tables.{table_id}"))
     where = "infra/iam.tf training_source_roles (var.training_source_reads)"
     for ref in deployment.training_reads.tables:
         resource = table(ref.project, ref.dataset, ref.table)

@@ -299,7 +299,7 @@ def test_the_grants_enforced_are_infras_in_the_stacks_names() -> None:
             "score_file",
             "roles/storage.objectUser",
             names.bucket(P, "inbox"),
-            "infra/iam.tf function_roles.score_file.buckets",
+            "infra/iam.tf function_roles.score_file.buckets.CLOUDSCORE_INBOX_BUCKET",
         )
         in grants
     )

@@ -1,0 +1,92 @@
+"""A burst of files against a batch function that may run two instances: the local Eventarc
+delivers as the deployed trigger does (the push window, Cloud Run refusing what no instance can
+take, infra/'s retries), and only user files reach the function, so every file is scored exactly
+once and none is dead-lettered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames
+from local_emulator import stack
+from local_emulator.components import worker_status_file
+from local_emulator.inbox import drop, wait_for_runs
+from local_emulator.settings import StackSettings
+from local_emulator.worker import read_status
+from shared import clients
+from shared.project_config import parse_project_config
+from shared.registration import train_and_register
+from shared.registry import ModelRegistry
+from shared.sources import SourceInfo, fingerprint
+from tests.conftest import project_file, start_stack
+
+pytestmark = pytest.mark.stack
+
+FILES = 200
+ROWS = 5
+
+
+@pytest.fixture(scope="module")
+def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
+    folder = tmp_path_factory.mktemp("burst")
+    settings = start_stack(
+        folder / "stack",
+        max_instances={"score_file": 2},
+        project_file=project_file(folder, "burst-loans"),
+    )
+    try:
+        frame = next(iter_demo_frames(2000, seed=41, drift=0.0, bad_rows=0.0, chunk_rows=2000))
+        config = parse_project_config(
+            {
+                "model": {"name": settings.model_name, "target": LABEL_COLUMN},
+                "training": {"time_budget_s": 3, "candidates": ["xgboost"]},
+            },
+            "test",
+        )
+        storage = clients.storage_client(settings.project, settings.endpoints())
+        registry = ModelRegistry(storage, settings.models_bucket, settings.model_name)
+        source = SourceInfo("memory://", "file", len(frame), fingerprint(frame))
+        train_and_register(frame, source, config, registry, None, promote=True)
+        yield settings
+    finally:
+        stack.down(settings)
+
+
+def test_200_files_at_once_with_two_instances_are_each_scored_once_and_none_dead_lettered(
+    two_instances: StackSettings, tmp_path: Path
+) -> None:
+    settings = two_instances
+    assert settings.capacity["score_file"].slots == 2
+    frames = iter_demo_frames(FILES * ROWS, seed=5, drift=0.0, bad_rows=0.0, chunk_rows=ROWS)
+    paths = []
+    for index, frame in enumerate(frames):
+        path = tmp_path / f"burst-{index:03d}.csv"
+        frame.drop(columns=[LABEL_COLUMN]).to_csv(path, index=False)
+        paths.append(path)
+
+    with ThreadPoolExecutor(16) as pool:
+        dropped = list(pool.map(lambda path: drop(settings, path), paths))
+    runs = wait_for_runs(settings, dropped, timeout_s=900)
+
+    assert len(runs) == FILES
+    assert {run["status"] for run in runs} == {"succeeded"}
+    assert all(run["rows_in"] == run["rows_scored"] == ROWS for run in runs)
+    bq = clients.bigquery_client(settings.project, settings.endpoints())
+    dataset = f"{settings.project}.{settings.dataset}"
+    per_file = {
+        row["source_uri"]: (row["runs"], row["predictions"])
+        for row in bq.query(
+            f"SELECT r.source_uri, COUNT(DISTINCT r.run_id) AS runs, "
+            f"(SELECT COUNT(*) FROM `{dataset}.predictions` p WHERE p.source_uri = r.source_uri) "
+            f"AS predictions FROM `{dataset}.scoring_runs` r GROUP BY r.source_uri"
+        ).result()
+    }
+    assert per_file == {uri: (1, ROWS) for uri, _ in dropped}
+    assert stack.dead_letters(settings) == []
+    delivered = read_status(worker_status_file(settings, "bridge"))
+    # Only the dropped files reached the function: none of its own writes to the inbox did.
+    assert delivered["score_file.delivered"] == FILES
