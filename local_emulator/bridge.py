@@ -41,11 +41,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from local_emulator import pubsub
 from local_emulator.components import worker_status_file
 from local_emulator.deployment import Capacity, DeliveryPolicy
 from local_emulator.settings import StackSettings, Trigger
 from local_emulator.worker import WorkerStatus, run_until_signalled
-from shared import clients
 from shared.errors import LocalStackError
 from shared.events import PUBSUB_PUBLISHED
 from shared.structured_log import configure_logging, log_labels
@@ -262,7 +262,7 @@ class Bridge:
         from google.cloud import pubsub_v1
         from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 
-        subscriber = clients.subscriber_client(self.settings.endpoints())
+        subscriber = pubsub.subscriber_client(self.settings.endpoints())
         path = subscriber.subscription_path(self.settings.project, self.trigger.subscription)
         future = subscriber.subscribe(
             path,

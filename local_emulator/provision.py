@@ -10,6 +10,7 @@ import contextlib
 
 from google.api_core import exceptions
 
+from local_emulator import pubsub
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.errors import LocalStackError, SinkError
@@ -21,8 +22,8 @@ _TRIGGER_ACK_DEADLINE_S = 60
 
 
 def provision_pubsub(settings: StackSettings) -> None:
-    publisher = clients.publisher_client(settings.endpoints())
-    subscriber = clients.subscriber_client(settings.endpoints())
+    publisher = pubsub.publisher_client(settings.endpoints())
+    subscriber = pubsub.subscriber_client(settings.endpoints())
     for topic in (settings.inbox_topic, settings.retrain_topic):
         with contextlib.suppress(exceptions.AlreadyExists):
             publisher.create_topic(name=publisher.topic_path(settings.project, topic))

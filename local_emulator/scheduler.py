@@ -19,10 +19,10 @@ from pathlib import Path
 
 from croniter import croniter
 
+from local_emulator import pubsub
 from local_emulator.components import worker_status_file
 from local_emulator.settings import StackSettings
 from local_emulator.worker import WorkerStatus, run_until_signalled
-from shared import clients
 from shared.errors import ConfigError
 from shared.structured_log import configure_logging
 
@@ -31,7 +31,7 @@ _log = logging.getLogger("local_emulator.scheduler")
 
 def publish_tick(settings: StackSettings, trigger: str) -> str:
     """Publish one retrain request, as the scheduler job does; returns the message id."""
-    publisher = clients.publisher_client(settings.endpoints())
+    publisher = pubsub.publisher_client(settings.endpoints())
     topic = publisher.topic_path(settings.project, settings.retrain_topic)
     payload = {"trigger": trigger, "requested_at": datetime.now(UTC).isoformat()}
     message_id: str = publisher.publish(topic, json.dumps(payload).encode()).result(timeout=30)

@@ -23,9 +23,8 @@ from shared.config import BIGQUERY_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_
 CLIENT_LIBRARY_ENVIRONMENT: Final = {"DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA": "true"}
 
 if TYPE_CHECKING:
-    import grpc
     from google.auth.credentials import Credentials
-    from google.cloud import bigquery, pubsub_v1, storage
+    from google.cloud import bigquery, storage
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class Endpoints:
     """Emulator endpoints; None means the real service."""
 
     storage: str | None = None  # with scheme: http://127.0.0.1:4443
-    pubsub: str | None = None  # host:port
+    pubsub: str | None = None  # host:port (only the local cloud's own workers use Pub/Sub)
     bigquery: str | None = None  # with scheme: http://127.0.0.1:9050
 
     @classmethod
@@ -78,34 +77,3 @@ def bigquery_client(project: str, endpoints: Endpoints | None = None) -> bigquer
             client_options={"api_endpoint": endpoint},
         )
     return bigquery.Client(project=project)
-
-
-def _emulator_channel(endpoint: str | None) -> grpc.Channel | None:
-    if not endpoint:
-        return None
-    import grpc
-
-    # What the library itself does for PUBSUB_EMULATOR_HOST: plaintext gRPC, no credentials.
-    return grpc.insecure_channel(endpoint)
-
-
-@functools.cache
-def publisher_client(endpoints: Endpoints | None = None) -> pubsub_v1.PublisherClient:
-    from google.cloud import pubsub_v1
-    from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
-
-    channel = _emulator_channel((endpoints or Endpoints.from_env()).pubsub)
-    if channel is None:
-        return pubsub_v1.PublisherClient()
-    return pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(channel=channel))
-
-
-@functools.cache
-def subscriber_client(endpoints: Endpoints | None = None) -> pubsub_v1.SubscriberClient:
-    from google.cloud import pubsub_v1
-    from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
-
-    channel = _emulator_channel((endpoints or Endpoints.from_env()).pubsub)
-    if channel is None:
-        return pubsub_v1.SubscriberClient()
-    return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from local_emulator import stack
+from local_emulator import pubsub, stack
 from local_emulator.bridge import Bridge
 from local_emulator.settings import StackSettings, Trigger
 from local_emulator.worker import WorkerStatus
@@ -33,8 +33,8 @@ pytestmark = pytest.mark.stack
 def running_bridge(settings: StackSettings, target: str, status_file: Path) -> Iterator[Bridge]:
     """A bridge of its own for the batch function's trigger, on a subscription of its own to the
     inbox's notifications, delivering to `target`."""
-    subscriber = clients.subscriber_client(settings.endpoints())
-    publisher = clients.publisher_client(settings.endpoints())
+    subscriber = pubsub.subscriber_client(settings.endpoints())
+    publisher = pubsub.publisher_client(settings.endpoints())
     name = f"test-bridge-{uuid.uuid4().hex[:8]}"
     subscriber.create_subscription(
         name=subscriber.subscription_path(settings.project, name),

@@ -27,7 +27,7 @@ import pytest
 from google.cloud import bigquery
 
 from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
-from local_emulator import stack
+from local_emulator import pubsub, stack
 from local_emulator.inbox import drop, wait_for_runs
 from local_emulator.settings import LOCAL_PROJECT, StackSettings
 from shared import clients
@@ -364,7 +364,7 @@ def test_two_checks_at_once_train_once(
 
 
 def publish(settings: StackSettings, body: bytes) -> str:
-    publisher = clients.publisher_client(settings.endpoints())
+    publisher = pubsub.publisher_client(settings.endpoints())
     topic = publisher.topic_path(settings.project, settings.retrain_topic)
     message_id: str = publisher.publish(topic, body).result(timeout=30)
     return message_id

@@ -7,6 +7,7 @@ import uuid
 import pytest
 from google.api_core import exceptions
 
+from local_emulator import pubsub
 from local_emulator.settings import StackSettings
 from shared import clients
 
@@ -73,8 +74,8 @@ def test_every_table_exists_with_its_declared_columns(local_stack: StackSettings
 
 
 def test_pubsub_message_published_and_pulled(local_stack: StackSettings) -> None:
-    publisher = clients.publisher_client(local_stack.endpoints())
-    subscriber = clients.subscriber_client(local_stack.endpoints())
+    publisher = pubsub.publisher_client(local_stack.endpoints())
+    subscriber = pubsub.subscriber_client(local_stack.endpoints())
     suffix = uuid.uuid4().hex[:8]
     topic = publisher.topic_path(local_stack.project, f"round-trip-{suffix}")
     subscription = subscriber.subscription_path(local_stack.project, f"round-trip-{suffix}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from local_emulator import pubsub
 from local_emulator.settings import StackSettings
 from local_emulator.worker import read_status
 from shared import clients
@@ -22,8 +23,8 @@ pytestmark = pytest.mark.stack
 def test_each_trigger_pulls_its_topic_and_the_inbox_publishes_only_incoming(
     local_stack: StackSettings, tmp_path: Path
 ) -> None:
-    subscriber = clients.subscriber_client(local_stack.endpoints())
-    publisher = clients.publisher_client(local_stack.endpoints())
+    subscriber = pubsub.subscriber_client(local_stack.endpoints())
+    publisher = pubsub.publisher_client(local_stack.endpoints())
     topics = {}
     for trigger in local_stack.triggers():
         subscription = subscriber.get_subscription(
@@ -139,8 +140,8 @@ def test_the_scheduler_publishes_when_its_cron_fires(
 
     from local_emulator import scheduler
 
-    subscriber = clients.subscriber_client(local_stack.endpoints())
-    publisher = clients.publisher_client(local_stack.endpoints())
+    subscriber = pubsub.subscriber_client(local_stack.endpoints())
+    publisher = pubsub.publisher_client(local_stack.endpoints())
     name = subscriber.subscription_path(local_stack.project, f"test-cron-{uuid.uuid4().hex[:8]}")
     subscriber.create_subscription(
         name=name, topic=publisher.topic_path(local_stack.project, local_stack.retrain_topic)

@@ -797,3 +797,65 @@ def test_every_variable_local_and_module_output_used_is_declared() -> None:
     config_outputs = set(_module(INFRA / "modules" / "config")["output"])
     root_text = "\n".join(p.read_text() for p in INFRA.glob("*.tf"))
     assert set(re.findall(r"\bmodule\.config\.(\w+)", root_text)) <= config_outputs
+
+
+# --- Pub/Sub, checked statically ----------------------------------------------------------------
+# The local cloud enforces Cloud Storage and BigQuery grants on every call; Pub/Sub speaks gRPC,
+# which its permission layer does not stand in front of. Its part of the deployment is checked
+# here instead: the functions make no Pub/Sub call at all, and each flow of messages is allowed
+# by infra/'s grants, expanded by the same role table the layer uses.
+
+
+def test_no_function_calls_pubsub() -> None:
+    import ast
+
+    archived = [p for folder in ("shared", "functions") for p in (ROOT / folder).rglob("*.py")]
+    imported = [
+        (path.name, name)
+        for path in archived
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        )
+    ]
+
+    assert [(path, name) for path, name in imported if "pubsub" in name] == []
+
+
+def _grants_permission(body: dict[str, Any], permission: str) -> bool:
+    from local_emulator.iam.roles import role
+
+    return permission in role(body["role"]).permissions
+
+
+def test_each_flow_of_messages_is_allowed_by_a_grant(root: dict[str, Any]) -> None:
+    resources = root["resource"]
+    publisher = resources[("google_pubsub_topic_iam_member", "gcs_publishes_inbox_events")]
+    dead_letter = resources[("google_pubsub_topic_iam_member", "dead_letter_publisher")]
+    signs = resources[("google_service_account_iam_member", "pubsub_signs_as_trigger")]
+    invokes = resources[("google_cloud_run_v2_service_iam_member", "trigger_invokes")]
+    receives = resources[("google_project_iam_member", "trigger_event_receiver")]
+    script = (INFRA / "scripts" / "eventarc-dead-letter.sh").read_text()
+
+    # Cloud Storage's agent publishes the inbox's notifications, on that topic only.
+    assert publisher["topic"] == "${google_pubsub_topic.inbox_events.id}"
+    assert _grants_permission(publisher, "pubsub.topics.publish")
+    # Pub/Sub's agent forwards a failed event: it publishes to the dead-letter topic and
+    # acknowledges on the trigger's subscription (the script grants that, on the subscription).
+    assert dead_letter["topic"] == "${google_pubsub_topic.dead_letter.id}"
+    assert dead_letter["member"] == "serviceAccount:${local.pubsub_agent}"
+    assert _grants_permission(dead_letter, "pubsub.topics.publish")
+    assert '--member="serviceAccount:$PUBSUB_AGENT" --role=roles/pubsub.subscriber' in script
+    assert _grants_permission({"role": "roles/pubsub.subscriber"}, "pubsub.subscriptions.consume")
+    # Eventarc pushes as each trigger's account, which Pub/Sub's agent signs for, and which may
+    # receive events and invoke its own function only.
+    assert signs["member"] == "serviceAccount:${local.pubsub_agent}"
+    assert _grants_permission(signs, "iam.serviceAccounts.getOpenIdToken")
+    assert set(invokes["for_each"]) == {"score_file", "retrain_model"}
+    assert _grants_permission(invokes, "run.routes.invoke")
+    assert _grants_permission(receives, "eventarc.events.receiveEvent")
+    # Cloud Scheduler publishes the ticks as its own agent, to a topic of the job's project:
+    # no grant (https://cloud.google.com/scheduler/docs/access-control).
+    job = resources[("google_cloud_scheduler_job", "retrain")]
+    assert job["pubsub_target"][0]["topic_name"] == "${google_pubsub_topic.retrain.id}"
