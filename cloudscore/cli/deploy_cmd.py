@@ -133,6 +133,31 @@ def deployment_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def training_source_reads(project: str) -> dict[str, list[str]]:
+    """What the retrain function's training source reads (the project file's `training.source`,
+    found as `cloudscore train` finds it), for infra's `training_source_reads`: the retrain
+    account is granted read on exactly these."""
+    from shared.project_config import find_project_file, load_project_config
+
+    path = find_project_file()
+    source = load_project_config(path).training_source if path is not None else None
+    if source is None:
+        print("training.source: none in the project file; the retrain account reads no source")
+        return {"tables": [], "buckets": []}
+    try:
+        from local_emulator.iam.reads import source_reads
+    except ImportError as exc:
+        raise ConfigError(
+            "training.source",
+            f"working out what {source!r} reads needs the local cloud's packages ({exc}): "
+            "`pip install 'cloudscore[local]'`, or pass --var training_source_reads=…",
+        ) from exc
+    reads = source_reads(source, project=project).as_terraform()
+    shown = ", ".join([*reads["tables"], *(f"gs://{b}" for b in reads["buckets"])]) or "nothing"
+    print(f"training.source {source!r} (from {path}): the retrain account may read {shown}")
+    return reads
+
+
 # --- terraform ---------------------------------------------------------------------------------
 
 
@@ -158,15 +183,14 @@ def _terraform(root: Path, args: argparse.Namespace) -> int:
 
     archive = packaging.build_archive(work_dir(root))
     print(f"source archive {archive.path.name}: sha256 {archive.sha256}")
+    variables = {
+        "settings": settings,
+        "source_archive": str(archive.path),
+        "runtime": archive.runtime,
+        "training_source_reads": training_source_reads(settings["CLOUDSCORE_PROJECT"]),
+    }
     var_file = work_dir(root) / "deploy.tfvars.json"
-    var_file.write_text(
-        json.dumps(
-            {"settings": settings, "source_archive": str(archive.path), "runtime": archive.runtime},
-            indent=2,
-            sort_keys=True,
-        )
-        + "\n"
-    )
+    var_file.write_text(json.dumps(variables, indent=2, sort_keys=True) + "\n")
     plan_file = work_dir(root) / f"{args.action}.tfplan"
     commands = terraform_commands(
         terraform,

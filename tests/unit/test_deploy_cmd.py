@@ -78,8 +78,28 @@ def test_plan_inits_then_plans_with_the_settings_and_the_archive(
     assert variables["settings"]["CLOUDSCORE_RETRAIN_TOPIC"] == "cloudscore-retrain"
     assert Path(variables["source_archive"]).is_file()
     assert variables["runtime"].startswith("python3")
+    # The demo's cloudscore.toml retrains from a query: the retrain account may read its table.
+    assert variables["training_source_reads"] == {
+        "tables": ["demo-project.cloudscore.recent_applications"],
+        "buckets": [],
+    }
     out = capsys.readouterr().out
     assert "$ " in out and "sha256" in out
+    assert "the retrain account may read demo-project.cloudscore.recent_applications" in out
+
+
+def test_a_project_without_a_training_source_grants_no_read(
+    fake_terraform: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "cloudscore.toml").write_text('[model]\nname = "m"\ntarget = "y"\n')
+    monkeypatch.chdir(project)
+
+    assert main(["deploy", "plan"]) == 0
+
+    variables = json.loads((tmp_path / "deploy" / "deploy.tfvars.json").read_text())
+    assert variables["training_source_reads"] == {"tables": [], "buckets": []}
 
 
 def test_apply_without_a_terminal_refuses_unless_told_yes(

@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import logging
 
-from shared.structured_log import CloudLoggingFormatter, log_labels
+import pytest
+
+from shared.structured_log import CloudLoggingFormatter, labels_of, log_labels
 
 
 def format_record(message: str, level: int = logging.INFO, **extra: object) -> dict[str, object]:
@@ -41,3 +43,12 @@ def test_extra_fields_become_json_fields() -> None:
     entry = format_record("done", rows_scored=10)
 
     assert entry["rows_scored"] == 10
+
+
+def test_an_error_carries_the_labels_of_where_it_was_raised() -> None:
+
+    with pytest.raises(ValueError) as raised, log_labels(run_id="r1"), log_labels(source="s#1"):
+        raise ValueError("x")
+
+    assert labels_of(raised.value) == {"run_id": "r1", "source": "s#1"}
+    assert labels_of(ValueError("elsewhere")) == {}
