@@ -20,6 +20,8 @@ _STATE_HELP = (
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from local_emulator.settings import DEFAULT_PORTS
+
     local = subparsers.add_parser(
         "local",
         help="run the local cloud: emulators, functions, Eventarc bridge, scheduler",
@@ -33,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--port-base",
         type=int,
-        help="use 7 consecutive ports from N (default: each emulator's usual port, "
-        "or $CLOUDSCORE_LOCAL_PORT_BASE)",
+        help=f"use {len(DEFAULT_PORTS)} consecutive ports from N (default: each emulator's "
+        "usual port, or $CLOUDSCORE_LOCAL_PORT_BASE)",
     )
     up.add_argument("--reset", action="store_true", help="wipe the stack's data first")
     up.add_argument(
