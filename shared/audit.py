@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 
 class AuditLog:
-    def __init__(self, client: bigquery.Client, dataset: str) -> None:
-        self.sink = BigQuerySink(client, dataset)
+    def __init__(self, client: bigquery.Client, dataset: str, *, location: str) -> None:
+        self.sink = BigQuerySink(client, dataset, location=location)
         self.table = self.sink.table_id(MODEL_EVENTS)
 
     def record(self, move: AliasMove) -> str:

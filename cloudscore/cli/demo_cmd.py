@@ -246,7 +246,7 @@ def _load_outcomes(settings: Any, data: _DemoData) -> str:
     for batch in data.batches:
         frame = label_frame(batch.labels_out, id_column=ID_COLUMN, label_column=LABEL_COLUMN)
         # Keyed by content: the same outcomes load once, new ones always load.
-        load_labels(bq, settings.dataset, frame, fingerprint(frame))
+        load_labels(bq, settings.dataset, frame, fingerprint(frame), location=settings.region)
         loaded += len(frame)
     table = f"{settings.project}.{settings.dataset}.{_RECENT_TABLE}"
     # Replaced whole: the local BigQuery keeps a table across demos.
@@ -273,7 +273,9 @@ def _tick_and_wait(settings: Any, timeout_s: float = 600.0) -> Any:
     published = datetime.now(UTC) - timedelta(seconds=1)
     message_id = publish_tick(settings, "demo")
     history = MonitoringHistory(
-        clients.bigquery_client(settings.project, settings.endpoints()), settings.dataset
+        clients.bigquery_client(settings.project, settings.endpoints()),
+        settings.dataset,
+        location=settings.region,
     )
     deadline = time.monotonic() + timeout_s
     while True:
@@ -344,7 +346,7 @@ def _train(settings: Any, config_path: Path, data: Path) -> Any:
         source,
         config,
         ModelRegistry(storage, settings.models_bucket, config.model_name),
-        AuditLog(bq, settings.dataset),
+        AuditLog(bq, settings.dataset, location=settings.region),
         promote=True,
     )
 

@@ -105,7 +105,11 @@ def _load(args: argparse.Namespace) -> int:
         elif args.dry_run:
             outcome = f"{len(checked.rows):,} to load into {target.config.dataset} (dry run)"
         elif labels.load_labels(
-            target.bigquery, target.config.dataset, checked.rows, checked.job_key
+            target.bigquery,
+            target.config.dataset,
+            checked.rows,
+            checked.job_key,
+            location=target.config.region,
         ):
             outcome = f"{len(checked.rows):,} loaded into {target.config.dataset}"
         else:

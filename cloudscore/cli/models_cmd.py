@@ -99,7 +99,7 @@ def _migrate(target: Any, registry: Any, version: str | None) -> None:
     from shared.audit import AuditLog
     from shared.registration import default_actor
 
-    audit = AuditLog(target.bigquery, target.config.dataset)
+    audit = AuditLog(target.bigquery, target.config.dataset, location=target.config.region)
     done = migrate(registry, default_actor(), only=version, audit=audit)
     if not done.versions and not done.moves:
         print(f"model {registry.model_name!r}: nothing to migrate")
@@ -161,7 +161,7 @@ def _move(target: Any, registry: Any, args: argparse.Namespace) -> None:
             )
         version = pointer.previous_version
     move = registry.move_alias(alias, version, actor=default_actor(), reason=args.reason)
-    AuditLog(target.bigquery, target.config.dataset).record(move)
+    AuditLog(target.bigquery, target.config.dataset, location=target.config.region).record(move)
     print(f"{alias} of {registry.model_name}: {move.from_version or 'unset'} → {move.to_version}")
 
 

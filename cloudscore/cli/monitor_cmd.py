@@ -112,9 +112,10 @@ def _report(args: argparse.Namespace) -> int:
 
     target = resolve_target()
     now = datetime.now(UTC)
-    runs = MonitoringHistory(target.bigquery, target.config.dataset).runs(
-        since=now - timedelta(days=args.days)
+    history = MonitoringHistory(
+        target.bigquery, target.config.dataset, location=target.config.region
     )
+    runs = history.runs(since=now - timedelta(days=args.days))
     html = render_report(target.config.model_name, runs, generated_at=now)
     args.out.write_text(html, encoding="utf-8")
     print(f"wrote {args.out} ({len(runs)} checks of the last {args.days} days)", file=sys.stderr)

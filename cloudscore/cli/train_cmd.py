@@ -115,7 +115,7 @@ def _train(args: argparse.Namespace) -> int:
             source,
             config,
             registry,
-            AuditLog(target.bigquery, target.config.dataset),
+            AuditLog(target.bigquery, target.config.dataset, location=target.config.region),
             promote=args.promote,
             progress=bar,
         )

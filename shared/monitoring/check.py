@@ -68,6 +68,7 @@ class Cloud:
     storage: storage.Client
     bigquery: bigquery.Client
     dataset: str
+    location: str  # the dataset's: CLOUDSCORE_REGION
     audit: AuditLog
     actor: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -89,7 +90,8 @@ class Cloud:
             storage=storage,
             bigquery=bigquery,
             dataset=config.dataset,
-            audit=AuditLog(bigquery, config.dataset),
+            location=config.region,
+            audit=AuditLog(bigquery, config.dataset, location=config.region),
             actor=actor,
         )
 
@@ -141,7 +143,7 @@ def _finish(
     request: CheckRequest,
     run: MonitoringRun,
 ) -> MonitoringRun:
-    history = MonitoringHistory(cloud.bigquery, cloud.dataset)
+    history = MonitoringHistory(cloud.bigquery, cloud.dataset, location=cloud.location)
     path = report_path(cloud.registry.prefix, run.run_id)
     run = replace(run, report_uri=f"gs://{cloud.registry.bucket_name}/{path}")
     html = render_report(

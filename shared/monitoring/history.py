@@ -20,9 +20,9 @@ HISTORY_LIMIT = 200
 
 
 class MonitoringHistory:
-    def __init__(self, client: bigquery.Client, dataset: str) -> None:
+    def __init__(self, client: bigquery.Client, dataset: str, *, location: str) -> None:
         self.client = client
-        self.sink = BigQuerySink(client, dataset)
+        self.sink = BigQuerySink(client, dataset, location=location)
         self.table = self.sink.table_id(MONITORING_RUNS)
 
     def record(self, run: MonitoringRun) -> None:

@@ -5,7 +5,7 @@
     check_labels(stream, name, columns, …) -> PreparedLabels   read, normalise, check: pure
     label_frame(path, id_column=…, label_column=…) -> frame    the same for one local file
     refuse_problems(prepared)                         LabelsRefused listing the first problems
-    load_labels(client, dataset, frame, job_key) -> bool       False: this content was loaded
+    load_labels(client, dataset, frame, job_key, location=…) -> bool   False: loaded before
 
 A file is read by the batch path's reader (`shared.scoring.readers`: CSV as text as written,
 Parquet and JSONL typed, row numbers as 1-based data rows) and its ids become text by the very
@@ -299,10 +299,12 @@ def prepare_labels(
     )
 
 
-def load_labels(client: bigquery.Client, dataset: str, frame: pd.DataFrame, job_key: str) -> bool:
-    """Append `frame` (LABELS columns) to `dataset.labels` unless a load of the same key into the
-    same table was done: True when this call loaded it."""
-    sink = BigQuerySink(client, dataset)
+def load_labels(
+    client: bigquery.Client, dataset: str, frame: pd.DataFrame, job_key: str, *, location: str
+) -> bool:
+    """Append `frame` (LABELS columns) to `dataset.labels` (in `location`) unless a load of the
+    same key into the same table was done: True when this call loaded it."""
+    sink = BigQuerySink(client, dataset, location=location)
     table_id = sink.table_id(LABELS)
     digest = hashlib.sha256(f"{table_id}\n{job_key}".encode()).hexdigest()
     return sink.load_once(LABELS, frame, job_id("labels", digest[:40]))

@@ -86,30 +86,16 @@ def arrow_table(table: Table, frame: pd.DataFrame) -> pa.Table:
 
 
 class BigQuerySink:
-    def __init__(
-        self, client: bigquery.Client, dataset: str, *, location: str | None = None
-    ) -> None:
-        """`location`: the dataset's, which the functions know (CLOUDSCORE_REGION); when not
-        given it is read from the dataset (bigquery.datasets.get, which only a role on the
-        dataset or project grants)."""
+    def __init__(self, client: bigquery.Client, dataset: str, *, location: str) -> None:
+        """`location`: the dataset's, which jobs outside the US multi-region are found only
+        with. It is the deployment's CLOUDSCORE_REGION (infra/bigquery.tf), given rather than
+        read from the dataset: a function's table grants do not let it read the dataset."""
         self.client = client
         self.dataset = dataset
-        self._location = location
+        self.location = location
 
     def table_id(self, table: Table) -> str:
         return f"{self.client.project}.{self.dataset}.{table.name}"
-
-    @property
-    def location(self) -> str | None:
-        """The dataset's location: jobs outside the US multi-region are found only with it."""
-        if self._location is None:
-            with transient_errors(f"reading dataset {self.dataset}"):
-                try:
-                    dataset = self.client.get_dataset(f"{self.client.project}.{self.dataset}")
-                except api_exceptions.NotFound as exc:
-                    raise SinkError(f"dataset {self.dataset} does not exist") from exc
-            self._location = dataset.location or ""
-        return self._location or None
 
     def load_once(self, table: Table, frame: pd.DataFrame, load_job_id: str) -> bool:
         """Append `frame` under `load_job_id`; False when an earlier job of it did, or it is

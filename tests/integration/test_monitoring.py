@@ -126,7 +126,7 @@ def score_with_labels(
     (run,) = wait_for_runs(settings, [drop(settings, data)])
     bq = clients.bigquery_client(settings.project, settings.endpoints())
     frame = label_frame(labels, id_column="application_id", label_column=LABEL_COLUMN)
-    load_labels(bq, settings.dataset, frame, fingerprint(frame))
+    load_labels(bq, settings.dataset, frame, fingerprint(frame), location=settings.region)
     return run
 
 

@@ -145,7 +145,7 @@ def test_an_alias_move_is_recorded_once_in_model_events(
     version = register(registry)
     move = registry.move_alias("champion", version, actor="alice", reason="first model")
     bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
-    audit = AuditLog(bq, local_stack.dataset)
+    audit = AuditLog(bq, local_stack.dataset, location=local_stack.region)
 
     audit.record(move)
     audit.record(move)  # a retried recording adds nothing

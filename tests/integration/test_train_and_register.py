@@ -68,7 +68,7 @@ def registry(local_stack: StackSettings, model_name: str) -> ModelRegistry:
 @pytest.fixture
 def audit(local_stack: StackSettings) -> AuditLog:
     bq = clients.bigquery_client(local_stack.project, local_stack.endpoints())
-    return AuditLog(bq, local_stack.dataset)
+    return AuditLog(bq, local_stack.dataset, location=local_stack.region)
 
 
 @pytest.fixture

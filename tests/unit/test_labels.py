@@ -494,12 +494,13 @@ def test_a_load_s_job_id_derives_from_the_table_and_the_key() -> None:
     client = create_autospec(bigquery.Client, instance=True)
     client.project = "p"
     client.get_job.side_effect = api_exceptions.NotFound("no job")
-    client.get_dataset.return_value.location = "US"
 
-    assert load_labels(client, "ds1", frame, "key") is True
-    assert load_labels(client, "ds1", frame, "key") is True  # the fake never finds a job
-    assert load_labels(client, "ds2", frame, "key") is True
-    assert load_labels(client, "ds1", frame, "other") is True
+    assert load_labels(client, "ds1", frame, "key", location="US") is True
+    assert (
+        load_labels(client, "ds1", frame, "key", location="US") is True
+    )  # the fake never finds a job
+    assert load_labels(client, "ds2", frame, "key", location="US") is True
+    assert load_labels(client, "ds1", frame, "other", location="US") is True
 
     calls = client.load_table_from_file.call_args_list
     ids = [call.kwargs["job_id"] for call in calls]
@@ -514,11 +515,10 @@ def test_a_load_whose_job_exists_loads_nothing() -> None:
     )
     client = create_autospec(bigquery.Client, instance=True)
     client.project = "p"
-    client.get_dataset.return_value.location = "US"
     client.get_job.return_value.state = "DONE"
     client.get_job.return_value.error_result = None
 
-    assert load_labels(client, "ds", frame, "key") is False
+    assert load_labels(client, "ds", frame, "key", location="US") is False
     client.load_table_from_file.assert_not_called()
 
 
