@@ -56,7 +56,10 @@ def wait_for_runs(
         waiting = [key for key in dropped if key not in found]
         given_up = [key for key in waiting if _dead_letter(settings, *key) is not None]
         if given_up or time.monotonic() > deadline:
-            said = "; ".join(f"{uri}: {why_not_scored(settings, uri, g)}" for uri, g in waiting)
+            shown = (given_up + [key for key in waiting if key not in given_up])[:_SHOWN]
+            said = "; ".join(f"{uri}: {why_not_scored(settings, uri, g)}" for uri, g in shown)
+            if len(waiting) > len(shown):
+                said += f"; and {len(waiting) - len(shown)} more"
             raise LocalStackError(
                 "score_file",
                 f"no scoring run for {len(waiting)} of {len(dropped)} file(s) after "
@@ -64,6 +67,9 @@ def wait_for_runs(
                 f"s: {said}",
             )
         time.sleep(0.5)
+
+
+_SHOWN = 5  # files whose reason a failed wait spells out
 
 
 def why_not_scored(settings: StackSettings, uri: str, generation: int) -> str:

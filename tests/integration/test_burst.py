@@ -18,11 +18,8 @@ from local_emulator.inbox import drop, wait_for_runs
 from local_emulator.settings import StackSettings
 from local_emulator.worker import read_status
 from shared import clients
-from shared.project_config import parse_project_config
-from shared.registration import train_and_register
-from shared.registry import ModelRegistry
-from shared.sources import SourceInfo, fingerprint
 from tests.conftest import project_file, start_stack
+from tests.integration.conftest import promote_a_champion
 
 pytestmark = pytest.mark.stack
 
@@ -39,18 +36,7 @@ def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSet
         project_file=project_file(folder, "burst-loans"),
     )
     try:
-        frame = next(iter_demo_frames(2000, seed=41, drift=0.0, bad_rows=0.0, chunk_rows=2000))
-        config = parse_project_config(
-            {
-                "model": {"name": settings.model_name, "target": LABEL_COLUMN},
-                "training": {"time_budget_s": 3, "candidates": ["xgboost"]},
-            },
-            "test",
-        )
-        storage = clients.storage_client(settings.project, settings.endpoints())
-        registry = ModelRegistry(storage, settings.models_bucket, settings.model_name)
-        source = SourceInfo("memory://", "file", len(frame), fingerprint(frame))
-        train_and_register(frame, source, config, registry, None, promote=True)
+        promote_a_champion(settings, time_budget_s=3)
         yield settings
     finally:
         stack.down(settings)

@@ -25,12 +25,9 @@ from local_emulator.scheduler import publish_tick
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.errors import LocalStackError
-from shared.project_config import parse_project_config
-from shared.registration import train_and_register
-from shared.registry import ModelRegistry
-from shared.sources import SourceInfo, fingerprint
 from tests.conftest import project_file, start_stack
 from tests.integration.batch_support import counts
+from tests.integration.conftest import promote_a_champion
 from tests.integration.waiting import wait_for
 
 pytestmark = pytest.mark.stack
@@ -72,23 +69,7 @@ def short_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSetti
 
 @pytest.fixture(scope="module")
 def champion(short_stack: StackSettings) -> str:
-    frame = next(iter_demo_frames(3000, seed=41, drift=0.0, bad_rows=0.0, chunk_rows=3000))
-    config = parse_project_config(
-        {
-            "model": {
-                "name": short_stack.model_name,
-                "target": LABEL_COLUMN,
-                "id_column": "application_id",
-                "time_column": "application_date",
-            },
-            "training": {"time_budget_s": 4, "candidates": ["xgboost"]},
-        },
-        "test",
-    )
-    storage = clients.storage_client(short_stack.project, short_stack.endpoints())
-    registry = ModelRegistry(storage, short_stack.models_bucket, short_stack.model_name)
-    source = SourceInfo("memory://", "file", len(frame), fingerprint(frame))
-    return train_and_register(frame, source, config, registry, None, promote=True).version
+    return promote_a_champion(short_stack, time_budget_s=4)
 
 
 def refused(settings: StackSettings) -> dict[str, dict[str, list[str]]]:
