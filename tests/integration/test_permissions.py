@@ -142,3 +142,26 @@ def test_permissions_shows_each_functions_use_refusals_and_grants(
         f"roles/storage.objectViewer on projects/{local_stack.project}/buckets/"
         f"{local_stack.models_bucket}: used storage.objects.get"
     ) in predict
+
+
+def test_a_delete_whose_generation_precondition_fails_is_refused_412(
+    local_stack: StackSettings,
+) -> None:
+    # Cloud Storage deletes only the generation named by ifGenerationMatch; the function relies
+    # on it to leave a newer upload of the same name alone (fake-gcs-server ignores it).
+    name = f"incoming/{uuid.uuid4().hex[:8]}.csv"
+    owner = clients.storage_client(local_stack.project, local_stack.endpoints())
+    blob = owner.bucket(local_stack.inbox_bucket).blob(name)
+    blob.upload_from_string(b"a\n1\n")
+    first = int(blob.generation)
+    blob.upload_from_string(b"a\n2\n")
+    second = int(blob.generation)
+    inbox = storage_as(local_stack, "score_file").bucket(local_stack.inbox_bucket)
+
+    with pytest.raises(exceptions.PreconditionFailed):
+        inbox.delete_blob(name, if_generation_match=first)
+
+    kept = owner.bucket(local_stack.inbox_bucket).get_blob(name)
+    assert kept is not None and int(kept.generation) == second
+    inbox.delete_blob(name, if_generation_match=second)
+    assert owner.bucket(local_stack.inbox_bucket).get_blob(name) is None
