@@ -66,6 +66,13 @@ class LoadedModel:
 
 def load_model_dir(directory: Path) -> LoadedModel:
     """A version's files in `directory`, each checked against its manifest's sha256."""
+    version = load_model_dir_version(directory)
+    return LoadedModel(version.model, version.contract, version.model_name, version.version)
+
+
+def load_model_dir_version(directory: Path) -> Any:
+    """The `ModelVersion` of a version's files in `directory`, each checked against its
+    manifest's sha256."""
     import json
 
     from shared.model_format import OLD_MODEL_FILE
@@ -91,8 +98,7 @@ def load_model_dir(directory: Path) -> LoadedModel:
             raise DataError(f"{path} differs from its sha256 in {MANIFEST_FILE}; refusing it")
         return content
 
-    version = assemble_version(manifest, sha256(data), 0, read, where=f"{directory}/")
-    return LoadedModel(version.model, version.contract, version.model_name, version.version)
+    return assemble_version(manifest, sha256(data), 0, read, where=f"{directory}/")
 
 
 def _load_registry_model(version: str | None) -> LoadedModel:

@@ -105,7 +105,7 @@ def score_object(
     if sink.is_done(job_id(claim.key, "run")):
         # Scored already (a redelivery, or a crash before the move): only the move may be left.
         _log.info("%s was already scored by run %s", obj.key, claim.run_id)
-        _delete_original(storage, obj)
+        delete_original(storage, obj)
         return RunOutcome(claim.run_id, claim.model_version, "already_scored", None, 0, 0, 0, "")
     run = _FileRun(obj, storage, sink, claim)
     try:
@@ -223,7 +223,7 @@ class _FileRun:
         target_prefix = QUARANTINE_PREFIX if ending is not None else PROCESSED_PREFIX
         # Copy, record, then delete: a retry after a crash anywhere in between either scores
         # the file again (the original is still there) or finds the run recorded and the copy.
-        moved_to = _copy(self.storage, obj, target_prefix)
+        moved_to = copy_generation(self.storage, obj, target_prefix)
         drift = None
         if self.drift is not None and self.drift.rows:
             # The bin counts too: monitoring adds them up over many files, which gives the
@@ -245,7 +245,7 @@ class _FileRun:
             "drift_summary": json.dumps(drift) if drift else None,
         }
         self.sink.load_once(SCORING_RUNS, pd.DataFrame([row]), job_id(claim.key, "run"))
-        _delete_original(self.storage, obj)
+        delete_original(self.storage, obj)
         log = _log.warning if status in ("rejected", "failed") else _log.info
         log(
             "%s %s: %d rows in, %d scored, %d rejected; %s%s",
@@ -284,7 +284,7 @@ def _destination(obj: StorageObject, prefix: str) -> str:
     return f"{prefix}{obj.generation}/{obj.name.removeprefix(INCOMING_PREFIX)}"
 
 
-def _copy(storage: storage.Client, obj: StorageObject, prefix: str) -> str:
+def copy_generation(storage: storage.Client, obj: StorageObject, prefix: str) -> str:
     """Copy the scored generation to `prefix/<generation>/<name>`; safe to repeat. The empty
     string when the generation no longer exists and no earlier attempt copied it."""
     bucket = storage.bucket(obj.bucket)
@@ -307,7 +307,7 @@ def _copy(storage: storage.Client, obj: StorageObject, prefix: str) -> str:
     return f"gs://{obj.bucket}/{destination}"
 
 
-def _delete_original(storage: storage.Client, obj: StorageObject) -> None:
+def delete_original(storage: storage.Client, obj: StorageObject) -> None:
     # Already gone, or overwritten by a newer generation, which is a file of its own.
     gone = (api_exceptions.NotFound, api_exceptions.PreconditionFailed)
     with transient_errors(f"deleting {obj.key}"), contextlib.suppress(*gone):

@@ -20,7 +20,7 @@ import contextlib
 import io
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import pandas as pd
 import pyarrow as pa
@@ -71,14 +71,19 @@ def attempt_ids(load_job_id: str) -> Iterator[str]:
         yield f"{load_job_id}-{attempt}"
 
 
-def arrow_table(table: Table, frame: pd.DataFrame) -> pa.Table:
-    """The frame typed exactly as the BigQuery table declares its columns."""
-    schema = pa.schema(
+def arrow_schema(table: Table) -> pa.Schema:
+    """The Arrow schema of the table's columns, as its loads are typed."""
+    return pa.schema(
         [
             pa.field(c.name, _ARROW_TYPES[c.type], nullable=c.mode != "REQUIRED")
             for c in table.columns
         ]
     )
+
+
+def arrow_table(table: Table, frame: pd.DataFrame) -> pa.Table:
+    """The frame typed exactly as the BigQuery table declares its columns."""
+    schema = arrow_schema(table)
     missing = [name for name in schema.names if name not in frame.columns]
     if missing:
         raise DataError(f"rows for {table.name} lack the columns {missing}")
@@ -103,11 +108,21 @@ class BigQuerySink:
         if frame.empty:
             return False
         payload = _parquet(arrow_table(table, frame))
+        return self.load_parquet_once(table, io.BytesIO(payload), len(frame), load_job_id)
+
+    def load_parquet_once(
+        self, table: Table, parquet: BinaryIO, rows: int, load_job_id: str
+    ) -> bool:
+        """`load_once` of a Parquet file of `rows` rows typed as `arrow_table` types them (a
+        seekable file: large ones are uploaded from disk rather than held in memory)."""
+        if rows == 0:
+            return False
         for _ in range(MAX_ATTEMPTS):
             done, free_id = self._settle(load_job_id)
             if done:
                 return False
-            if self._submit(table, payload, len(frame), free_id):
+            parquet.seek(0)
+            if self._submit(table, parquet, rows, free_id):
                 return True
             # A concurrent attempt took `free_id` first; its outcome decides, read on the loop.
         raise TransientError(f"load {load_job_id} into {table.name}: too many concurrent attempts")
@@ -154,7 +169,7 @@ class BigQuerySink:
                 job.reload()
         return job
 
-    def _submit(self, table: Table, payload: bytes, rows: int, candidate: str) -> bool:
+    def _submit(self, table: Table, payload: BinaryIO, rows: int, candidate: str) -> bool:
         """Run the load as job `candidate`; False when a job with that id exists already."""
         from google.cloud import bigquery
 
@@ -166,7 +181,7 @@ class BigQuerySink:
         with transient_errors(what):
             try:
                 job = self.client.load_table_from_file(
-                    io.BytesIO(payload),
+                    payload,
                     self.table_id(table),
                     job_config=config,
                     job_id=candidate,

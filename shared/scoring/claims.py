@@ -45,8 +45,14 @@ class Claim:
     @property
     def key(self) -> str:
         """Short, stable name of (file, generation, version): job ids are derived from it."""
-        text = f"{self.source_uri}#{self.source_generation}@{self.model_name}:{self.model_version}"
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        return run_key(self.source_uri, self.source_generation, self.model_name, self.model_version)
+
+
+def run_key(source_uri: str, generation: int, model_name: str, model_version: str) -> str:
+    """The scoring of one file generation by one model version, named for its load job ids: the
+    batch function and the pipeline derive the same ids, so neither loads what the other did."""
+    text = f"{source_uri}#{generation}@{model_name}:{model_version}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def claim_path(obj: StorageObject) -> str:

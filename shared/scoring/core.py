@@ -1,6 +1,7 @@
 """Score a file chunk by chunk: the use case the batch function and `cloudscore score` share.
 
     score_chunk(chunk, contract, model, …) -> ScoredChunk     pure: validate, score, shape rows
+    check_header(first_chunk, contract, name)                 HeaderMismatch: the file whole
     score_stream(stream, fmt, contract, model, run) -> (index, ScoredChunk) …
     score_file(path, contract, model, run, write=…) -> ScoreSummary
 
@@ -196,15 +197,20 @@ def score_stream(
         first = next(chunks, None)
         if first is None:
             return
-        # A JSONL file whose first lines are all malformed has no header to judge: its rows are.
-        if first.header or len(first.frame):
-            missing = missing_columns(first.header, contract)
-            if missing:
-                known = frozenset(c.name for c in contract.columns)
-                raise HeaderMismatch(name, missing, first.header, known)
+        check_header(first, contract, name)
         for index, chunk in enumerate(_chained(first, chunks)):
             if index >= start_chunk:
                 yield index, score_chunk(chunk, contract, model, **settings)
+
+
+def check_header(first: Chunk, contract: DataContract, name: str) -> None:
+    """`HeaderMismatch` when the file whose first chunk is `first` lacks a required column."""
+    # A JSONL file whose first lines are all malformed has no header to judge: its rows are.
+    if first.header or len(first.frame):
+        missing = missing_columns(first.header, contract)
+        if missing:
+            known = frozenset(c.name for c in contract.columns)
+            raise HeaderMismatch(name, missing, first.header, known)
 
 
 def score_file(

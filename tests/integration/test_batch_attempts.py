@@ -92,7 +92,7 @@ def test_a_crash_between_recording_the_run_and_deleting_the_file_is_finished_by_
         raise RuntimeError("instance killed")
 
     with monkeypatch.context() as patched:
-        patched.setattr(batch, "_delete_original", crash)
+        patched.setattr(batch, "delete_original", crash)
         with pytest.raises(RuntimeError):
             parts.score(obj)
     again = parts.score(obj)

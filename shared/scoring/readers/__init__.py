@@ -56,9 +56,11 @@ from shared.scoring.readers.framing import (
     PARQUET_MAGIC,
     READ_BYTES,
     UNREADABLE,
+    WHOLE_FILE,
     BadRow,
     Chunk,
     FileFormat,
+    Part,
     Source,
     Watched,
     detect_format,
@@ -69,7 +71,8 @@ from shared.scoring.readers.parquet import parquet_chunks
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS", "ENCODING", "GZIP_MAGIC", "MALFORMED_LINE", "MAX_RAW_CHARS",
-    "PARQUET_MAGIC", "BadRow", "Chunk", "FileFormat", "detect_format", "header_of", "iter_chunks",
+    "PARQUET_MAGIC", "WHOLE_FILE", "BadRow", "Chunk", "FileFormat", "Part", "detect_format",
+    "header_of", "iter_chunks",
 ]  # fmt: skip
 
 
@@ -78,8 +81,14 @@ def iter_chunks(
     fmt: FileFormat,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     name: str = "<file>",
+    part: Part = WHOLE_FILE,
 ) -> Generator[Chunk, None, None]:
     """The file's rows, `chunk_rows` at most at a time; see the module docstring.
+
+    `part` reads one part of a file the same way (cloudscore's pipeline splits files): the row
+    groups of a Parquet file, or a CSV or JSONL stream that holds the rows from
+    `part.first_row_number` on (a CSV part after the file's first starts with the file's
+    header bytes).
 
     Close the generator (or exhaust it) before closing `stream`: until then it may read from
     `stream` (CSV is read ahead by a thread of its own, which closing stops).
@@ -91,15 +100,15 @@ def iter_chunks(
         raise DataError(f"chunk_rows must be at least 1, got {chunk_rows}")
     watched = Watched(stream)
     if fmt.kind == "parquet":
-        yield from parquet_chunks(watched, fmt, chunk_rows, name)
+        yield from parquet_chunks(watched, fmt, chunk_rows, name, part)
         return
     buffered = io.BufferedReader(watched, READ_BYTES)
     source: Source = gzip.GzipFile(fileobj=buffered, mode="rb") if fmt.compressed else buffered
     try:
         if fmt.kind == "csv":
-            yield from csv_chunks(source, chunk_rows, name)
+            yield from csv_chunks(source, chunk_rows, name, part.first_row_number)
         else:
-            yield from jsonl_chunks(source, chunk_rows)
+            yield from jsonl_chunks(source, chunk_rows, part)
     except UNREADABLE as exc:
         watched.raise_own_failure()
         # A truncated or corrupt gzip stream: the file is bad, not the connection.

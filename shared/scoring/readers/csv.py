@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from shared.errors import DataError
 from shared.scoring.readers.framing import (
+    BOM,
     ENCODING,
     MALFORMED_LINE,
     MAX_RAW_CHARS,
@@ -42,7 +43,6 @@ _BLOCK_BYTES: Final = 2 * 1024 * 1024
 _READ_AHEAD: Final = 2
 # A row longer than this is refused, not held: a quote that is never closed makes one.
 _MAX_ROW_BYTES: Final = 64 * 1024 * 1024
-_BOM: Final = b"\xef\xbb\xbf"
 _QUOTE, _COMMA, _LF, _CR = ord('"'), ord(","), ord("\n"), ord("\r")
 # What may come before a quote that opens a value, and after one that closes it.
 _BEFORE_OPENING: Final = (_COMMA, _LF, _CR, _QUOTE)
@@ -61,14 +61,19 @@ _HEADER_LOOK_BYTES: Final = 64 * 1024
 # start, as pyarrow reads it (`_quoted_spans`).
 
 
-def csv_chunks(source: Source, chunk_rows: int, name: str) -> Iterator[Chunk]:
+def csv_chunks(
+    source: Source, chunk_rows: int, name: str, first_row_number: int = 1
+) -> Iterator[Chunk]:
+    """The rows of `source`, numbered from `first_row_number` (a part of a file: the stream is
+    the file's header bytes followed by that part's rows)."""
     header: tuple[str, ...] | None = None
     pending: list[pa.Table] = []  # rows read, not yet in a chunk
     pending_rows = 0
     bad: list[BadRow] = []  # of the pending rows, in row order
-    next_row = 1  # the first row of the next chunk
+    first = next_row = first_row_number  # the first row of the next chunk
+    pieces_read = _csv_pieces(source, name, first_row_number - 1)
     # Closed here, however this generator ends, so the thread stops reading the caller's stream.
-    with closing(_read_ahead(_csv_pieces(source, name), _READ_AHEAD)) as pieces:
+    with closing(_read_ahead(pieces_read, _READ_AHEAD)) as pieces:
         for piece in pieces:
             header = piece.header
             pending.append(piece.table)
@@ -86,7 +91,7 @@ def csv_chunks(source: Source, chunk_rows: int, name: str) -> Iterator[Chunk]:
                 next_row = end
     if header is None:
         return  # an empty file, or blank lines only: no header, no chunk
-    if pending_rows or next_row == 1:
+    if pending_rows or (next_row == first == 1):
         yield _chunk(pa.concat_tables(pending), header, next_row, bad)
 
 
@@ -99,9 +104,9 @@ class _Piece:
     bad: tuple[BadRow, ...]
 
 
-def _csv_pieces(source: Source, name: str) -> Iterator[_Piece]:
+def _csv_pieces(source: Source, name: str, rows_before: int) -> Iterator[_Piece]:
     header: tuple[str, ...] | None = None
-    rows_read = 0
+    rows_read = rows_before
     try:
         for piece, quoted in _whole_rows(source):
             rest = piece
@@ -152,7 +157,7 @@ def _whole_rows(source: Source) -> Iterator[tuple[bytes, bool]]:
     while True:
         more = source.read(want)
         if at_start:
-            more, at_start = more.removeprefix(_BOM), False
+            more, at_start = more.removeprefix(BOM), False
         buffer = carry + more if carry else more
         if not more:
             if buffer:
@@ -311,6 +316,18 @@ def _header_and_rest(piece: bytes) -> tuple[tuple[str, ...] | None, bytes]:
         for value in (table.column(i)[0].as_py() for i in range(width))
     ]
     return tuple(_named(names)), rest
+
+
+def header_end(head: bytes) -> int | None:
+    """Where the data rows start: the offset just after the header row (the first row that is
+    not blank) in `head`, the file's first bytes; None when that row does not end in them."""
+    skipped = len(BOM) if head.startswith(BOM) else 0
+    piece = head[skipped:]
+    layout = _layout(piece)
+    ended = np.flatnonzero(layout.counted[:-1])  # the last row may go on past `head`
+    if ended.size == 0:
+        return None
+    return skipped + int(layout.starts[int(ended[0]) + 1])
 
 
 def _named(names: list[str]) -> list[str]:

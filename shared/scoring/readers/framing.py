@@ -29,6 +29,8 @@ Source = BinaryIO | gzip.GzipFile
 # The batch function's own default (CLOUDSCORE_BATCH_CHUNK_ROWS).
 DEFAULT_CHUNK_ROWS: Final = BatchConfig().chunk_rows
 GZIP_MAGIC: Final = b"\x1f\x8b"
+# A UTF-8 byte order mark, which some editors write at the start of a text file.
+BOM: Final = b"\xef\xbb\xbf"
 PARQUET_MAGIC: Final = b"PAR1"
 MALFORMED_LINE: Final = "MALFORMED_LINE"
 ENCODING: Final = "ENCODING"
@@ -66,6 +68,21 @@ class FileFormat:
 
     def __str__(self) -> str:
         return self.kind + (".gz" if self.compressed else "")
+
+
+@dataclass(frozen=True)
+class Part:
+    """Which rows of a file a reader reads: all of them (`WHOLE_FILE`), or one part of a file
+    split for parallel scoring, whose rows are numbered from `first_row_number`."""
+
+    first_row_number: int = 1
+    # Parquet: the row groups of the part, in order (None: all).
+    row_groups: tuple[int, ...] | None = None
+    # Whether the stream starts where the file does (a UTF-8 byte order mark there is dropped).
+    at_file_start: bool = True
+
+
+WHOLE_FILE: Final = Part()
 
 
 @dataclass(frozen=True)

@@ -17,23 +17,25 @@ from shared.json_values import (
     too_deep,
 )
 from shared.scoring.readers.framing import (
+    BOM,
     ENCODING,
     MALFORMED_LINE,
     MAX_RAW_CHARS,
     BadRow,
     Chunk,
+    Part,
     Source,
 )
 
 
-def jsonl_chunks(source: Source, chunk_rows: int) -> Iterator[Chunk]:
+def jsonl_chunks(source: Source, chunk_rows: int, part: Part) -> Iterator[Chunk]:
     records: list[dict[str, object]] = []
     bad: list[BadRow] = []
-    first_row_number = row_number = 1
+    first_row_number = row_number = part.first_row_number
     header: tuple[str, ...] | None = None
     for line_number, raw in enumerate(source, start=1):
         # A UTF-8 byte order mark, as some editors write, is not part of the first value.
-        line = raw.removeprefix(b"\xef\xbb\xbf") if line_number == 1 else raw
+        line = raw.removeprefix(BOM) if line_number == 1 and part.at_file_start else raw
         if not line.strip():
             continue  # blank lines are not rows, as in CSV
         record = _json_record(line, row_number)

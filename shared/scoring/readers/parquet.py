@@ -18,6 +18,7 @@ from shared.scoring.readers.framing import (
     UNREADABLE,
     Chunk,
     FileFormat,
+    Part,
     Source,
     Watched,
 )
@@ -26,7 +27,9 @@ from shared.scoring.readers.framing import (
 _SPOOL_BYTES: Final = 16 * 1024 * 1024
 
 
-def parquet_chunks(stream: Watched, fmt: FileFormat, chunk_rows: int, name: str) -> Iterator[Chunk]:
+def parquet_chunks(
+    stream: Watched, fmt: FileFormat, chunk_rows: int, name: str, part: Part
+) -> Iterator[Chunk]:
     import pyarrow.parquet as pq
 
     with _random_access(stream, fmt.compressed, name) as seekable:
@@ -39,17 +42,21 @@ def parquet_chunks(stream: Watched, fmt: FileFormat, chunk_rows: int, name: str)
             stream.raise_own_failure()
             raise DataError(f"{name}: not a readable Parquet file: {exc}") from exc
         header = tuple(parquet.schema_arrow.names)
-        next_row = 1
-        for batch in _batches(parquet, chunk_rows, name, stream):
+        next_row = part.first_row_number
+        for batch in _batches(parquet, chunk_rows, name, stream, part.row_groups):
             if batch.num_rows:
                 yield Chunk(batch.to_pandas(), next_row, header)
                 next_row += batch.num_rows
-        if next_row == 1:
+        if next_row == 1 and part.row_groups is None:
             yield Chunk(parquet.schema_arrow.empty_table().to_pandas(), 1, header)
 
 
-def _batches(parquet: Any, chunk_rows: int, name: str, stream: Watched) -> Iterator[pa.RecordBatch]:
-    batches = parquet.iter_batches(batch_size=chunk_rows)
+def _batches(
+    parquet: Any, chunk_rows: int, name: str, stream: Watched, row_groups: tuple[int, ...] | None
+) -> Iterator[pa.RecordBatch]:
+    batches = parquet.iter_batches(
+        batch_size=chunk_rows, row_groups=None if row_groups is None else list(row_groups)
+    )
     while True:
         try:
             batch = next(batches)
