@@ -65,6 +65,7 @@ bench: setup
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/online.py
+	$(BIN)/python bench/beam.py
 
 lint: setup
 	$(BIN)/ruff check .
