@@ -8,11 +8,17 @@ API's bodies and the batch path's JSONL lines.
     lone_surrogate(document)         the path to the first text holding one, and the text, or None
     path_text(path)                  a path as JSONPath writes it: instances[0].tags[1]
     refuse_constant                  json.loads's parse_constant: NaN and Infinity are not JSON
+    read_record_json(text)           json.loads as records are read: NaN and Infinity refused,
+                                     a key named twice in one object refused (`RepeatedKey`)
     decode_error_text(error)         why a reader of text refused it, in words for the sender
 
 Nothing tabular nests deeply, and what writes and shows values (`json.dumps`, `repr`, `str`)
 recurses once per level: a value nested some hundreds deep, which `json.loads` still reads,
 would overflow the stack later, far from where it came in.
+
+JSON leaves open what an object that names a key twice means (RFC 8259, section 4), and
+Python's reader keeps the last value: which of the two the sender meant is not known, so the
+record is refused, as a CSV header that names a column twice is.
 
 JSON allows the escape of half a surrogate pair ("\\ud800"), which `json.loads` reads into a
 string that no UTF-8 writer takes (BigQuery's loads, Arrow, Parquet): text that is not Unicode,
@@ -106,6 +112,75 @@ def _texts(document: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
             pending.extend((child, (*path, key)) for key, child in reversed(items))
         elif isinstance(value, list):
             pending.extend((value[i], (*path, i)) for i in range(len(value) - 1, -1, -1))
+
+
+class RepeatedKey(ValueError):
+    """A JSON object named `key` more than once; `path` leads to that object in `document`
+    (the text as read keeping the last value of each key)."""
+
+    def __init__(self, key: str, path: tuple[str | int, ...], document: Any) -> None:
+        where = f" at {path_text(path)}" if path else ""
+        super().__init__(f"found {json.dumps(key)} twice{where}")
+        self.key = key
+        self.path = path
+        self.document = document
+
+
+class _Twice(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        raise _Twice
+    return document
+
+
+class _Repeated(dict[str, Any]):
+    """An object that named `key` twice, as the second reading of a refused text marks it."""
+
+    key: str
+
+
+def _marking(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) == len(pairs):
+        return document
+    marked = _Repeated(document)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            marked.key = key
+            break
+        seen.add(key)
+    return marked
+
+
+def read_record_json(text: str) -> Any:
+    """`text` read as JSON by the rules of records (see the module's docstring). Raises
+    ValueError (RepeatedKey for a key named twice) and RecursionError as `json.loads` does."""
+    try:
+        return json.loads(text, parse_constant=refuse_constant, object_pairs_hook=_unique_keys)
+    except _Twice:
+        pass
+    # Read again, marking instead of refusing, to say where: only for a text already refused.
+    document = json.loads(text, parse_constant=refuse_constant, object_pairs_hook=_marking)
+    for path, value in _containers(document):
+        if isinstance(value, _Repeated):
+            raise RepeatedKey(value.key, path, document)
+    raise AssertionError("a key named twice was not found again")
+
+
+def _containers(document: Any) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    # Depth first, children in order: as the document reads.
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, dict | list):
+            yield path, value
+            items = list(value.items() if isinstance(value, dict) else enumerate(value))
+            pending.extend((child, (*path, key)) for key, child in reversed(items))
 
 
 def refuse_constant(name: str) -> Any:

@@ -17,11 +17,12 @@ from typing import Any, Final
 from shared.errors import ApiError, Problem
 from shared.json_values import (
     MAX_DEPTH,
+    RepeatedKey,
     decode_error_text,
     lone_surrogate,
     may_hold_surrogates,
     path_text,
-    refuse_constant,
+    read_record_json,
     too_deep,
 )
 from shared.serving.answers import json_kind, shown
@@ -33,7 +34,6 @@ class Limits:
     max_instances: int
 
 
-_DECODER: Final = json.JSONDecoder(parse_constant=refuse_constant)
 # Of one kind, in one answer: enough to see the mistake, not one per key of a large body.
 _MOST_PROBLEMS: Final = 100
 _IDENTITY: Final = ("", "identity")
@@ -44,9 +44,11 @@ def instances_of(body: bytes, content_encoding: str | None, limits: Limits) -> l
     """The instances a body holds: {"instances": [{…}, …]} or a single instance {…}."""
     text = _decoded(body, content_encoding, limits)
     try:
-        document = _DECODER.decode(text.decode(json.detect_encoding(text), "surrogatepass"))
+        document = read_record_json(text.decode(json.detect_encoding(text), "surrogatepass"))
     except RecursionError as exc:
         raise _too_deep(None, ()) from exc
+    except RepeatedKey as exc:
+        raise _repeated(exc) from exc
     except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {decode_error_text(exc)}") from exc
     instances = _instances(document, limits)
@@ -200,6 +202,26 @@ def _too_deep(document: Any, path: tuple[str | int, ...]) -> ApiError:
                 *_instance_and_field(document, path),
                 expected=f"arrays and objects at most {MAX_DEPTH} deep",
                 found=f"deeper{where}",
+            )
+        ],
+    )
+
+
+def _repeated(error: RepeatedKey) -> ApiError:
+    # The path leads to the object that names the key twice: the key itself is one step more.
+    instance, field = _instance_and_field(error.document, (*error.path, error.key))
+    return ApiError(
+        400,
+        f"the body names {json.dumps(error.key)} twice in one object"
+        f"{f' at {path_text(error.path)}' if error.path else ''}: which value is meant is "
+        "unknown; send each key once",
+        [
+            Problem(
+                f"the key {json.dumps(error.key)} twice",
+                instance,
+                field,
+                expected="each key once",
+                found=error.key,
             )
         ],
     )

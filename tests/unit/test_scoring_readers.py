@@ -289,6 +289,25 @@ def test_a_jsonl_line_that_only_pythons_json_reads_is_a_bad_row(value: bytes, wh
     assert why in bad.reason
 
 
+def test_a_jsonl_line_naming_a_key_twice_is_a_bad_row_saying_which() -> None:
+    lines = [
+        b'{"id": "a", "x": 1, "x": 2}',
+        b'{"id": "b", "x": 3}',
+        b'{"id": "c", "t": {"k": 1, "k": 1}}',
+    ]
+    (chunk,) = read(b"\n".join(lines) + b"\n", "twice.jsonl")
+
+    assert chunk.frame["id"].tolist() == ["b"]
+    assert [(bad.row_number, bad.reason_code) for bad in chunk.bad_rows] == [
+        (1, MALFORMED_LINE),
+        (3, MALFORMED_LINE),
+    ]
+    assert chunk.bad_rows[0].reason == 'expected each key once in a JSON object, found "x" twice'
+    assert chunk.bad_rows[1].reason == (
+        'expected each key once in a JSON object, found "k" twice at t'
+    )
+
+
 def test_jsonl_text_with_half_a_surrogate_pair_is_a_bad_row_saying_where() -> None:
     lines = [b'{"id": "a", "tags": ["x", "\\ud800"]}', b'{"id": "\\ud83d\\ude00"}']
     (chunk,) = read(b"\n".join(lines) + b"\n", "halves.jsonl")

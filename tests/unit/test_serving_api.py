@@ -169,6 +169,28 @@ def test_text_with_half_a_surrogate_pair_is_400_saying_where(
     assert json.loads(to_json(error_json(error, "r")))
 
 
+@pytest.mark.parametrize(
+    ("raw", "where", "key"),
+    [
+        (b'{"instances": [{"a": 1}, {"id": "x", "age": 41, "age": 14}]}', (1, "age"), "age"),
+        (b'{"id": "x", "id": "y"}', (0, "id"), "id"),  # a single instance
+        (b'{"instances": [{"a": {"b": 1, "b": 2}}]}', (0, "a"), "b"),  # within a value
+        (b'{"instances": [{"a": 1}], "instances": [{"a": 2}]}', (None, None), "instances"),
+    ],
+)
+def test_a_key_named_twice_in_one_object_is_400_saying_where(
+    raw: bytes, where: tuple[int | None, str | None], key: str
+) -> None:
+    # JSON leaves the meaning of a repeated key open and Python keeps the last value: which
+    # of the two the sender meant is unknown, as with a CSV header that names a column twice.
+    error = refusal(None, raw=raw)
+
+    assert error.status == 400
+    assert f'"{key}" twice' in error.message
+    [problem] = error.problems
+    assert (problem.instance, problem.field) == where
+
+
 def test_a_whole_surrogate_pair_is_a_character() -> None:
     assert post(None, raw=b'{"id": "\\ud83d\\ude00"}').instances == [{"id": "\U0001f600"}]
 

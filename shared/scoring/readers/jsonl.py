@@ -9,11 +9,12 @@ import pandas as pd
 
 from shared.json_values import (
     MAX_DEPTH,
+    RepeatedKey,
     decode_error_text,
     lone_surrogate,
     may_hold_surrogates,
     path_text,
-    refuse_constant,
+    read_record_json,
     too_deep,
 )
 from shared.scoring.readers.framing import (
@@ -62,8 +63,11 @@ def _json_record(line: bytes, row_number: int) -> dict[str, object] | BadRow:
         return BadRow(row_number, ENCODING, reason, shown[:MAX_RAW_CHARS])
     deep: tuple[str | int, ...] | None
     try:
-        value = json.loads(text, parse_constant=refuse_constant)
+        value = read_record_json(text)
         deep = too_deep(value, line.count(b"[") + line.count(b"{"))
+    except RepeatedKey as exc:
+        reason = f"expected each key once in a JSON object, {exc}"
+        return _bad_line(row_number, MALFORMED_LINE, reason, text)
     except json.JSONDecodeError as exc:
         reason = f"expected a JSON object, found invalid JSON ({exc.msg} at column {exc.colno})"
         return _bad_line(row_number, MALFORMED_LINE, reason, text)
