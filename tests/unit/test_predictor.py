@@ -126,3 +126,33 @@ def test_explanations_add_up_to_the_margin_or_are_refused(
         assert set(explanation.contributions) == {f.name for f in model.features}
         logit = math.log(score) - math.log1p(-score)
         assert explanation.margin == pytest.approx(logit, abs=1e-4)
+
+
+@pytest.mark.parametrize("location", ["/etc/hostname", "../../etc/hostname", "weights.bin"])
+def test_an_onnx_graph_that_refers_to_data_outside_itself_is_refused(
+    location: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A graph's initializers may name a file to read their values from: a stored graph would
+    # make the function read files of its own machine. cloudscore's graphs hold all their data.
+    from onnx import TensorProto, helper
+
+    from shared.errors import ModelFormatError
+    from shared.serving.onnx_scorer import OnnxScorer
+
+    (tmp_path / "weights.bin").write_bytes(bytes(16))
+    monkeypatch.chdir(tmp_path)
+    weights = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+    weights.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        weights.external_data.add(key=key, value=value)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["probabilities"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [4])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    with pytest.raises(ModelFormatError, match=r"ONNX graph.*cannot be loaded"):
+        OnnxScorer(model.SerializeToString())
