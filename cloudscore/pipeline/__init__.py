@@ -15,6 +15,8 @@ recorded, which every worker checks the version against) and written in every ro
 file of `--sources`; the pipeline scores under that run id and writes the run's final row.
 Without it a file's run id derives from (file, generation, model version), so a second launch
 scores under the same id.
+`--split_bytes`: the split size of a file no launch planned before; one that did keeps the
+split size that launch recorded, so its splits load under the same ids.
 `--settings`: a JSON object of CLOUDSCORE_* variables, read by the workers through
 `shared.config` exactly as the functions read their environment (Dataflow workers have no
 per-job environment). Emulator endpoints (STORAGE_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST) are read
@@ -26,16 +28,19 @@ Every Cloud Storage and BigQuery call goes through `shared.clients`, and so, loc
 emulators or the permission layer in front of them. The calls (the grants a worker account needs):
     Cloud Storage  objects.list (a glob), objects.get (sources, model registry, alias),
                    objects.create + objects.delete (a file of the inbox's incoming/: copied to
-                   processed/ or quarantine/, then deleted, as `score_file` does)
+                   processed/ or quarantine/, then deleted, as `score_file` does),
+                   objects.create + objects.get in the inbox's `_plans/` (each file's split
+                   size, recorded by the first launch: `cloudscore.pipeline.plans`)
     BigQuery       tables.get + tables.getData (a bq:// source), jobs.create + jobs.get (the load
                    jobs), tables.updateData (predictions, rejected_rows, scoring_runs),
                    tables.getData on scoring_runs (the launcher reads its runs' rows back)
 
 The graph (`cloudscore.pipeline.graph`): plan each file (format, header check against the
-contract, splits) → count the rows of each text split → number the splits' rows → score each
-split chunk by chunk through `RunInference` with `ScoringModelHandler` → load each split's
-predictions and rejected rows by one load job per table whose id derives from (file,
-generation, model version, split) → one `scoring_runs` row per file.
+contract, split size recorded or reused, splits) → count the rows of each text split → number
+the splits' rows → score each split chunk by chunk through `RunInference` with
+`ScoringModelHandler` → load each split's predictions and rejected rows by one load job per
+table whose id derives from (file, generation, model version, split) → one `scoring_runs` row
+per file.
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@
                                                         └─► finish: scoring_runs row, file moved
 
 Exactly once: each split's predictions and rejected rows are one load job per table, with an id
-derived from (file, generation, model version, split); a file's run row is one load job whose
-id (`run_key`, "run") is the batch function's for the same file and version. A retried bundle,
-a job run again, or a second launch finds those jobs done and loads nothing twice; a file whose
-run row exists is not read at all.
+derived from (file, generation, model version, split); every launch cuts a file as the first
+one to plan it recorded (`cloudscore.pipeline.plans`), whatever its own --split_bytes. A file's
+run row is one load job whose id (`run_key`, "run") is the batch function's for the same file
+and version. A retried bundle, a job run again, or a second launch finds those jobs done and
+loads nothing twice; a file whose run row exists is not read at all.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from cloudscore.pipeline.inputs import InputFile, Range, expand, open_input
 from cloudscore.pipeline.model_handler import ChunkWork, ModelRef, ScoringModelHandler
 from cloudscore.pipeline.options import JobSettings, LaunchOptions, parse
 from cloudscore.pipeline.outputs import output_for
+from cloudscore.pipeline.plans import plans_for, split_bytes
 from cloudscore.pipeline.splits import (
     Split,
     count_range,
@@ -217,6 +219,7 @@ class PlanFile(beam.DoFn):
 
     def setup(self) -> None:
         self.contract = DataContract.from_json(json.dumps(self.ref.contract_document))
+        self.plans = plans_for(self.job)
 
     def process(self, file_job: FileJob) -> Iterator[Any]:
         output = output_for(self.job)
@@ -254,7 +257,8 @@ class PlanFile(beam.DoFn):
             check_header(first, self.contract, item.uri)
         start = FileStart(file_job, 1)
         whole = Split(item, fmt, 0, 1, "whole")
-        if fmt.compressed or item.size <= self.job.split_bytes:
+        size = split_bytes(self.plans, key, item, self.job.split_bytes)
+        if fmt.compressed or item.size <= size:
             yield beam.pvalue.TaggedOutput("start", (key, start))
             yield Task(file_job, whole)
             return
@@ -262,7 +266,7 @@ class PlanFile(beam.DoFn):
             import pyarrow.parquet as pq_
 
             stream.seek(0)
-            splits = plan_parquet(item, fmt, pq_.ParquetFile(stream).metadata, self.job.split_bytes)
+            splits = plan_parquet(item, fmt, pq_.ParquetFile(stream).metadata, size)
             yield beam.pvalue.TaggedOutput("start", (key, FileStart(file_job, len(splits))))
             for split in splits:
                 yield Task(file_job, split)
@@ -271,7 +275,7 @@ class PlanFile(beam.DoFn):
         header = stream.read(_HEADER_BYTES) if fmt.kind == "csv" else b""
         ends = header_end(header) if fmt.kind == "csv" else None
         header_bytes = header[:ends] if ends is not None else b""
-        for begin, end in text_ranges(item.size, self.job.split_bytes):
+        for begin, end in text_ranges(item.size, size):
             yield beam.pvalue.TaggedOutput(
                 "count", (key, _Range(file_job, fmt, begin, end, ends, header_bytes))
             )
@@ -426,7 +430,8 @@ class _ParquetSpool:
 
     def __init__(self, table: Any) -> None:
         self.schema = arrow_schema(table)
-        self.buffer = tempfile.SpooledTemporaryFile(_SPOOL_BYTES)  # noqa: SIM115
+        # "r+b", not the default "w+b": BigQuery's client uploads only a file opened to read.
+        self.buffer = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, mode="r+b")  # noqa: SIM115
         self.writer = pq.ParquetWriter(self.buffer, self.schema)
         self.rows = 0
 

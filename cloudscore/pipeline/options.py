@@ -82,7 +82,7 @@ def parse(argv: Sequence[str]) -> LaunchOptions:
         type=int,
         default=DEFAULT_SPLIT_BYTES,
         help=f"input bytes per split (default {DEFAULT_SPLIT_BYTES}: one load job per table "
-        "per GiB); relaunch a stopped job with the same value",
+        "per GiB); a file an earlier launch planned keeps that launch's split size",
     )
     parser.add_argument(
         "--model_threads",
