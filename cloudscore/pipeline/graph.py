@@ -26,7 +26,7 @@ import logging
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -49,16 +49,18 @@ from cloudscore.pipeline.splits import (
     count_range,
     number_text_splits,
     plan_parquet,
+    plan_table,
     text_ranges,
     with_header,
 )
+from cloudscore.pipeline.table_source import estimated_size, table_chunks, table_header
 from cloudscore.pipeline.work import FileJob, FileStart, SplitResult, Task, add_drift
 from shared.contract import DataContract
 from shared.errors import DataError, VersionNotFound
 from shared.scoring.bigquery_sink import arrow_schema, job_id
 from shared.scoring.claims import run_key
 from shared.scoring.core import HEAD_BYTES, RunInfo, check_header
-from shared.scoring.readers import FileFormat, detect_format, iter_chunks
+from shared.scoring.readers import Chunk, FileFormat, detect_format, iter_chunks
 from shared.scoring.readers.csv import header_end
 from shared.tables import PREDICTIONS, REJECTED_ROWS
 
@@ -231,18 +233,28 @@ class PlanFile(beam.DoFn):
             return
         item = file_job.file
         try:
+            if item.kind == "bigquery":
+                yield from self._plan_table(file_job)
+                return
             with contextlib.closing(open_input(item, self.job)) as stream:
                 yield from self._plan(file_job, stream)
         except DataError as exc:
             ending = ("rejected", str(exc))
             yield beam.pvalue.TaggedOutput("start", (key, FileStart(file_job, 0, ending)))
         except api_exceptions.NotFound:
-            ending = (
-                "failed",
-                f"{item.uri} generation {item.generation} was deleted or "
-                "replaced before it was read",
-            )
+            what = "" if item.kind == "bigquery" else f" generation {item.generation}"
+            ending = ("failed", f"{item.uri}{what} was deleted or replaced before it was read")
             yield beam.pvalue.TaggedOutput("start", (key, FileStart(file_job, 0, ending)))
+
+    def _plan_table(self, file_job: FileJob) -> Iterator[Any]:
+        item, key = file_job.file, file_job.key
+        header = table_header(item, self.job)
+        check_header(Chunk(pd.DataFrame(columns=list(header)), 1, header), self.contract, item.uri)
+        size = split_bytes(self.plans, key, item, self.job.split_bytes)
+        splits = plan_table(replace(item, size=estimated_size(item, self.job)), size)
+        yield beam.pvalue.TaggedOutput("start", (key, FileStart(file_job, len(splits))))
+        for split in splits:
+            yield Task(file_job, split)
 
     def _plan(self, file_job: FileJob, stream: Any) -> Iterator[Any]:
         item, key = file_job.file, file_job.key
@@ -332,6 +344,12 @@ class ReadSplit(beam.DoFn):
         split, item = task.split, task.job.file
         error: str | None = None
         try:
+            if split.kind == "rows":
+                rows = table_chunks(item, self.job, split.start, split.end, task.job.chunk_rows)
+                for chunk in rows:
+                    yield ChunkWork(task, chunk)
+                yield ChunkWork(task, None, last=True)
+                return
             with contextlib.closing(open_input(item, self.job)) as stream:
                 source: Any = stream
                 if split.kind == "bytes":
@@ -346,10 +364,8 @@ class ReadSplit(beam.DoFn):
         except DataError as exc:
             error = str(exc)
         except api_exceptions.NotFound:
-            error = (
-                f"{item.uri} generation {item.generation} was deleted or replaced before it was "
-                "read in full"
-            )
+            what = "" if item.kind == "bigquery" else f" generation {item.generation}"
+            error = f"{item.uri}{what} was deleted or replaced before it was read in full"
         yield ChunkWork(task, None, last=True, error=error)
 
 

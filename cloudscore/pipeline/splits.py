@@ -1,6 +1,7 @@
 """How a file is cut into splits that workers score apart, with exact row numbers.
 
     plan_parquet(metadata, split_bytes) -> [Split]      by row group; rows counted by the footer
+    plan_table(file, split_bytes) -> [Split]             a BigQuery table by ranges of row indexes
     text_ranges(file, split_bytes) -> [(start, end)]     nominal byte ranges of a CSV/JSONL file
     count_range(stream, …) -> RangeCount                 the counting pass of one range
     number_text_splits(file, counts, …) -> ([Split], note)  row numbers from the counts
@@ -93,6 +94,19 @@ def plan_parquet(file: InputFile, fmt: FileFormat, metadata: Any, split_bytes: i
     return [
         Split(file, fmt, i, len(groups), "row_groups", start, end, first_row_number=row)
         for i, (start, end, row) in enumerate(groups)
+    ]
+
+
+def plan_table(file: InputFile, split_bytes: int) -> list[Split]:
+    """Consecutive ranges of a table's row indexes of about `split_bytes` (by the table's size
+    per row); a table is read by row index, never as one stream, so even one split is a range."""
+    rows = file.rows
+    per_split = rows if file.size <= split_bytes else max(1, rows * split_bytes // file.size)
+    bounds = [*range(0, rows, max(per_split, 1)), rows] if rows else [0, 0]
+    ranges = list(itertools.pairwise(bounds))
+    return [
+        Split(file, None, index, len(ranges), "rows", start, end, first_row_number=start + 1)
+        for index, (start, end) in enumerate(ranges)
     ]
 
 

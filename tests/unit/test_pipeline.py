@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import random
 from pathlib import Path
@@ -18,7 +19,13 @@ import pytest
 from cloudscore import demo_data as dd
 from cloudscore.pipeline import run
 from cloudscore.pipeline.inputs import InputFile, Range
-from cloudscore.pipeline.splits import Split, count_range, number_text_splits, text_ranges
+from cloudscore.pipeline.splits import (
+    Split,
+    count_range,
+    number_text_splits,
+    plan_table,
+    text_ranges,
+)
 from shared.contract import DataContract, infer_contract
 from shared.model import ScoringModel
 from shared.model_format import model_files
@@ -389,3 +396,18 @@ def test_a_csv_whose_last_quote_is_never_closed_is_one_split() -> None:
     splits, note = number_text_splits(InputFile("/f", "local", 1, len(text)), fmt, counts, 4)
     assert [s.kind for s in splits] == ["whole"]
     assert note is not None and "never closed" in note
+
+
+@pytest.mark.parametrize(
+    ("rows", "size", "split_bytes"), [(0, 0, 10), (10, 100, 1000), (1001, 9000, 700)]
+)
+def test_a_table_is_split_into_consecutive_ranges_of_row_indexes(
+    rows: int, size: int, split_bytes: int
+) -> None:
+    table = InputFile("bq://p.d.t", "bigquery", 1, size, rows=rows)
+    splits = plan_table(table, split_bytes)
+    assert [s.kind for s in splits] == ["rows"] * len(splits)
+    assert splits[0].start == 0 and splits[-1].end == rows
+    assert all(a.end == b.start for a, b in itertools.pairwise(splits))
+    assert [s.first_row_number for s in splits] == [s.start + 1 for s in splits]
+    assert len(splits) == (1 if size <= split_bytes else -(-rows // (rows * split_bytes // size)))
