@@ -30,7 +30,11 @@ deployed functions are configured by environment variables instead, see `shared.
     true_negative = 0.0
 
     [monitoring]                       # optional; every key has a default (`MonitoringPolicy`)
-    window_days = 30                   # judge the predictions of the last 30 days with labels
+    window_days = 30                   # read what was scored in the last 30 days, with its labels
+    period = "week"                    # cut it into periods by model.time_column: day, week,
+                                       # month or "<N>d"
+    alert_periods = 2                  # retrain when a measure is past its threshold in 2 of
+    recent_periods = 3                 # the last 3 periods that have data
     training_window_days = 180         # a retrain uses the source's last 180 days
 
     [contract.age]                     # optional: reviewed overrides of the inferred contract,
@@ -62,6 +66,8 @@ from shared.errors import ConfigError
 from shared.json_values import decode_error_text
 from shared.metric_table import TASKS, Task, metrics_of, primary_metrics
 from shared.model import FAMILIES
+from shared.periods import EXPECTED as PERIOD_EXPECTED
+from shared.periods import Period
 from shared.training.spec import Cost, TrainingSpec
 
 # The vocabulary is the training code's and the metric table's: one place for each name.
@@ -92,20 +98,52 @@ def training_defaults(task: Task) -> tuple[tuple[ModelFamily, ...], str]:
 BusinessCost = Cost
 
 
+DRIFT_STATISTICS: Final = ("jensen_shannon", "psi")
+
+
 @dataclass(frozen=True)
 class MonitoringPolicy:
-    """When the scheduled check retrains, and when a challenger replaces the champion."""
+    """When the scheduled check retrains, and when a challenger replaces the champion.
 
-    window_days: int = 30  # the check measures the predictions of the last N days with labels
-    min_labelled_rows: int = 200  # fewer labelled rows than this: no verdict on quality
+    The check reads what the champion scored in the last `window_days` (by scoring time) and
+    cuts it into periods of `period` by the data's own time (`model.time_column`; the scoring
+    time where there is none). Each period is judged on its own; a measure (realized
+    performance, estimated performance, drift) calls for a retrain when it is past its
+    threshold in at least `alert_periods` of the last `recent_periods` periods that have data.
+    """
+
+    window_days: int = 30  # the check reads what was scored in the last N days, with its labels
+    period: str = "week"  # day, week, month or "<N>d": see shared.periods
+    recent_periods: int = 3  # the verdict reads the last N periods that have data …
+    alert_periods: int = 2  # … and retrains when a measure alerts in at least this many
+    min_labelled_rows: int = 200  # a period with fewer labelled rows: no verdict on its quality
     # The worst acceptable value of the primary metric (a ceiling when lower is better).
     metric_floor: float | None = None
     # Retrain when the metric is this much worse than it was on the test set at training.
     max_metric_drop: float = 0.03
-    drift_psi_threshold: float = 0.2  # a feature has drifted when its PSI exceeds this
-    drift_min_features: int = 3  # retrain when at least this many features have drifted
+    # A period's performance estimated from its scores (before its labels arrive) may call for
+    # a retrain, judged by the same floor and drop as the realized one, in the periods with
+    # too few labels. Off by default: an estimate holds only while the scores stay calibrated
+    # and the link between inputs and label is unchanged, which no score can show.
+    retrain_on_estimate: bool = False
+    # Which statistic judges a feature drifted; both are measured and shown.
+    drift_statistic: str = "jensen_shannon"
+    drift_js_threshold: float = 0.1  # Jensen-Shannon distance (base 2) at or above: drifted
+    drift_psi_threshold: float = 0.2  # PSI at or above: drifted
+    drift_min_features: int = 3  # a period has drifted when at least this many features have
     max_model_age_days: int = 90  # retrain a champion older than this whatever its metrics
+    # What a challenger is compared on (paired bootstrap on the same holdout); none: the
+    # primary metric. "expected_cost" compares the business cost per row ([cost] needed).
+    promotion_metric: str | None = None
     promotion_margin: float = 0.0  # a challenger must beat the champion by more than this
+
+    @property
+    def periods(self) -> Period:
+        parsed = Period.parse(self.period)
+        if parsed is None:  # the configuration refuses it before this is read
+            raise ConfigError("monitoring.period", f"expected {PERIOD_EXPECTED}")
+        return parsed
+
     bootstrap_rounds: int = 1000  # resamples of the fresh holdout when comparing the two
     # A retrain reads `training.source` and keeps the rows of its last N days (by the time
     # column, counted back from the newest row); none: every row the source returns.
@@ -149,6 +187,11 @@ class ProjectConfig:
         if problem is not None:
             path, message = problem
             raise ConfigError(self.where(path), message)
+
+    @property
+    def promotion_metric(self) -> str:
+        """What a challenger is compared with the champion on."""
+        return self.monitoring.promotion_metric or self.primary_metric
 
     def where(self, key_path: str) -> str:
         """The name of a setting in errors: file and key path."""
@@ -289,12 +332,21 @@ _COST_FIELDS: Final[dict[str, _Rule]] = {
 
 _MONITORING_FIELDS: Final[dict[str, _Rule]] = {
     "window_days": _integer(1),
+    "period": _Rule(PERIOD_EXPECTED, lambda v: Period.parse(v) is not None),
+    "recent_periods": _integer(1),
+    "alert_periods": _integer(1),
     "min_labelled_rows": _integer(1),
     "metric_floor": _optional(_ANY_NUMBER),
     "max_metric_drop": _number(0),
+    "retrain_on_estimate": _Rule("true or false", lambda v: isinstance(v, bool)),
+    "drift_statistic": _one_of(DRIFT_STATISTICS),
+    "drift_js_threshold": _Rule(
+        "a number above 0 and at most 1", lambda v: _is_number(v) and 0 < v <= 1
+    ),
     "drift_psi_threshold": _number(0, inclusive=False),
     "drift_min_features": _integer(1),
     "max_model_age_days": _integer(1),
+    "promotion_metric": _optional(_one_of(primary_metrics())),
     "promotion_margin": _number(0),
     "bootstrap_rounds": _integer(1),
     "training_window_days": _optional(_integer(1)),
@@ -410,6 +462,13 @@ def _task_problem(config: ProjectConfig) -> tuple[str, str] | None:
             return "cost", "expected no [cost] for regression: it prices binary decisions"
     if config.primary_metric == "expected_cost" and config.cost is None:
         return "training.primary_metric", "expected_cost needs a [cost] table, found none"
+    promotion = config.monitoring.promotion_metric
+    if promotion is not None and promotion not in metrics:
+        return "monitoring.promotion_metric", (
+            f"expected a {config.task} metric ({', '.join(metrics)}), found {promotion!r}"
+        )
+    if promotion == "expected_cost" and config.cost is None:
+        return "monitoring.promotion_metric", "expected_cost needs a [cost] table, found none"
     if config.test_fraction + config.validation_fraction > 1 - MIN_TRAIN_SHARE:
         return "training.validation_fraction", (
             f"expected test_fraction + validation_fraction <= {1 - MIN_TRAIN_SHARE:g}, so that "
@@ -420,6 +479,12 @@ def _task_problem(config: ProjectConfig) -> tuple[str, str] | None:
 
 
 def _window_problem(config: ProjectConfig) -> tuple[str, str] | None:
+    policy = config.monitoring
+    if policy.alert_periods > policy.recent_periods:
+        return "monitoring.alert_periods", (
+            f"expected at most monitoring.recent_periods ({policy.recent_periods}): a measure "
+            f"cannot alert in more periods than are read, found {policy.alert_periods}"
+        )
     if config.monitoring.training_window_days is not None and config.time_column is None:
         return "monitoring.training_window_days", (
             "expected a model.time_column to count the days by, found none"

@@ -4,6 +4,11 @@ and the deployment checks.
 Schemas are fixed across model versions: the id of an input row is kept as text in `record_id` and
 the passthrough columns as one JSON object, so a new model with other columns never needs a
 schema migration.
+
+A column added to a table here is NULLABLE and appended last: BigQuery adds such a column to an
+existing table in place, keeping its rows (null in it), which is what `ensure_dataset` does for
+a table an older cloudscore made, and what Terraform does when it applies the new schema
+(https://cloud.google.com/bigquery/docs/managing-table-schemas#add_columns_to_a_tables_schema_definition).
 """
 
 from __future__ import annotations
@@ -72,6 +77,12 @@ PREDICTIONS: Final = Table(
         *_SOURCE,
         _req("run_id", "STRING"),
         _req("scored_at", "TIMESTAMP"),
+        _opt(
+            "data_time",
+            "TIMESTAMP",
+            "the row's time column (model.time_column), UTC: the period monitoring judges it in; "
+            "null when the model has none (then scored_at is used)",
+        ),
     ),
     partition_by_day="scored_at",
     cluster_by=("model_version",),
@@ -161,6 +172,7 @@ MONITORING_RUNS: Final = Table(
         _opt("promoted", "BOOL"),
         _opt("report_uri", "STRING", "gs:// of the run's HTML report"),
         _opt("ended_at", "TIMESTAMP"),
+        _opt("periods", "STRING", "JSON: the per-period table (performance, estimate, drift)"),
     ),
     partition_by_day="started_at",
 )
@@ -216,11 +228,19 @@ def ensure_dataset(client: bigquery.Client, dataset: str, location: str) -> list
 
 
 def _require_columns(client: bigquery.Client, table_id: str, table: Table) -> None:
-    """Refuse a table made by an older cloudscore: writes to it would fail row by row."""
-    found = {field.name for field in client.get_table(table_id).schema}
-    missing = [name for name in table.column_names() if name not in found]
-    if missing:
+    """Bring a table made by an older cloudscore up to this schema: its missing NULLABLE
+    columns are appended in place (its rows stay, null in them); a missing REQUIRED column
+    cannot be added so, and is refused, since writes would fail row by row."""
+    existing = client.get_table(table_id)
+    found = {field.name for field in existing.schema}
+    missing = [column for column in table.columns if column.name not in found]
+    required = [column.name for column in missing if column.mode == "REQUIRED"]
+    if required:
         raise SinkError(
-            f"{table_id} lacks the column(s) {', '.join(missing)} of this cloudscore's schema "
+            f"{table_id} lacks the column(s) {', '.join(required)} of this cloudscore's schema "
             "(it was created by an older one); add them, or recreate the table"
         )
+    if missing:
+        added = {field.name: field for field in table.schema()}
+        existing.schema = [*existing.schema, *(added[column.name] for column in missing)]
+        client.update_table(existing, ["schema"])

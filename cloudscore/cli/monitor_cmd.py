@@ -86,7 +86,7 @@ def summary(run: Any) -> str:
         test = metrics.get("test_value")
         lines.append(
             f"  quality    {metric} {shown} on {metrics['labelled_rows']} labelled predictions "
-            f"of the last {metrics['window_days']} days"
+            f"scored in the last {metrics['window_days']} days"
             + (f" ({test:.4f} at training)" if test is not None else "")
         )
     if run.drift:
@@ -96,6 +96,8 @@ def summary(run: Any) -> str:
             f"{run.drift['online_rows']} online); {len(drifted)} drifted: "
             + (", ".join(drifted[:6]) or "none")
         )
+    if run.periods:
+        lines.extend(period_lines(run.periods, metrics.get("primary_metric", ""), metrics))
     if run.challenger_version:
         promoted = "promoted" if run.promoted else "not promoted (alias challenger)"
         lines.append(f"  challenger {run.challenger_version}, {promoted}")
@@ -103,6 +105,34 @@ def summary(run: Any) -> str:
     if run.report_uri:
         lines.append(f"  report     {run.report_uri}")
     return "\n".join(lines)
+
+
+def period_lines(periods: Any, metric: str, metrics: Any) -> list[str]:
+    """The per-period table, one line a period, oldest first."""
+    head = (
+        f"    {'period':<10} {'to':<10} {'rows':>8} {'labelled':>8} {metric or 'metric':>9} "
+        f"{'estimated ± 3 SE':>17} {'drifted':>7}  alerts"
+    )
+    lines = [f"  periods    {metrics.get('period', '?')} periods by the data's time", head]
+    for row in periods:
+        realized = row.get("realized", {}).get(metric)
+        estimate = row.get("estimated", {}).get(metric)
+        if estimate:
+            error = estimate.get("sampling_error")
+            band = f" ±{3 * error:.4f}" if error is not None else ""
+            estimated = f"{estimate['value']:.4f}{band}"
+        else:
+            estimated = "—"
+        drift = row.get("drift", {})
+        drifted = len(drift.get("drifted", [])) if drift.get("rows") else "—"
+        last_day = (datetime.fromisoformat(row["end"]) - timedelta(days=1)).date().isoformat()
+        lines.append(
+            f"    {row['start']:<10} {last_day:<10} {row['rows']:>8,} "
+            f"{row['labelled_rows']:>8,} "
+            f"{(f'{realized:.4f}' if realized is not None else '—'):>9} {estimated:>17} "
+            f"{drifted!s:>7}  {', '.join(row.get('alerts', {})) or '—'}"
+        )
+    return lines
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -114,7 +114,7 @@ def compare(
     cost = config.cost
     champion_scores = champion.predict_scores(holdout)
     challenger_scores = challenger.predict_scores(holdout)
-    metric = config.primary_metric
+    metric = config.promotion_metric
     mean, low, high = bootstrap_metric_difference(
         y,
         challenger_scores,

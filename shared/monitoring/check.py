@@ -1,7 +1,9 @@
 """One check of the champion: the use case behind the retrain function and `cloudscore retrain`.
 
-    lock ─► champion (version, its configuration and reference) ─► quality on the labelled window
-         ─► drift of the window's inputs ─► decide ─► maybe retrain and challenge
+    lock ─► champion (version, its configuration and reference) ─► what it scored in the window,
+         with the labels that arrived, and the drift counts of its inputs ─► cut into periods of
+         the data's time: per period realized and estimated performance, drift, row counts
+         ─► decide over the recent periods ─► maybe retrain and challenge
          ─► HTML report (bucket) ─► `monitoring_runs` row ─► tick marked done ─► unlock
 
 A tick is identified by its Pub/Sub message (`tick_id_of`): a redelivered tick that was done
@@ -25,10 +27,12 @@ from shared.model_cache import ModelCache
 from shared.monitoring.challenge import challenge
 from shared.monitoring.history import MonitoringHistory, report_path, store_report
 from shared.monitoring.lock import CheckLock, Held
-from shared.monitoring.policy import decide, metric_drop
-from shared.monitoring.quality import labelled_scores, measure
+from shared.monitoring.period_table import build_periods, drift_threshold
+from shared.monitoring.policy import decide, judge_periods, metric_drop
+from shared.monitoring.quality import scored_rows
 from shared.monitoring.record import Decision, MonitoringRun
 from shared.monitoring.report import render_report
+from shared.monitoring.tasks import MetricContext, task_monitoring
 from shared.monitoring.window_drift import window_drift
 from shared.project_config import ProjectConfig, parse_project_config
 from shared.registry import PROJECT_FILE, ModelVersion
@@ -246,50 +250,75 @@ def _judge(
     trained: dict[str, Any] = champion.metrics
     metric = config.primary_metric
     test_value = trained.get("test", {}).get(metric)
-    labelled = labelled_scores(cloud.bigquery, cloud.dataset, champion.version, since)
-    quality = measure(
-        labelled,
+    monitoring = task_monitoring(config.task)
+    context = MetricContext(
         positive_label=label_text(config.positive_label),
         threshold=float(champion.model.threshold),
         cost=config.cost,
-        min_rows=policy.min_labelled_rows,
+        seed=config.seed,
     )
+    rows = scored_rows(cloud.bigquery, cloud.dataset, champion.version, since)
     drift = window_drift(
         cloud.bigquery,
         cloud.dataset,
         champion.version,
         since,
         reference=champion.reference,
-        threshold=policy.drift_psi_threshold,
+        period=policy.periods,
     )
+    periods = build_periods(
+        rows,
+        drift,
+        monitoring=monitoring,
+        context=context,
+        policy=policy,
+        metric=metric,
+        sampling=champion.reference.get("sampling"),
+    )
+    periods = judge_periods(policy, periods, metric=metric, test_value=test_value)
     created = datetime.fromisoformat(champion.manifest["created_at"])
     age_days = (now - created).total_seconds() / 86400
-    value = quality.values.get(metric)
-    verdict = decide(
-        policy,
-        metric=metric,
-        values=quality.values,
-        labelled_rows=quality.labelled_rows,
-        quality_problem=quality.problem,
-        test_value=test_value,
-        drift=drift,
-        age_days=age_days,
-        force=request.force,
+    verdict = decide(policy, periods, metric=metric, age_days=age_days, force=request.force)
+    labelled = rows[rows["label"].notna()]
+    pooled = (
+        monitoring.realized(labelled, context).values
+        if len(labelled) >= policy.min_labelled_rows
+        else {}
     )
+    value = pooled.get(metric)
     metrics = {
-        "labelled_rows": quality.labelled_rows,
+        "labelled_rows": len(labelled),
         "window_days": policy.window_days,
+        "period": policy.period,
         "primary_metric": metric,
-        "values": quality.values,
+        "values": {name: round(v, 6) for name, v in pooled.items()},
         "test_value": test_value,
         "drop": None
         if value is None or test_value is None
         else round(metric_drop(metric, value, test_value), 6),
         "age_days": round(age_days, 2),
     }
+    summary = drift.pooled().summary(drift_threshold(policy), statistic=policy.drift_statistic)
+    window = {
+        "rows": summary["rows"],
+        "files": drift.files,
+        "online_rows": drift.online_rows,
+        **{key: summary[key] for key in _DRIFT_KEYS},
+    }
     return replace(
-        run, decision=verdict.decision, reason=verdict.reason, metrics=metrics, drift=drift
+        run,
+        decision=verdict.decision,
+        reason=verdict.reason,
+        metrics=metrics,
+        drift=window,
+        periods=[row.record() for row in periods],
     )
+
+
+_DRIFT_KEYS = (
+    "threshold", "statistic", "psi", "jensen_shannon", "score_psi", "score_jensen_shannon",
+    "drifted",
+)  # fmt: skip
 
 
 def tick_id_of(message_id: str, data: bytes) -> str:

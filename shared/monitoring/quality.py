@@ -1,47 +1,47 @@
-"""How good the champion is on what it really scored: its recent predictions joined with labels.
+"""What the champion scored in the window, with the labels that arrived: the rows a check cuts
+into periods.
 
-    predictions (batch) + online_predictions (answers, not shadow)   of one version, in the window
-        ⋈ labels (the latest label of each record_id)
-        → one row per record id (its latest prediction) → the training metrics and the cost
+    predictions (batch) + online_predictions (answers, not shadow)   of one version, scored in
+        the window ⟕ labels (the latest label of each record_id)
+        → one row per record id (its latest prediction), and every row without an id
 
-A record scored more than once (a file dropped again, an id also sent to the HTTP function) counts
-once, with the prediction made last; a label corrected later replaces the earlier one.
+Each row carries `filed_at`, the moment it is judged under: a batch row's `data_time` (its time
+column, `model.time_column`), else its scoring time; an online answer's time of answering. A
+record scored more than once (a file dropped again, an id also sent to the HTTP function) counts
+once, with the prediction made last; a label corrected later replaces the earlier one. Rows
+without an id are each kept, and can have no label.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from shared.monitoring.window_query import version_window
 from shared.tables import LABELS, ONLINE_PREDICTIONS, PREDICTIONS
-from shared.training.evaluation import score_metrics
-from shared.training.spec import Cost
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
 # `made_at`, not `at`: the local BigQuery emulator's SQL dialect reserves AT.
-_LABELLED_SCORES = """
+_SCORED_ROWS = """
 WITH made AS (
-  SELECT record_id, score, scored_at AS made_at FROM `{predictions}`
-  WHERE model_version = @version AND scored_at >= @since AND record_id IS NOT NULL
-    AND score IS NOT NULL
+  SELECT record_id, score, predicted_label, COALESCE(data_time, scored_at) AS filed_at,
+    scored_at AS made_at
+  FROM `{predictions}`
+  WHERE model_version = @version AND scored_at >= @since AND score IS NOT NULL
   UNION ALL
-  SELECT record_id, score, predicted_at AS made_at FROM `{online}`
-  WHERE model_version = @version AND NOT shadow AND predicted_at >= @since
-    AND record_id IS NOT NULL AND score IS NOT NULL
+  SELECT record_id, score, predicted_label, predicted_at AS filed_at, predicted_at AS made_at
+  FROM `{online}`
+  WHERE model_version = @version AND NOT shadow AND predicted_at >= @since AND score IS NOT NULL
 ),
 latest_prediction AS (
-  SELECT record_id, score FROM (
-    SELECT record_id, score,
+  SELECT record_id, score, predicted_label, filed_at FROM (
+    SELECT record_id, score, predicted_label, filed_at,
       ROW_NUMBER() OVER (PARTITION BY record_id ORDER BY made_at DESC) AS newest
-    FROM made
+    FROM made WHERE record_id IS NOT NULL
   ) WHERE newest = 1
 ),
 latest_label AS (
@@ -51,55 +51,39 @@ latest_label AS (
     FROM `{labels}`
   ) WHERE newest = 1
 )
-SELECT p.record_id, l.label, p.score
-FROM latest_prediction p JOIN latest_label l ON p.record_id = l.record_id
+SELECT p.record_id, p.score, p.predicted_label, p.filed_at, l.label
+FROM latest_prediction p LEFT JOIN latest_label l ON p.record_id = l.record_id
+UNION ALL
+SELECT record_id, score, predicted_label, filed_at, CAST(NULL AS STRING) AS label
+FROM made WHERE record_id IS NULL
 """
 
-
-@dataclass(frozen=True)
-class Quality:
-    labelled_rows: int
-    values: dict[str, float]  # empty when there was nothing sound to measure
-    problem: str | None = None  # why `values` is empty, in words
+COLUMNS = ("record_id", "score", "predicted_label", "filed_at", "label")
 
 
-def labelled_scores(
+def scored_rows(
     client: bigquery.Client, dataset: str, version: str, since: datetime
 ) -> pd.DataFrame:
-    """(record_id, label, score) of every labelled prediction of `version` made since `since`."""
+    """(record_id, score, predicted_label, filed_at, label) of every prediction of `version`
+    scored since `since`; `label` is null where none has arrived."""
     prefix = f"{client.project}.{dataset}"
-    sql = _LABELLED_SCORES.format(
+    sql = _SCORED_ROWS.format(
         predictions=f"{prefix}.{PREDICTIONS.name}",
         online=f"{prefix}.{ONLINE_PREDICTIONS.name}",
         labels=f"{prefix}.{LABELS.name}",
     )
     frame = version_window(
-        client, sql, version=version, since=since, what=f"the labelled predictions of {version}"
+        client, sql, version=version, since=since, what=f"the predictions of {version}"
     )
     if frame.empty:
-        return pd.DataFrame({"record_id": [], "label": [], "score": []})
-    return frame
-
-
-def measure(
-    labelled: pd.DataFrame,
-    *,
-    positive_label: str,
-    threshold: float,
-    cost: Cost | None,
-    min_rows: int,
-) -> Quality:
-    """The training metrics (and the business cost per row) of the labelled predictions;
-    nothing when there are fewer than `min_rows` or only one class among the labels."""
-    rows = len(labelled)
-    if rows < min_rows:
-        return Quality(rows, {}, f"{rows} labelled predictions; {min_rows} needed to judge")
-    y: npt.NDArray[np.int8] = np.asarray(labelled["label"].astype(str) == positive_label).astype(
-        np.int8
-    )
-    if y.min() == y.max():
-        only = "positive" if y[0] else "negative"
-        return Quality(rows, {}, f"all {rows} labels are {only}; metrics need both classes")
-    scores = labelled["score"].to_numpy(dtype=np.float64)
-    values = score_metrics(y, scores, threshold, cost)
-    return Quality(rows, {name: round(float(v), 6) for name, v in values.items()})
+        return pd.DataFrame(
+            {
+                "record_id": pd.Series([], dtype=object),
+                "score": pd.Series([], dtype="float64"),
+                "predicted_label": pd.Series([], dtype=object),
+                "filed_at": pd.Series([], dtype="datetime64[us, UTC]"),
+                "label": pd.Series([], dtype=object),
+            }
+        )
+    frame["filed_at"] = pd.to_datetime(frame["filed_at"], utc=True)
+    return frame[list(COLUMNS)]

@@ -2,24 +2,41 @@
 
 The JSON columns have these shapes (every key present, values may be null):
 
-    metrics             {"labelled_rows", "window_days", "primary_metric", "values": {metric: x},
-                         "test_value", "drop", "age_days"}
-                        `values` are the champion's metrics on the labelled window (empty when
-                        there were too few labels); `test_value` its primary metric on the test
-                        split when it was trained; `drop` how much worse the window is than that.
-    drift               {"rows", "files", "online_rows", "threshold", "psi": {feature: x},
-                         "score_psi", "drifted": [features, worst first]}
+    metrics             {"labelled_rows", "window_days", "period", "primary_metric",
+                         "values": {metric: x}, "test_value", "drop", "age_days"}
+                        `values` are the champion's metrics on all the labelled rows of the
+                        window together (empty when there were too few labels); `test_value`
+                        its primary metric on the test split when it was trained; `drop` how
+                        much worse the window is than that.
+    drift               {"rows", "files", "online_rows", "statistic", "threshold",
+                         "psi": {feature: x}, "jensen_shannon": {feature: x}, "score_psi",
+                         "score_jensen_shannon", "drifted": [features, worst first]}
+                        the whole window's inputs together
+    periods             [{"start", "end", "rows", "labelled_rows", "realized": {metric: x},
+                          "realized_problem", "realized_error", "estimated": {metric:
+                          {"value", "sampling_error"}}, "drift": {"rows", "statistic",
+                          "threshold", "jensen_shannon", "psi", "score_jensen_shannon",
+                          "score_psi", "drifted"}, "alerts": {measure: why}}, …]
+                        the per-period table, oldest first: periods of `metrics.period` by the
+                        data's time (ISO dates, `end` the day after the last); see
+                        shared.monitoring.period_table and shared.monitoring.policy
     challenger_metrics  {"version", "holdout_rows", "primary_metric", "margin",
                          "champion": {metric: x}, "challenger": {metric: x},
                          "difference": {"mean", "low", "high"}}
                         both models measured on the same fresh holdout; `difference` is the
-                        paired-bootstrap interval of challenger - champion on the primary metric.
+                        paired-bootstrap interval of challenger - champion on the metric
+                        compared (`primary_metric` here: monitoring.promotion_metric, else the
+                        training's primary metric).
+
+A `monitoring_runs` table made before `periods` existed gets the column added in place when the
+tables are ensured (`shared.tables.ensure_dataset`, or Terraform's apply): its rows keep null
+there, and read back with an empty table.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -59,6 +76,7 @@ class MonitoringRun:
     promoted: bool = False
     report_uri: str | None = None
     ended_at: datetime | None = None
+    periods: Sequence[Mapping[str, Any]] = field(default_factory=list)
 
     def to_row(self) -> dict[str, Any]:
         """The `monitoring_runs` row (JSON columns as text, times as ISO 8601)."""
@@ -83,7 +101,7 @@ class MonitoringRun:
                 continue
             value = row[item.name]
             if item.name in _JSON_COLUMNS:
-                value = json.loads(value) if value else {}
+                value = json.loads(value) if value else ([] if item.name == "periods" else {})
             elif item.name in ("started_at", "ended_at") and isinstance(value, str):
                 value = datetime.fromisoformat(value)
             elif item.name == "decision":
@@ -95,4 +113,4 @@ class MonitoringRun:
         return cls(**values)
 
 
-_JSON_COLUMNS = ("metrics", "drift", "challenger_metrics")
+_JSON_COLUMNS = ("metrics", "drift", "challenger_metrics", "periods")

@@ -48,7 +48,7 @@ from shared.registry import ModelVersion
 from shared.retryable import transient_errors
 from shared.scoring.bigquery_sink import BigQuerySink, job_id
 from shared.scoring.claims import Claim, Progress, claim_file, read_progress, save_progress
-from shared.scoring.core import HEAD_BYTES, RunInfo, score_stream
+from shared.scoring.core import HEAD_BYTES, RunInfo, row_days, score_stream
 from shared.scoring.readers import detect_format
 from shared.tables import PREDICTIONS, REJECTED_ROWS, SCORING_RUNS
 
@@ -181,7 +181,11 @@ class _FileRun:
             for index, scored in chunks:
                 self.sink.load_once(PREDICTIONS, scored.predictions, job_id(claim.key, "p", index))
                 self.sink.load_once(REJECTED_ROWS, scored.rejections, job_id(claim.key, "r", index))
-                drift.add(scored.features, scored.predictions["score"].to_numpy(dtype="float64"))
+                drift.add(
+                    scored.features,
+                    scored.predictions["score"].to_numpy(dtype="float64"),
+                    row_days(scored.predictions),
+                )
                 progress = self.progress.after_chunk(
                     scored.rows_in, scored.rows_scored, scored.rows_rejected, drift.state()
                 )

@@ -42,7 +42,8 @@ from shared.scoring.readers import (
     iter_chunks,
 )
 from shared.tables import PREDICTIONS, REJECTED_ROWS
-from shared.values import label_text, record_id
+from shared.timestamps import utc_moments
+from shared.values import BLANKS, label_text, record_id
 
 PREDICTION_COLUMNS: Final = PREDICTIONS.column_names()
 REJECTION_COLUMNS: Final = REJECTED_ROWS.column_names()
@@ -153,6 +154,7 @@ def score_chunk(
             "row_number": row_numbers[valid["row_number"].to_numpy(dtype=np.int64)],
             "run_id": run_id,
             "scored_at": _repeated(at, count),
+            "data_time": data_times(valid, contract),
         },
         index=pd.RangeIndex(count),
         columns=list(PREDICTION_COLUMNS),
@@ -253,6 +255,32 @@ def _repeated(moment: pd.Timestamp, count: int) -> pd.Series:
     # Built from one datetime64, not `count` Timestamps: the latter is ~2 µs a row.
     naive = moment.tz_convert(None).as_unit("us").to_datetime64()
     return pd.Series(np.full(count, naive), dtype="datetime64[us]").dt.tz_localize(UTC)
+
+
+def data_times(valid: pd.DataFrame, contract: DataContract) -> pd.Series:
+    """Each valid row's time column as a UTC moment (microseconds), NaT where it has none: the
+    moment monitoring files the row under. A time column of numbers names no moment: NaT."""
+    column = contract.with_role("time")
+    count = len(valid)
+    if column is None or column.kind != "timestamp" or column.name not in valid.columns:
+        return pd.Series(pd.NaT, index=pd.RangeIndex(count), dtype="datetime64[us, UTC]")
+    values = valid[column.name]
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        moments = pd.to_datetime(values, utc=True)
+    else:
+        objects = values.to_numpy(dtype=object)
+        texts = [v.strip(BLANKS) if isinstance(v, str) else None for v in objects]
+        moments = utc_moments(pa.array(texts, pa.large_string()))
+    return moments.dt.floor("us").astype("datetime64[us, UTC]").set_axis(pd.RangeIndex(count))
+
+
+def row_days(predictions: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """The UTC day (days since 1970-01-01) each prediction row is filed under for monitoring:
+    its `data_time`, else its `scored_at`."""
+    times = predictions["data_time"].fillna(predictions["scored_at"])
+    naive = times.dt.tz_convert(None).to_numpy(dtype="datetime64[us]")
+    days: npt.NDArray[np.int64] = naive.astype("datetime64[D]").astype(np.int64)
+    return days
 
 
 def _nulls(count: int) -> pd.Series:

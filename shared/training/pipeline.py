@@ -157,6 +157,7 @@ def train_model(
     evaluation = _evaluate(model, prepared, data, validation_scores, spec)
     report("describing the training data", 0.96)
     reference = reference_statistics(data.train, data.features, evaluation.test_scores)
+    reference["sampling"] = _sampling_reference(prepared, model, evaluation.test_scores, spec)
     # Stored single-threaded, the way the HTTP path wants it (see ScoringModel.set_threads).
     model.set_threads(1)
     outcome = TrainingOutcome(
@@ -179,6 +180,22 @@ def train_model(
         raise evaluation.verdict.refusal(outcome)
     report("done", 1.0)
     return outcome
+
+
+def _sampling_reference(
+    prepared: _Prepared, model: ScoringModel, test_scores: FloatArray, spec: TrainingSpec
+) -> dict[str, Any]:
+    """How much each metric varies from sample to sample on the test split: what a monitoring
+    check states the uncertainty of a period's estimated performance with."""
+    from shared.monitoring.tasks import MetricContext, task_monitoring
+
+    monitoring = task_monitoring(spec.task)
+    if monitoring.reference is None:
+        return {}
+    y_test = prepared.y[prepared.split.test]
+    rows = pd.DataFrame({"label": np.where(y_test == 1, "1", "0"), "score": test_scores})
+    context = MetricContext("1", model.threshold, spec.cost, spec.seed)
+    return monitoring.reference(rows, context)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,13 @@ The document is plain JSON (no NaN, no infinities)::
           "missing_share": 0.0            # missing or unknown
         }
       },
-      "score": {"rows": 20000, "edges": [...], "shares": [...]}   # winning model, test split
+      "score": {"rows": 20000, "edges": [...], "shares": [...]},  # winning model, test split
+      "sampling": {"rows": 20000, "rounds": 100, "std": {"roc_auc": 0.004, ...}}
     }
+
+`sampling` (added by the training pipeline; absent from versions trained before it): the
+standard deviation of each metric over bootstrap resamples of the test split, from which a
+monitoring check states the sampling error of a period's metrics (`shared.monitoring.estimation`).
 
 Numeric bins come from the deciles of the non-missing training values (each an observed value,
 not an interpolation between two); the outer bins are open

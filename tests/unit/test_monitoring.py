@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -12,8 +12,10 @@ import pytest
 from shared.drift import DriftCounts
 from shared.monitoring.challenge import Comparison, recent_rows
 from shared.monitoring.check import tick_id_of, tick_request
-from shared.monitoring.policy import decide, metric_drop
-from shared.monitoring.quality import measure
+from shared.monitoring.estimation import Estimate
+from shared.monitoring.period_table import PeriodRow
+from shared.monitoring.policy import decide, judge_periods, metric_drop
+from shared.monitoring.tasks import MetricContext, binary_realized
 from shared.monitoring.record import Decision, MonitoringRun
 from shared.project_config import (
     MonitoringPolicy,
@@ -30,85 +32,105 @@ POLICY = MonitoringPolicy(
 )
 
 
-def verdict(**given: object):  # type: ignore[no-untyped-def]
-    arguments: dict[str, object] = {
-        "metric": "roc_auc",
-        "values": {"roc_auc": 0.84},
-        "labelled_rows": 500,
-        "quality_problem": None,
-        "test_value": 0.85,
-        "drift": {"drifted": []},
-        "age_days": 3.0,
-    }
-    return decide(POLICY, **(arguments | given))  # type: ignore[arg-type]
+def period(day: int, *, roc_auc: float | None = 0.84, drifted: tuple[str, ...] = (),
+           estimated: float | None = None, labelled: int = 500) -> PeriodRow:  # fmt: skip
+    start = date(2026, 1, 1) + timedelta(days=7 * day)
+    return PeriodRow(
+        start=start,
+        end=start + timedelta(days=7),
+        rows=1000,
+        labelled_rows=labelled,
+        realized={} if roc_auc is None else {"roc_auc": roc_auc},
+        realized_problem=None if roc_auc is not None else "12 labelled rows; 100 needed",
+        estimated={} if estimated is None else {"roc_auc": Estimate(estimated, 0.01)},
+        realized_error=None,
+        drift={"rows": 1000, "drifted": list(drifted)},
+    )
+
+
+def verdict(periods: list[PeriodRow], policy: MonitoringPolicy = POLICY, **given: object):  # type: ignore[no-untyped-def]
+    judged = judge_periods(policy, periods, metric="roc_auc", test_value=0.85)
+    arguments: dict[str, object] = {"metric": "roc_auc", "age_days": 3.0}
+    return decide(policy, judged, **(arguments | given))  # type: ignore[arg-type]
 
 
 def test_a_champion_within_every_limit_is_healthy() -> None:
-    found = verdict()
+    found = verdict([period(0), period(1), period(2)])
     assert not found.retrain
     assert found.decision is Decision.HEALTHY
-    assert "roc_auc 0.8400 on 500 labelled rows (0.8500 at training)" in found.reason
+    assert "roc_auc 0.8400 in the latest judged period" in found.reason
 
 
 @pytest.mark.parametrize(
-    ("given", "said"),
+    ("periods", "given", "said"),
     [
-        ({"values": {"roc_auc": 0.80}}, "0.0500 worse than at training"),
-        ({"drift": {"drifted": ["income", "rate"]}}, "2 features drifted"),
-        ({"age_days": 91.0}, "91 days old"),
-        ({"force": True}, "forced"),
+        ([period(0), period(1, roc_auc=0.80), period(2, roc_auc=0.79)], {},
+         "performance alerted in 2 of the last 3 periods"),
+        ([period(0, drifted=("a", "b")), period(1, drifted=("a", "b", "c")), period(2)], {},
+         "drift (jensen_shannon ≥ 0.1, 2 or more features) alerted in 2 of the last 3"),
+        ([period(0)], {"age_days": 91.0}, "91 days old"),
+        ([period(0)], {"force": True}, "forced"),
     ],
-)
-def test_each_trigger_retrains_and_says_why(given: dict[str, object], said: str) -> None:
-    found = verdict(**given)
+)  # fmt: skip
+def test_each_trigger_retrains_and_says_why(
+    periods: list[PeriodRow], given: dict[str, object], said: str
+) -> None:
+    found = verdict(periods, **given)
     assert found.retrain
     assert said in found.reason
 
 
+def test_k_of_the_last_n_periods_with_data_decide_not_one_pooled_window() -> None:
+    # One bad period of three is not enough; the same bad period long ago does not count.
+    assert not verdict([period(0), period(1, roc_auc=0.70), period(2)]).retrain
+    old = [period(0, roc_auc=0.70), period(1, roc_auc=0.70), period(2), period(3), period(4)]
+    assert not verdict(old).retrain
+    # The rule is configurable: one of the last one.
+    strict = MonitoringPolicy(min_labelled_rows=100, recent_periods=1, alert_periods=1)
+    assert verdict([period(0), period(1), period(2, roc_auc=0.70)], strict).retrain
+
+
 def test_a_floor_judges_the_metric_alone_and_lower_is_better_metrics_turn_it_round() -> None:
     floored = MonitoringPolicy(metric_floor=0.9, max_metric_drop=1.0)
-    assert decide(
-        floored, metric="roc_auc", values={"roc_auc": 0.85}, labelled_rows=500,
-        quality_problem=None, test_value=0.85, drift={}, age_days=1,
-    ).retrain  # fmt: skip
-    ceiling = MonitoringPolicy(metric_floor=0.5, max_metric_drop=0.05)
-    ok = decide(
-        ceiling, metric="log_loss", values={"log_loss": 0.44}, labelled_rows=500,
-        quality_problem=None, test_value=0.42, drift={}, age_days=1,
-    )  # fmt: skip
-    worse = decide(
-        ceiling, metric="log_loss", values={"log_loss": 0.52}, labelled_rows=500,
-        quality_problem=None, test_value=0.42, drift={}, age_days=1,
-    )  # fmt: skip
-    assert not ok.retrain
-    assert worse.retrain and "past the ceiling 0.5" in worse.reason
+    assert verdict([period(0, roc_auc=0.86), period(1, roc_auc=0.86)], floored).retrain
     assert metric_drop("log_loss", 0.52, 0.42) == pytest.approx(0.10)
     assert metric_drop("roc_auc", 0.80, 0.85) == pytest.approx(0.05)
 
 
 def test_without_enough_labels_quality_is_not_judged_but_drift_still_retrains() -> None:
-    quiet = verdict(values={}, labelled_rows=12, quality_problem="12 labelled; 100 needed")
+    quiet = verdict([period(0, roc_auc=None), period(1, roc_auc=None)])
     assert not quiet.retrain
     assert quiet.decision is Decision.NOT_ENOUGH_LABELS
-    assert quiet.reason.startswith("12 labelled; 100 needed")
-    drifted = verdict(values={}, labelled_rows=12, drift={"drifted": ["a", "b", "c"]})
+    assert quiet.reason.startswith("no period has enough labels to judge")
+    drifted = verdict([period(0, roc_auc=None, drifted=("a", "b")),
+                       period(1, roc_auc=None, drifted=("a", "b"))])  # fmt: skip
     assert drifted.retrain
 
 
-def test_quality_needs_the_minimum_rows_and_both_classes() -> None:
+def test_an_estimated_degradation_retrains_before_labels_only_when_the_policy_says_so() -> None:
+    unlabelled = [period(i, roc_auc=None, estimated=0.70) for i in range(3)]
+    shown = judge_periods(POLICY, unlabelled, metric="roc_auc", test_value=0.85)
+    assert all("estimated_performance" in p.alerts for p in shown)
+    assert not verdict(unlabelled).retrain
+    eager = MonitoringPolicy(min_labelled_rows=100, retrain_on_estimate=True)
+    found = verdict(unlabelled, eager)
+    assert found.retrain and "estimated performance alerted in 3 of the last 3" in found.reason
+    # Where labels judge a period, its estimate does not alert.
+    labelled = judge_periods(eager, [period(0, estimated=0.7)], metric="roc_auc", test_value=0.85)
+    assert labelled[0].alerts == {}
+
+
+def test_quality_needs_both_classes() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
     frame = pd.DataFrame(
         {"record_id": range(400), "label": y.astype(str), "score": y * 0.6 + rng.random(400) * 0.4}
     )
-    cost = Cost(1.0, 5.0)
-    few = measure(frame.head(50), positive_label="1", threshold=0.5, cost=cost, min_rows=100)
-    assert few.values == {} and "50 labelled predictions; 100 needed" in (few.problem or "")
+    context = MetricContext("1", 0.5, Cost(1.0, 5.0))
     one_class = frame[frame["label"] == "0"]
-    only = measure(one_class, positive_label="1", threshold=0.5, cost=cost, min_rows=100)
+    only = binary_realized(one_class, context)
     assert only.values == {} and "negative" in (only.problem or "")
-    full = measure(frame, positive_label="1", threshold=0.5, cost=cost, min_rows=100)
-    assert full.labelled_rows == 400
+    full = binary_realized(frame, context)
     assert full.values["roc_auc"] > 0.9
     assert full.values["positive_rate"] == pytest.approx(y.mean())
     assert "expected_cost" in full.values
@@ -164,6 +186,7 @@ def test_a_run_round_trips_through_its_table_row() -> None:
         challenger_metrics={"difference": {"low": 0.01}},
         promoted=True,
         ended_at=datetime(2026, 11, 23, 3, 5, tzinfo=UTC),
+        periods=[{"start": "2026-11-16", "rows": 3}],
     )
     row = run.to_row()
     assert tuple(row) == MONITORING_RUNS.column_names()
