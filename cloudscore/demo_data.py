@@ -1,8 +1,9 @@
 """Deterministic synthetic loan-default data, streamed to disk in chunks.
 
 One row is a loan application: ``application_id`` (``APP-<seed>-<row>``: files of different
-seeds never share one), ``application_date`` (2024-07-01 to 2026-06-30, rising with the row
-number), the 19 ``FEATURE_COLUMNS`` and the label ``defaulted`` (about 18% at drift 0). Features
+seeds never share one), ``application_date`` (2024-07-01 to 2026-06-30, or the given
+`dates`, rising with the row number), the 19 ``FEATURE_COLUMNS`` and the label ``defaulted``
+(about 18% at drift 0). Features
 are correlated through a latent creditworthiness that is never written. ``annual_income`` (3%),
 ``employment_years`` (4%) and ``revolving_utilization`` (2%) have random gaps;
 ``months_since_last_delinquency`` is empty for applicants never delinquent (about 60%), as in
@@ -75,6 +76,22 @@ CHANNELS = ("online", "branch", "broker")
 EXTENSIONS = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet")
 _TEXT_WHEN_BAD = ("annual_income", "employment_years")
 _FIRST_DAY, _DAYS = np.datetime64("2024-07-01", "D"), 730
+# (first day, number of days) the application dates run over; `dates` gives others.
+Dates = tuple[np.datetime64, int]
+
+
+def _dates(dates: tuple[str, str] | None) -> Dates:
+    if dates is None:
+        return _FIRST_DAY, _DAYS
+    try:
+        first, last = (np.datetime64(day, "D") for day in dates)
+    except ValueError as exc:
+        raise UsageError(f"dates: expected two YYYY-MM-DD days, got {dates!r}") from exc
+    if last < first:
+        raise UsageError(f"dates: the last day {last} is before the first {first}")
+    return first, int((last - first).astype(np.int64)) + 1
+
+
 _JUNK_NUMBER = np.array(["n/a", "12k", "abc", "unknown", "$45,000", "-"], dtype=object)
 _JUNK_YEARS = np.array(["10+", "abc", "n/a", "<1", "five"], dtype=object)
 _JUNK_CATEGORY = (("home_ownership", "SPACESHIP"), ("region", "atlantis"),
@@ -104,8 +121,9 @@ def _sigmoid(x: Arr) -> Arr:
 
 
 def _generate(  # noqa: PLR0917 (one draw of the whole chunk, in the data's own order)
-    rng: np.random.Generator, start: int, n: int, total: int, d: float, seed: int
-) -> pd.DataFrame:
+    rng: np.random.Generator, start: int, n: int, total: int, d: float, seed: int,
+    dates: Dates = (_FIRST_DAY, _DAYS),
+) -> pd.DataFrame:  # fmt: skip
     def nrm() -> Arr:
         return rng.standard_normal(n)
 
@@ -162,7 +180,8 @@ def _generate(  # noqa: PLR0917 (one draw of the whole chunk, in the data's own 
     label = (rng.random(n) < _sigmoid(logit)).astype(np.int64)
 
     row = np.arange(start, start + n, dtype=np.int64)
-    day: Arr = _FIRST_DAY + row * (_DAYS - 1) // max(total - 1, 1)
+    first_day, days = dates
+    day: Arr = first_day + row * (days - 1) // max(total - 1, 1)
     labelled: npt.NDArray[np.datetime64] = day.astype("datetime64[s]")
     labelled = labelled + rng.integers(30 * 86400, 150 * 86400, n)
 
@@ -235,13 +254,16 @@ def _corrupt(frame: pd.DataFrame, rng: np.random.Generator, count: int) -> Arr:
     return mask
 
 
-def _chunks(
-    rows: int, seed: int, drift: float, bad_rows: float, chunk_rows: int
-) -> Iterator[tuple[pd.DataFrame, Arr]]:
+def _chunks(  # noqa: PLR0917 (the draw's settings, as _validate takes them, and its days)
+    rows: int, seed: int, drift: float, bad_rows: float, chunk_rows: int,
+    dates: Dates = (_FIRST_DAY, _DAYS),
+) -> Iterator[tuple[pd.DataFrame, Arr]]:  # fmt: skip
     for index, start in enumerate(range(0, max(rows, 1), chunk_rows)):
         n = min(chunk_rows, rows - start)
         data_seed, bad_seed = np.random.SeedSequence([seed, index]).spawn(2)
-        frame = _generate(np.random.default_rng(data_seed), start, n, rows, float(drift), seed)
+        frame = _generate(
+            np.random.default_rng(data_seed), start, n, rows, float(drift), seed, dates
+        )
         mask = np.zeros(n, dtype=bool)
         # The outcome is known by the application's true id, even when the file's copy of it
         # was broken.
@@ -255,14 +277,14 @@ def _chunks(
 
 def iter_demo_frames(
     rows: int, *, seed: int = 7, drift: float = 0.0, bad_rows: float = 0.0,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = 100_000, dates: tuple[str, str] | None = None,
 ) -> Iterator[pd.DataFrame]:  # fmt: skip
     """The rows `write_demo_data` writes, label included, one DataFrame per chunk.
 
     Zero rows yield one empty frame, so that a consumer still learns the columns.
     """
     _validate(rows, seed, drift, bad_rows, chunk_rows)
-    for frame, _ in _chunks(rows, seed, drift, bad_rows, chunk_rows):
+    for frame, _ in _chunks(rows, seed, drift, bad_rows, chunk_rows, _dates(dates)):
         yield frame.drop(columns=["_labelled_at", "_true_id"])
 
 
@@ -352,12 +374,16 @@ class _Sink:
 def write_demo_data(
     out: Path, rows: int, *, seed: int = 7, drift: float = 0.0, bad_rows: float = 0.0,
     labels_out: Path | None = None, chunk_rows: int = 100_000,
+    dates: tuple[str, str] | None = None,
 ) -> DemoDataSummary:  # fmt: skip
     """Write `rows` synthetic applications to `out`, in the format its extension names.
 
     With `labels_out`, the label goes there as (application_id, defaulted, labelled_at) instead
-    of into `out`: data to score, whose outcomes arrive later.
+    of into `out`: data to score, whose outcomes arrive later. `dates` (first and last day,
+    YYYY-MM-DD) are the days the application dates run over, instead of 2024-07-01 to
+    2026-06-30: a batch of one week, say.
     """
+    span = _dates(dates)
     out = Path(out)
     labels_out = None if labels_out is None else Path(labels_out)
     _validate(rows, seed, drift, bad_rows, chunk_rows)
@@ -379,7 +405,7 @@ def write_demo_data(
         if labels_out is not None:
             label_kinds = {ID_COLUMN: "str", LABEL_COLUMN: "int", "labelled_at": "str"}
             sinks.append(_Sink(labels_out, label_kinds))
-        for frame, mask in _chunks(rows, seed, drift, bad_rows, chunk_rows):
+        for frame, mask in _chunks(rows, seed, drift, bad_rows, chunk_rows, span):
             bad += int(mask.sum())
             good += int((~mask).sum())
             defaults += int(frame[LABEL_COLUMN].to_numpy()[~mask].sum())

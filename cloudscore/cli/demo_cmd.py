@@ -93,7 +93,7 @@ cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local clo
   champion        {trained.version} ({trained.outcome.model.family})
                   test ROC AUC {metrics["roc_auc"]:.3f} (baseline 0.5); expected cost per
                   application {metrics["expected_cost"]:.3f} (baseline {base_cost:.3f})
-  scored          (week 2 drifted; 2% of rows malformed on purpose)
+  scored          (weeks 2 and 3 drifted; 2% of rows malformed on purpose)
 {_runs_table(runs)}
   HTTP function   POST {settings.url("predict_rows")}/?explain=true ({_shown_id(instance)})
 {_answer_lines(answer)}
@@ -206,27 +206,38 @@ def _make_data(rows: int) -> _DemoData:
     return _DemoData(
         train=write_demo_data(_DEMO_DIR / "train.parquet", rows=20_000, seed=1),
         batches=[
+            # The weeks after the training data's last day (2026-06-30), Monday to Sunday:
+            # the check judges each week of application dates on its own.
             write_demo_data(
                 _DEMO_DIR / "applications-week-1.csv",
                 rows=rows,
                 seed=2,
                 bad_rows=0.02,
                 labels_out=_DEMO_DIR / "labels-week-1.csv",
+                dates=("2026-07-06", "2026-07-12"),
             ),
             write_demo_data(
-                # The market turns: more applications, from a different population.
+                # The market turns: more applications, from a different population, two weeks
+                # running (the check retrains on drift in 2 of its last 3 weeks).
                 _DEMO_DIR / "applications-week-2.jsonl",
                 rows=3 * rows,
                 seed=3,
                 drift=1.0,
                 bad_rows=0.02,
                 labels_out=_DEMO_DIR / "labels-week-2.csv",
+                dates=("2026-07-13", "2026-07-26"),
             ),
         ],
         recent=write_demo_data(
             _DEMO_DIR / "recent-labelled.parquet", rows=8_000, seed=4, drift=0.8
         ),
-        later=write_demo_data(_DEMO_DIR / "applications-week-3.csv", rows=rows, seed=5, drift=0.8),
+        later=write_demo_data(
+            _DEMO_DIR / "applications-week-4.csv",
+            rows=rows,
+            seed=5,
+            drift=0.8,
+            dates=("2026-07-27", "2026-08-02"),
+        ),
     )
 
 

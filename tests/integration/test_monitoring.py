@@ -118,11 +118,18 @@ def champion(own_stack: StackSettings) -> str:
 
 
 def score_with_labels(
-    settings: StackSettings, tmp_path: Path, *, rows: int, seed: int, drift: float
+    settings: StackSettings,
+    tmp_path: Path,
+    *,
+    rows: int,
+    seed: int,
+    drift: float,
+    dates: tuple[str, str],
 ) -> dict[str, Any]:
-    """Drop a demo file in the inbox, wait for its run, then load its labels."""
+    """Drop a demo file of applications dated `dates` in the inbox, wait for its run, then load
+    its labels."""
     data, labels = tmp_path / f"apps-{seed}.csv", tmp_path / f"labels-{seed}.csv"
-    write_demo_data(data, rows=rows, seed=seed, drift=drift, labels_out=labels)
+    write_demo_data(data, rows=rows, seed=seed, drift=drift, labels_out=labels, dates=dates)
     (run,) = wait_for_runs(settings, [drop(settings, data)])
     bq = clients.bigquery_client(settings.project, settings.endpoints())
     frame = label_frame(labels, id_column="application_id", label_column=LABEL_COLUMN)
@@ -172,11 +179,21 @@ def test_healthy_data_is_measured_and_not_retrained(
     own_stack: StackSettings, cloud: Cloud, champion: str, tmp_path: Path
 ) -> None:
     versions = cloud.registry.versions()
-    score_with_labels(own_stack, tmp_path, rows=1500, seed=61, drift=0.0)
+    # One week of applications (Monday to Sunday): one period of the default policy.
+    score_with_labels(
+        own_stack, tmp_path, rows=1500, seed=61, drift=0.0, dates=("2026-07-06", "2026-07-12")
+    )
 
     run = check(cloud, own_stack)
 
     assert run.decision is Decision.HEALTHY, run.reason
+    (week,) = run.periods
+    assert (week["start"], week["end"], week["rows"]) == ("2026-07-06", "2026-07-13", 1500)
+    assert week["labelled_rows"] == 1500 and week["alerts"] == {}
+    assert week["realized"]["roc_auc"] == run.metrics["values"]["roc_auc"]
+    estimated = week["estimated"]["roc_auc"]
+    assert abs(estimated["value"] - week["realized"]["roc_auc"]) < 3 * estimated["sampling_error"]
+    assert week["drift"]["rows"] == 1500 and week["drift"]["statistic"] == "jensen_shannon"
     assert run.champion_version == champion
     assert run.metrics["labelled_rows"] == 1500
     assert 0.7 < run.metrics["values"]["roc_auc"] < 1.0
@@ -210,7 +227,9 @@ def test_cloudscore_retrain_dry_run_measures_and_changes_nothing(
     out = capsys.readouterr().out
     assert ": would_retrain" in out
     assert f"champion   {champion}" in out
-    assert "roc_auc" in out and "labelled predictions of the last 30 days" in out
+    assert "roc_auc" in out and "labelled predictions scored in the last 30 days" in out
+    assert "week periods by the data's time" in out
+    assert "2026-07-06 2026-07-12    1,500    1,500" in out
     assert "forced" in out
     assert len(all_runs(cloud)) == runs
     assert cloud.registry.versions() == versions
@@ -389,7 +408,10 @@ def test_drift_and_labels_then_a_tick_retrain_and_promote_and_later_files_use_th
     fresh_start = champion_version(cloud)
     if fresh_start != champion:  # an earlier test's promotion: start from a known champion
         cloud.registry.move_alias("champion", champion, actor="test", reason="reset")
-    run_before = score_with_labels(own_stack, tmp_path, rows=6000, seed=81, drift=1.0)
+    # Two weeks of a changed population after the healthy week: drift in 2 of the last 3.
+    run_before = score_with_labels(
+        own_stack, tmp_path, rows=6000, seed=81, drift=1.0, dates=("2026-07-13", "2026-07-26")
+    )
     assert run_before["model_version"] == champion
     fill_fresh_table(own_stack, rows=8000, seed=82, drift=1.0)
 

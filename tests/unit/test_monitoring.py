@@ -15,8 +15,8 @@ from shared.monitoring.check import tick_id_of, tick_request
 from shared.monitoring.estimation import Estimate
 from shared.monitoring.period_table import PeriodRow
 from shared.monitoring.policy import decide, judge_periods, metric_drop
-from shared.monitoring.tasks import MetricContext, binary_realized
 from shared.monitoring.record import Decision, MonitoringRun
+from shared.monitoring.tasks import MetricContext, binary_realized
 from shared.project_config import (
     MonitoringPolicy,
     load_project_config,
