@@ -27,9 +27,9 @@ from pathlib import Path
 
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
-import nannyml as nml  # noqa: E402
-import pandas as pd  # noqa: E402
-from nannyml.thresholds import ConstantThreshold  # noqa: E402
+import nannyml as nml
+import pandas as pd
+from nannyml.thresholds import ConstantThreshold
 
 FEATURES = [
     "car_value",
