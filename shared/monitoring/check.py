@@ -28,7 +28,7 @@ from shared.monitoring.challenge import challenge
 from shared.monitoring.history import MonitoringHistory, report_path, store_report
 from shared.monitoring.lock import CheckLock, Held
 from shared.monitoring.period_table import build_periods, drift_threshold
-from shared.monitoring.policy import decide, judge_periods, metric_drop
+from shared.monitoring.policy import alert_limit, decide, judge_periods, metric_drop
 from shared.monitoring.quality import scored_rows
 from shared.monitoring.record import Decision, MonitoringRun
 from shared.monitoring.report import render_report
@@ -297,6 +297,11 @@ def _judge(
         if value is None or test_value is None
         else round(metric_drop(metric, value, test_value), 6),
         "age_days": round(age_days, 2),
+        # What the periods were judged by, for the report's thresholds.
+        "alert_limit": alert_limit(policy, metric, test_value),
+        "recent_periods": policy.recent_periods,
+        "alert_periods": policy.alert_periods,
+        "drift_min_features": policy.drift_min_features,
     }
     summary = drift.pooled().summary(drift_threshold(policy), statistic=policy.drift_statistic)
     window = {

@@ -76,6 +76,19 @@ def judge_periods(
     return judged
 
 
+def alert_limit(policy: MonitoringPolicy, metric: str, test_value: float | None) -> float | None:
+    """The value of the primary metric past which a period alerts: the stricter of the floor
+    and the test value less the allowed drop (None: neither is set)."""
+    higher = higher_is_better(metric)
+    limits = [] if policy.metric_floor is None else [policy.metric_floor]
+    if test_value is not None:
+        drop = policy.max_metric_drop
+        limits.append(test_value - drop if higher else test_value + drop)
+    if not limits:
+        return None
+    return max(limits) if higher else min(limits)
+
+
 def _quality_problem(
     policy: MonitoringPolicy, metric: str, value: float, test_value: float | None
 ) -> str | None:

@@ -3,11 +3,14 @@
 The JSON columns have these shapes (every key present, values may be null):
 
     metrics             {"labelled_rows", "window_days", "period", "primary_metric",
-                         "values": {metric: x}, "test_value", "drop", "age_days"}
+                         "values": {metric: x}, "test_value", "drop", "age_days",
+                         "alert_limit", "recent_periods", "alert_periods",
+                         "drift_min_features"}
                         `values` are the champion's metrics on all the labelled rows of the
                         window together (empty when there were too few labels); `test_value`
                         its primary metric on the test split when it was trained; `drop` how
-                        much worse the window is than that.
+                        much worse the window is than that; `alert_limit` the value past which
+                        a period's metric alerts, and the rest the verdict's rule.
     drift               {"rows", "files", "online_rows", "statistic", "threshold",
                          "psi": {feature: x}, "jensen_shannon": {feature: x}, "score_psi",
                          "score_jensen_shannon", "drifted": [features, worst first]}

@@ -23,12 +23,23 @@ import numpy as np
 import pytest
 
 from shared.monitoring.report import render_report
-from shared.monitoring.report.svg import CHALLENGER, CHAMPION, DRIFTED_BAR, NORMAL_BAR, SCORE
+from shared.monitoring.report.svg import (
+    CHALLENGER,
+    CHAMPION,
+    DRIFTED_BAR,
+    NORMAL_BAR,
+    RED,
+    SCORE,
+)
 from tests.browser.conftest import Chromium, Picture, read_png
 from tests.unit.test_report import GENERATED, realistic_runs
 
 WIDTH = 1200  # the window's width: wider than the page's column, so charts are drawn 1:1
-CHARTS = ("metric-history", "labelled-rows", "drift", "comparison", "difference")
+# Each name once, in the order first drawn (the periods' drift is one small chart per feature).
+CHARTS = (
+    "period-performance", "period-drift", "period-rows",
+    "metric-history", "labelled-rows", "drift", "comparison", "difference",
+)  # fmt: skip
 MEASURE = """
 <script>
 (() => {
@@ -47,6 +58,7 @@ MEASURE = """
       model: m.dataset.model ?? null,
       metric: m.dataset.metric ?? null,
       focus: m.dataset.focus !== undefined,
+      alert: m.dataset.alert !== undefined,
       bbox: own(m.getBBox()),
       box: page(m.getBoundingClientRect()),
     })),
@@ -191,6 +203,26 @@ def test_the_metric_line_stays_in_its_plot_area(measured: dict[str, Any]) -> Non
     assert area.holds(line.x, line.y) and area.holds(line.right, line.bottom)
     assert len(marks(history, "promotion")) == 2
     assert marks(history, "reference")
+
+
+def test_the_periods_run_left_to_right_with_alerts_past_the_limit(
+    measured: dict[str, Any], picture: Picture
+) -> None:
+    performance = charts(measured)["period-performance"]
+    area = Box.of(performance["area"])
+    realized = marks(performance, "realized")
+    estimated = marks(performance, "estimated")
+    assert (len(realized), len(estimated)) == (8, 10)  # the last two periods have no labels yet
+    centres = [Box.of(p["box"]).centre for p in estimated]
+    assert all(area.holds(*c) for c in centres)
+    assert [x for x, _ in centres] == sorted(x for x, _ in centres)
+    limit = Box.of(marks(performance, "limit")[0]["box"])
+    for point in realized:  # higher is better: an alerted value is drawn below the limit
+        _, y = Box.of(point["box"]).centre
+        assert (y > limit.y) == point["alert"], point
+        assert close(picture.at(*Box.of(point["box"]).centre), RED if point["alert"] else CHAMPION)
+    band = Box.of(marks(performance, "band")[0]["box"])
+    assert band.height > 0 and area.holds(band.x, band.y)
 
 
 def test_the_interval_lies_right_of_zero_and_beyond_the_margin(measured: dict[str, Any]) -> None:

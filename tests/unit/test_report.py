@@ -21,7 +21,13 @@ from shared.metric_table import higher_is_better
 from shared.monitoring.record import Decision, MonitoringRun
 from shared.monitoring.report import render_report
 from shared.monitoring.report.page import BADGE_COLOURS
-from shared.monitoring.report.svg import DRIFTED_BAR, NORMAL_BAR, nice_ticks, time_ticks
+from shared.monitoring.report.svg import (
+    DRIFTED_BAR,
+    NORMAL_BAR,
+    RED,
+    nice_ticks,
+    time_ticks,
+)
 
 GENERATED = datetime(2026, 11, 2, 6, 30, tzinfo=UTC)
 FEATURES = (
@@ -42,6 +48,10 @@ def metrics(value: float | None, *, test_value: float = 0.84, rows: int = 1500) 
     return {
         "labelled_rows": rows,
         "window_days": 30,
+        "period": "month",
+        "alert_limit": test_value - 0.03,
+        "recent_periods": 3,
+        "alert_periods": 2,
         "primary_metric": "roc_auc",
         "values": values,
         "test_value": test_value,
@@ -80,6 +90,49 @@ def challenger(
         "challenger": better,
         "difference": {"mean": (low + high) / 2, "low": low, "high": high},
     }
+
+
+def period_table(
+    count: int = 10, *, unlabelled: int = 2, test_value: float = 0.95
+) -> list[dict[str, Any]]:
+    """A check's per-period table: monthly periods, the last ones drifted and degraded, the
+    newest `unlabelled` without labels yet (estimated only)."""
+    rng = random.Random(11)
+    rows = []
+    for index in range(count):
+        start = datetime(2019, 1, 1) + timedelta(days=31 * index)
+        start = start.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+        late = index >= count - 4
+        value = round(test_value - (0.05 if late else 0.0) + rng.uniform(-0.005, 0.005), 4)
+        labelled = index < count - unlabelled
+        js = {name: round(rng.uniform(0.005, 0.04) + (0.2 * (i % 3 == 0) if late else 0.0), 4)
+              for i, name in enumerate(FEATURES)}  # fmt: skip
+        drifted = sorted((n for n, v in js.items() if v >= 0.1), key=lambda n: -js[n])
+        alerts = {}
+        if late and labelled:
+            alerts["performance"] = f"roc_auc {value} is 0.05 worse than at training"
+        if late and not labelled:
+            alerts["estimated_performance"] = "estimated roc_auc is 0.05 worse"
+        if len(drifted) >= 3:
+            alerts["drift"] = f"{len(drifted)} features drifted"
+        rows.append({
+            "start": start.date().isoformat(),
+            "end": end.date().isoformat(),
+            "rows": 5000 + 10 * index,
+            "labelled_rows": 5000 + 10 * index if labelled else 0,
+            "realized": {"roc_auc": value} if labelled else {},
+            "realized_problem": None if labelled else "0 labelled rows; 200 needed to judge",
+            "realized_error": 0.003,
+            "estimated": {"roc_auc": {"value": round(value + rng.uniform(-0.004, 0.004), 4),
+                                      "sampling_error": 0.003}},
+            "drift": {"rows": 5000, "statistic": "jensen_shannon", "threshold": 0.1,
+                      "jensen_shannon": js, "psi": {n: v * 4 for n, v in js.items()},
+                      "score_jensen_shannon": 0.05 + 0.1 * late, "score_psi": 0.1,
+                      "drifted": drifted},
+            "alerts": alerts,
+        })  # fmt: skip
+    return rows
 
 
 def realistic_runs(days: int = 30) -> list[MonitoringRun]:
@@ -121,6 +174,7 @@ def realistic_runs(days: int = 30) -> list[MonitoringRun]:
                     value, test_value=test_value, rows=120 if value is None else 1400 + 20 * day
                 ),
                 drift=drift(psi),
+                periods=period_table(test_value=test_value) if last else [],
                 **extra,
             )
         )
@@ -250,9 +304,12 @@ def test_a_model_with_no_checks_gets_a_page_that_says_so() -> None:
 
 def test_a_realistic_history_has_every_section_and_chart() -> None:
     _, root = render(realistic_runs())
-    assert sections(root) == ["metrics", "drift", "comparison", "decision"]
+    assert sections(root) == ["periods", "metrics", "drift", "comparison", "decision"]
     names = [node.attrs["data-chart"] for node in root.find_all("svg")]
-    assert names == ["metric-history", "labelled-rows", "drift", "comparison", "difference"]
+    assert names == [
+        "period-performance", *["period-drift"] * 9, "period-rows",
+        "metric-history", "labelled-rows", "drift", "comparison", "difference",
+    ]  # fmt: skip
     for svg in root.find_all("svg"):
         assert svg.attrs["role"] == "img"
         assert len(svg.attrs["aria-label"]) > 30
@@ -260,6 +317,46 @@ def test_a_realistic_history_has_every_section_and_chart() -> None:
         assert svg.find_all("rect", data_plot_area=None)
         assert any("data-mark" in node.attrs for node in svg.iter())
     assert root.find("table", data_table="runs")
+
+
+def test_the_periods_are_drawn_like_chunked_plots_with_their_thresholds() -> None:
+    table = period_table()
+    _, root = render([run(metrics=metrics(0.93, test_value=0.95), periods=table)])
+    performance = chart(root, "period-performance")
+    realized = performance.find_all("circle", data_mark="realized")
+    estimated = performance.find_all("circle", data_mark="estimated")
+    assert [number(p.attrs["data-value"]) for p in realized] == [
+        row["realized"]["roc_auc"] for row in table if row["realized"]
+    ]
+    assert len(estimated) == len(table)
+    # Alerted periods are red; the others are not.
+    alerted = [p for p in realized if "data-alert" in p.attrs]
+    assert len(alerted) == 2 and {p.attrs["fill"] for p in alerted} == {RED}
+    assert RED not in {p.attrs["fill"] for p in realized if p not in alerted}
+    assert len(performance.find_all("circle", data_mark="estimated", data_alert=None)) == 2
+    limit = performance.find("line", data_mark="limit")
+    assert number(limit.attrs["data-value"]) == pytest.approx(0.92)
+    assert performance.find("line", data_mark="reference").attrs["data-value"] == "0.95"
+    assert performance.find_all("polygon", data_mark="band")
+    drift_charts = root.find_all("svg", data_chart="period-drift")
+    assert len(drift_charts) == 9  # the score and the 8 most drifted of 19 features
+    score = drift_charts[0]
+    assert number(score.find("line", data_mark="threshold").attrs["data-value"]) == 0.1
+    worst = drift_charts[1].find_all("circle", data_mark="point")
+    assert len(worst) == len(table)
+    assert sum("data-alert" in p.attrs for p in worst) == 4
+    periods = root.find("table", data_table="periods")
+    body = periods.find("tbody").find_all("tr")
+    assert [r.attrs["data-period"] for r in body] == [row["start"] for row in table]
+    assert body[0].find_all("td")[0].text() == "2019-01"
+    assert "performance" in body[-3].text() and "estimated performance" in body[-1].text()
+    last_estimate = table[-1]["estimated"]["roc_auc"]["value"]
+    assert f"{last_estimate:.4f} ± 0.0090" in body[-1].text()
+
+
+def test_a_check_without_periods_has_no_periods_section() -> None:
+    _, root = render([run(metrics=metrics(0.9))])
+    assert "periods" not in sections(root)
 
 
 def test_the_header_shows_the_focused_checks_decision_reason_and_versions() -> None:
@@ -313,6 +410,7 @@ def test_one_check_with_everything_draws_every_chart() -> None:
     only = realistic_runs()[-1]
     _, root = render([only])
     assert [n.attrs["data-chart"] for n in root.find_all("svg")] == [
+        "period-performance", *["period-drift"] * 9, "period-rows",
         "metric-history", "labelled-rows", "drift", "comparison", "difference",
     ]  # fmt: skip
     assert len(chart(root, "metric-history").find_all("circle", data_mark="point")) == 1

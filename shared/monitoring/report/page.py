@@ -25,6 +25,15 @@ from shared.monitoring.report.checks import (
     number,
     worst_first,
 )
+from shared.monitoring.report.period_charts import (
+    DRIFT_MAX_FEATURE_CHARTS,
+    PeriodPoint,
+    drift_charts,
+    performance_chart,
+    period_label,
+    period_points,
+    rows_chart,
+)
 from shared.monitoring.report.svg import (
     AMBER,
     BLUE,
@@ -88,6 +97,7 @@ def render_report(
     focus = next((c for c in checks if c.run.run_id == focus_run_id), checks[-1])
     sections = [
         _header(model_name, focus),
+        _periods_section(focus),
         _metrics_section(checks, focus),
         _drift_section(checks, focus),
         _comparison_section(focus),
@@ -123,6 +133,7 @@ th {{ background: #f6f8fa; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 table.runs td:first-child {{ white-space: nowrap; }}
 tr.focus td {{ background: #fff8c5; }}
+tr.alert td {{ background: #fff0ef; }}
 dl {{ display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0; }}
 dt {{ color: {MUTED}; }}
 dd {{ margin: 0; overflow-wrap: anywhere; }}
@@ -182,6 +193,93 @@ def _header(model_name: str, focus: Check) -> str:
         f'<p>{_badge(run.decision)} <span class="reason">{esc(run.reason or "no reason given")}'
         f"</span></p>\n<dl>{details}</dl>\n</header>"
     )
+
+
+# ---------------------------------------------------------------------------- periods
+
+
+def _periods_section(focus: Check) -> str:
+    points = period_points(focus.run.periods)
+    if not points:
+        return ""
+    metrics = mapping_of(focus.run.metrics)
+    period = str(metrics.get("period") or "") or None
+    metric = focus.primary_metric or ""
+    recent, alerting = number(metrics.get("recent_periods")), number(metrics.get("alert_periods"))
+    rule = (
+        f" A measure calls for a retrain when it alerts in {fmt_count(alerting)} of the last "
+        f"{fmt_count(recent)} periods with data."
+        if recent is not None and alerting is not None
+        else ""
+    )
+    intro = (
+        f"What the champion scored, cut into {len(points)} periods"
+        + (f" of a {period}" if period in ("day", "week", "month") else "")
+        + " by the data's own time (its time column; the scoring time where there is none), "
+        f"each judged on its own, oldest first.{rule}"
+    )
+    parts = [_note(intro), f"<h3>Performance per period: {esc(metric)}</h3>"]
+    if metric and any(metric in p.realized or metric in p.estimated for p in points):
+        parts.append(performance_chart(
+            points, metric, period=period, test_value=focus.test_value,
+            limit=number(metrics.get("alert_limit")),
+        ))  # fmt: skip
+        parts.append(_note(
+            "Realized where the period's labels arrived; estimated from the scores alone "
+            "(confidence-based performance estimation), with ± 3 sampling errors, before they "
+            "do. A realized value outside the band means the estimate's assumptions (calibrated "
+            "scores, an unchanged link between inputs and label) no longer hold."
+        ))  # fmt: skip
+    else:
+        parts.append(_placeholder("No period has a measured or estimated value of the metric."))
+    charts, features = drift_charts(points, period=period)
+    statistic = points[-1].statistic.replace("_", "-")
+    shown = min(features, DRIFT_MAX_FEATURE_CHARTS)
+    parts += [
+        f"<h3>Drift per period ({esc(statistic)})</h3>",
+        _note(
+            f"The score and the {shown} most drifted of {features} features; red: at or above "
+            "the threshold. The table below has every feature."
+        ),
+        charts,
+        "<h3>Rows per period</h3>",
+        rows_chart(points, period=period),
+        _period_table(points, metric, period),
+    ]
+    return _section("periods", "Periods", "\n".join(parts))
+
+
+def _period_table(points: Sequence[PeriodPoint], metric: str, period: str | None) -> str:
+    head = ("period", "rows", "labelled", metric or "metric", "estimated ± 3 SE",
+            "drifted features", "alerts")  # fmt: skip
+    rows = []
+    for point in points:
+        estimate = point.estimated.get(metric)
+        if estimate is None:
+            estimated = "—"
+        else:
+            band = "" if estimate[1] is None else f" ± {fmt(3 * estimate[1], 4)}"
+            estimated = f"{fmt(estimate[0], 4)}{band}"
+        drifted = ", ".join(cut(name, 24) for name in point.drifted[:4])
+        if len(point.drifted) > 4:
+            drifted += f" and {len(point.drifted) - 4} more"
+        alerts = ", ".join(name.replace("_", " ") for name in point.alerts)
+        marked = ' class="alert"' if point.alerts else ""
+        rows.append(
+            f'<tr{marked} data-period="{point.start.isoformat()}">'
+            f"<td>{esc(period_label(point.start, period))}</td>"
+            f'<td class="num">{fmt_count(point.rows)}</td>'
+            f'<td class="num">{fmt_count(point.labelled_rows)}</td>'
+            f'<td class="num">{fmt(point.realized.get(metric), 4)}</td>'
+            f'<td class="num">{esc(estimated)}</td><td>{esc(drifted)}</td>'
+            f"<td>{esc(alerts)}</td></tr>"
+        )
+    header = "".join(f"<th>{esc(name)}</th>" for name in head)
+    table = (
+        f'<div class="wide"><table data-table="periods"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    return f"<details open><summary>The per-period table</summary>{table}</details>"
 
 
 # ---------------------------------------------------------------------------- metrics over time
