@@ -12,7 +12,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .cloudscore/tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: setup demo test test-fast bench lint format clean checkov browser package
+.PHONY: setup demo test test-fast bench lint format clean checkov browser nannyml package
 
 setup: $(STAMP)
 
@@ -30,6 +30,24 @@ $(CHECKOV_STAMP):
 	@touch $(CHECKOV_STAMP)
 
 checkov: $(CHECKOV_STAMP)
+
+# nannyml, which the monitoring tests compare cloudscore's drift and estimates with, and whose
+# datasets they run on, pins what the project's environment cannot hold (through FLAML it brings
+# XGBoost's CUDA build over the CPU-only one): it gets a virtual environment of its own too, and
+# the tests talk to it through files (tests/nannyml_side/). NML_DISABLE_USAGE_LOGGING=1 keeps it
+# from sending usage data out; the tests set it for every run of it.
+NANNYML_VERSION := 0.13.1
+STATSMODELS_VERSION := 0.15.0
+NANNYML_VENV := .cloudscore/tools/nannyml
+NANNYML_STAMP := $(NANNYML_VENV)/.installed-$(NANNYML_VERSION)
+
+$(NANNYML_STAMP):
+	@test -x $(NANNYML_VENV)/bin/python || $(PYTHON) -m venv $(NANNYML_VENV)
+	$(NANNYML_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NANNYML_VENV)/bin/python -m pip install --quiet 'nannyml==$(NANNYML_VERSION)' 'statsmodels==$(STATSMODELS_VERSION)'
+	@touch $(NANNYML_STAMP)
+
+nannyml: $(NANNYML_STAMP)
 
 # The browser tests (tests/browser) open the monitoring report in Debian's Chromium, installed
 # once with apt-get (through sudo when not root). CLOUDSCORE_SKIP_BROWSER=1 skips the install and
@@ -52,12 +70,12 @@ demo: setup
 	$(BIN)/cloudscore demo
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: setup checkov browser
+test: setup checkov browser nannyml
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no test was collected" >&2; exit 1; fi; exit $$rc
 
 # Only the tests that need no server (seconds).
-test-fast: setup checkov browser
+test-fast: setup checkov browser nannyml
 	$(BIN)/python -m pytest -m "not stack" $(PYTEST_ARGS)
 
 bench: setup
