@@ -27,7 +27,7 @@ from shared.model import ScoringModel
 from shared.model_format import model_files
 from shared.project_config import ProjectConfig, project_config_tables
 from shared.registry import AliasMove, ModelRegistry, NewVersion, new_version_id
-from shared.sources import SourceInfo
+from shared.sources import SourceInfo, fingerprint
 from shared.training import FeatureSpec, TrainingOutcome, TrainingSpec, train_model
 
 # Kinds of contract column a model can take as features; text and timestamps are not encoded.
@@ -112,10 +112,11 @@ def train_and_register(
 
     files = stored_model_files(outcome.model, valid)
     version = new_version_id(b"".join(files.values()))
+    holdout = valid.iloc[outcome.test_positions]
     new = NewVersion(
         model_files=files,
         contract=contract.to_json(),
-        metrics=_metrics(outcome),
+        metrics=_metrics(outcome) | {"measured_on": measured_on(source, config, holdout)},
         reference=outcome.reference,
         project_config=project_config_tables(config),
         lineage=_lineage(
@@ -150,8 +151,22 @@ def train_and_register(
         ignored_features=tuple(ignored),
         parent_version=parent.version if parent else None,
         promotion=promotion,
-        holdout=valid.iloc[outcome.test_positions],
+        holdout=holdout,
     )
+
+
+def measured_on(source: SourceInfo, config: ProjectConfig, holdout: pd.DataFrame) -> dict[str, Any]:
+    """Which rows a version's test metrics were measured on: its training source's test split.
+    `test_set` is a digest of those rows: two versions with the same one were measured on the
+    same rows, and only then are their test metrics comparable."""
+    return {
+        "data_source": source.uri,
+        "data_fingerprint": source.fingerprint,
+        "split": "by time (the last rows)" if config.time_column else "random, stratified",
+        "seed": config.seed,
+        "rows": len(holdout),
+        "test_set": fingerprint(holdout)[:16],
+    }
 
 
 def _first_problems(

@@ -30,9 +30,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rollback.add_argument(
         "--reason", default="rolled back by hand", help="recorded in model_events"
     )
-    diff = actions.add_parser("diff", help="two versions side by side: metrics and contract")
+    diff = actions.add_parser(
+        "diff",
+        help="two versions side by side: test metrics (and the rows each was measured on) and "
+        "contract",
+    )
     diff.add_argument("version_a")
     diff.add_argument("version_b")
+    compare = actions.add_parser(
+        "compare",
+        help="score two versions on the same labelled rows and compare them",
+        description="Each version's test metrics were measured on its own test split; this "
+        "scores both on the rows of SOURCE (a file, gs://bucket/name, or bq://table or query) "
+        "that both contracts accept and that have a label, and prints every metric of both "
+        "and the 95%% paired-bootstrap interval of (B - A) on the promotion metric, as a "
+        "retrain check compares a challenger with its champion.",
+    )
+    compare.add_argument("version_a", metavar="A")
+    compare.add_argument("version_b", metavar="B")
+    compare.add_argument("--data", required=True, metavar="SOURCE", help="labelled rows")
     download = actions.add_parser(
         "download",
         help="a version's files, verified, into a folder (for `cloudscore score --model-dir`)",
@@ -70,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
         _download(registry, args.version, args.out)
     elif args.action == "migrate":
         _migrate(target, registry, args.version)
+    elif args.action == "compare":
+        _compare(target, registry, args.version_a, args.version_b, args.data)
     else:
         _diff(registry, args.version_a, args.version_b)
     return 0
@@ -113,14 +131,87 @@ def _list(registry: Any) -> None:
         print(f"model {registry.model_name!r} has no version yet (`cloudscore train`)")
         return
     aliases = _aliases_by_version(registry)
-    print(f"{'version':<26} {'primary metric':<22} {'test':>8} {'baseline':>9}  aliases")
+    print(
+        f"{'version':<26} {'primary metric':<16} {'test':>8} {'baseline':>9} "
+        f"{'test rows':>10}  {'test set':<16}  aliases"
+    )
+    sets = set()
     for version in versions:
         metrics = registry.read_json(version, METRICS_FILE)
         name = metrics.get("primary_metric", "roc_auc")
         test = metrics.get("test", {}).get(name, float("nan"))
         baseline = metrics.get("baseline", {}).get(name, float("nan"))
+        measured = _measured_on(registry, version, metrics)
+        sets.add(measured.get("test_set"))
         tags = ", ".join(aliases.get(version, []))
-        print(f"{version:<26} {name:<22} {test:>8.4f} {baseline:>9.4f}  {tags}")
+        rows = measured.get("rows")
+        print(
+            f"{version:<26} {name:<16} {test:>8.4f} {baseline:>9.4f} "
+            f"{rows if rows is not None else '?':>10}  {measured.get('test_set') or '?':<16}  "
+            f"{tags}"
+        )
+    if len(sets) > 1 or None in sets:
+        print(
+            "\ntest and baseline: each on its version's own test split ('test set' names the "
+            "rows; '?': not recorded); versions of different test sets do not compare — "
+            "`cloudscore models compare A B --data SOURCE` scores two on the same rows"
+        )
+
+
+def _measured_on(registry: Any, version: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Where the version's test metrics were measured: recorded since they are, else what its
+    lineage says of its training data (the test split's rows, but no digest of them)."""
+    from shared.registry import LINEAGE_FILE
+
+    if "measured_on" in metrics:
+        return dict(metrics["measured_on"])
+    try:
+        lineage = registry.read_json(version, LINEAGE_FILE)
+    except Exception:  # a version without lineage: nothing known
+        return {}
+    return {
+        "data_source": lineage.get("data_source"),
+        "data_fingerprint": lineage.get("data_fingerprint"),
+        "seed": lineage.get("seed"),
+        "rows": lineage.get("rows", {}).get("test"),
+        "test_set": None,
+    }
+
+
+def _described(where: dict[str, Any]) -> str:
+    if not where:
+        return "not recorded"
+    fingerprint = str(where.get("data_fingerprint") or "?")[:12]
+    source = where.get("data_source") or "?"
+    text = f"{where.get('rows', '?')} test rows of {source} (data {fingerprint}"
+    if where.get("split"):
+        text += f", split {where['split']}, seed {where.get('seed')}"
+    return text + f", test set {where.get('test_set') or 'not recorded'})"
+
+
+def _compare(target: Any, registry: Any, version_a: str, version_b: str, source: str) -> None:
+    from cloudscore.model_compare import compare_versions
+    from shared.sources import read_source
+
+    frame, _ = read_source(source, target.storage, target.bigquery)
+    found = compare_versions(registry, version_a, version_b, frame, source)
+    result = found.comparison
+    print(
+        f"{version_a} (A) and {version_b} (B) on the same {found.rows_compared:,} labelled rows "
+        f"of {source} ({found.rows_read:,} read; the others lack a label or break a contract)"
+    )
+    print(f"{'metric':<16} {'A':>10} {'B':>10} {'B - A':>10}")
+    for name in result.champion:
+        a, b = result.champion.get(name), result.challenger.get(name)
+        difference = f"{b - a:>+10.4f}" if a is not None and b is not None else f"{'-':>10}"
+        cells = [f"{v:>10.4f}" if v is not None else f"{'-':>10}" for v in (a, b)]
+        print(f"{name:<16} {cells[0]} {cells[1]} {difference}")
+    print(
+        f"\n{result.metric}: 95% paired-bootstrap interval of B - A "
+        f"[{result.low:+.4f}, {result.high:+.4f}] (mean {result.mean:+.4f}); "
+        + ("B is better" if result.challenger_wins else "B is not better")
+        + f" by more than the margin ({result.margin:g})"
+    )
 
 
 def _show(registry: Any, version: str) -> None:
@@ -169,6 +260,21 @@ def _diff(registry: Any, version_a: str, version_b: str) -> None:
     from shared.registry import CONTRACT_FILE, METRICS_FILE
 
     metrics = [registry.read_json(v, METRICS_FILE) for v in (version_a, version_b)]
+    measured = [
+        _measured_on(registry, v, m) for v, m in zip((version_a, version_b), metrics, strict=True)
+    ]
+    for version, where in zip((version_a, version_b), measured, strict=True):
+        print(f"{version} measured on: {_described(where)}")
+    same = measured[0].get("test_set") is not None and (
+        measured[0].get("test_set") == measured[1].get("test_set")
+    )
+    print(
+        "the same rows: the test metrics compare\n"
+        if same
+        else "other rows (or not recorded): the test metrics below do not compare; "
+        f"`cloudscore models compare {version_a} {version_b} --data SOURCE` scores both on "
+        "the same rows\n"
+    )
     print(f"{'metric (test)':<24} {version_a:>26} {version_b:>26}")
     names = sorted(set(metrics[0].get("test", {})) | set(metrics[1].get("test", {})))
     for name in names:

@@ -131,12 +131,14 @@ def test_a_model_that_does_not_beat_the_baseline_is_not_registered(
     assert registry.versions() == []
 
 
-def test_promote_rollback_list_and_diff_through_the_cli(
+def test_promote_rollback_list_diff_and_compare_through_the_cli(
     registry: ModelRegistry,
     audit: AuditLog,
     model_name: str,
+    *,
     cli_env: None,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
 ) -> None:
     config = demo_config(model_name, time_budget_s=5, candidates=["logistic_regression"])
     first = train_and_register(
@@ -159,11 +161,40 @@ def test_promote_rollback_list_and_diff_through_the_cli(
     assert main(["models", "--model", model_name, "list"]) == 0
     listing = capsys.readouterr().out
     assert f"{first.version}" in listing and "champion" in listing
-    assert listing.strip().splitlines()[-1].endswith("challenger")
+    lines = {line.split()[0]: line for line in listing.splitlines() if line}
+    assert lines[second.version].endswith("challenger")
+    # Each version's test metric, with the rows it was measured on: two other test splits.
+    for trained in (first, second):
+        measured = registry.read_json(trained.version, "metrics.json")["measured_on"]
+        assert measured["rows"] == len(trained.holdout)
+        assert measured["test_set"] == fingerprint(trained.holdout)[:16]
+        assert f" {measured['rows']:>10}  {measured['test_set']}" in lines[trained.version]
+    assert "versions of different test sets do not compare" in listing
 
     assert main(["models", "--model", model_name, "diff", first.version, second.version]) == 0
     diff = capsys.readouterr().out
     assert "roc_auc" in diff and "contract:" in diff
+    assert f"{first.version} measured on: {len(first.holdout)} test rows of memory://demo" in diff
+    assert "the test metrics below do not compare" in diff
+
+    fresh = demo_frame(1500, 23)
+    data = tmp_path / "fresh.parquet"
+    fresh.to_parquet(data, index=False)
+    assert main(["models", "--model", model_name, "compare", first.version, second.version,
+                 "--data", str(data)]) == 0  # fmt: skip
+    compared = capsys.readouterr().out
+    assert f"on the same 1,500 labelled rows of {data}" in compared
+    cache = ModelCache(registry)
+    from shared.contract import validate
+    from shared.training.metrics import roc_auc
+
+    y = (fresh[LABEL_COLUMN].to_numpy() == 1).astype(int)
+    expected = [
+        roc_auc(y, cache.get_version(v).model.predict_scores(validate(fresh, c.contract).valid))
+        for v, c in ((first.version, first), (second.version, second))
+    ]
+    assert f"{'roc_auc':<16} {expected[0]:>10.4f} {expected[1]:>10.4f}" in compared
+    assert "roc_auc: 95% paired-bootstrap interval of B - A" in compared
 
     assert events(audit, model_name) == [
         ("champion", None, first.version),
