@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from shared.drift import DriftCounts
-from shared.monitoring.challenge import Comparison, recent_rows
+from shared.monitoring.challenge import Comparison, compare, recent_rows
 from shared.monitoring.check import tick_id_of, tick_request
 from shared.monitoring.estimation import Estimate
 from shared.monitoring.period_table import PeriodRow
@@ -24,6 +24,7 @@ from shared.project_config import (
     project_config_tables,
 )
 from shared.tables import MONITORING_RUNS
+from shared.training.metrics import row_cost
 from shared.training.reference import reference_statistics
 from shared.training.spec import Cost
 
@@ -241,3 +242,40 @@ def test_a_version_stores_a_configuration_that_reads_back_equal() -> None:
     config = load_project_config()
     stored = json.loads(json.dumps(project_config_tables(config)))
     assert parse_project_config(stored, "stored") == config
+
+
+class FixedScores:
+    """A model that answers given scores, by row position, at its own threshold."""
+
+    def __init__(self, scores: np.ndarray, threshold: float) -> None:
+        self.scores = scores
+        self.threshold = threshold
+
+    def predict_scores(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.scores[frame.index.to_numpy()]
+
+
+def test_promotion_by_expected_cost_compares_the_business_cost_per_row() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 3000)
+    holdout = pd.DataFrame({"y": y})
+    # The champion ranks a little better; the challenger's threshold suits the costs far better.
+    champion = FixedScores(np.clip(y * 0.5 + rng.random(3000) * 0.6, 0, 1), threshold=0.9)
+    challenger = FixedScores(np.clip(y * 0.45 + rng.random(3000) * 0.6, 0, 1), threshold=0.3)
+    tables = {
+        "model": {"name": "m", "target": "y"},
+        "cost": {"false_positive": 1.0, "false_negative": 5.0},
+        "monitoring": {"bootstrap_rounds": 200},
+    }
+    by_auc = compare(holdout, champion, challenger, parse_project_config(tables, "t"))
+    assert by_auc.metric == "roc_auc" and not by_auc.challenger_wins
+    tables["monitoring"]["promotion_metric"] = "expected_cost"  # type: ignore[index]
+    config = parse_project_config(tables, "t")
+    assert config.primary_metric == "roc_auc" and config.promotion_metric == "expected_cost"
+    by_cost = compare(holdout, champion, challenger, config)
+    assert by_cost.metric == "expected_cost" and by_cost.challenger_wins
+    cost = Cost(1.0, 5.0)
+    per_row = row_cost(y, challenger.scores, 0.3, cost) - row_cost(y, champion.scores, 0.9, cost)
+    assert by_cost.mean == pytest.approx(per_row.mean(), abs=0.02)
+    assert by_cost.high < 0  # lower is better: the whole interval below zero
+    assert by_cost.record("v2")["primary_metric"] == "expected_cost"
