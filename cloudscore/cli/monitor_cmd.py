@@ -18,11 +18,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     retrain = subparsers.add_parser(
         "retrain",
         help="check the champion now, as a scheduler tick does, and retrain if it is due",
-        description="Measure the champion on its labelled predictions of the window and the "
-        "drift of its inputs, decide by the [monitoring] policy, and when a retrain is due "
-        "train a challenger on training.source, compare both on the same fresh holdout and "
-        "promote the challenger only if it is clearly better. The run is recorded in "
-        "monitoring_runs with its HTML report. Exits 1 when the check failed.",
+        description="Cut what the champion scored in the window into periods of the data's "
+        "own time ([monitoring] period), measure each period (realized performance where "
+        "labels arrived, performance estimated from the scores, drift of the inputs, row "
+        "counts), decide by the [monitoring] policy over the recent periods, and when a "
+        "retrain is due train a challenger on training.source, compare both on the same fresh "
+        "holdout and promote the challenger only if it is clearly better. Prints the "
+        "per-period table. The run is recorded in monitoring_runs with its HTML report. Exits "
+        "1 when the check failed.",
     )
     retrain.add_argument(
         "--force", action="store_true", help="retrain whatever the measurements say"
@@ -30,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     retrain.add_argument(
         "--dry-run",
         action="store_true",
-        help="measure and decide only: train, promote and record nothing",
+        help="measure and decide only (the per-period table is printed): train, promote and "
+        "record nothing",
     )
     retrain.add_argument("--config", type=Path, help=_CONFIG_HELP)
     retrain.set_defaults(run=_retrain)
@@ -38,8 +42,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     report = subparsers.add_parser(
         "report",
         help="write the HTML report of the recorded checks",
-        description="Read monitoring_runs and write one self-contained HTML page: the "
-        "champion's metric over time, drift per feature, champion vs challenger, decisions.",
+        description="Read monitoring_runs and write one self-contained HTML page: the latest "
+        "check's periods (performance realized and estimated, drift per feature, rows), the "
+        "champion's metric over the checks, drift per feature, champion vs challenger, "
+        "decisions.",
     )
     report.add_argument(
         "--out",

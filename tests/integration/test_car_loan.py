@@ -42,6 +42,7 @@ from shared.model_cache import ModelCache
 from shared.monitoring.check import CheckRequest, Cloud, run_check
 from shared.monitoring.labels import label_frame, load_labels
 from shared.monitoring.record import Decision, MonitoringRun
+from shared.monitoring.report import render_report
 from shared.project_config import ProjectConfig, parse_project_config
 from shared.registration import train_and_register
 from shared.sources import SourceInfo, fingerprint
@@ -263,3 +264,16 @@ def test_a_replay_of_the_reference_period_alone_is_not_retrained(
         f"2018-{month:02d}" for month in range(1, 11)
     ]
     assert not any(row["alerts"] for row in run.periods[1:]), run.periods
+
+
+def test_the_report_draws_the_months(analysis_check: tuple[MonitoringRun, str]) -> None:
+    """The report of the check, on this data; CLOUDSCORE_REPORT_OUT=FILE keeps a copy (the
+    README's picture of it is a screenshot of that file)."""
+    run, _ = analysis_check
+    html = render_report(MODEL, [run], generated_at=run.started_at)
+    assert html.count('data-chart="period-drift"') == 8  # the score and the 7 features
+    assert html.count('data-mark="realized"') == html.count('data-mark="estimated"') == 11
+    assert html.count('<tr class="alert" data-period=') == 5
+    out = os.environ.get("CLOUDSCORE_REPORT_OUT")
+    if out:
+        Path(out).write_text(html, encoding="utf-8")
