@@ -75,7 +75,7 @@ test: setup checkov browser nannyml
 	if [ $$rc -eq 5 ]; then echo "make test: no test was collected" >&2; exit 1; fi; exit $$rc
 
 # Only the tests that need no server (seconds).
-test-fast: setup checkov browser nannyml
+test-fast: setup checkov browser
 	$(BIN)/python -m pytest -m "not stack" $(PYTEST_ARGS)
 
 bench: setup
