@@ -35,6 +35,9 @@ def predictions(run_id: str, rows: int) -> pd.DataFrame:
             "row_number": list(range(1, rows + 1)),
             "run_id": run_id,
             "scored_at": now,
+            # The first row's own time; the others have none (a model without a time column).
+            "data_time": [datetime(2018, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)]
+            + [None] * (rows - 1),
         }
     )
 
@@ -88,7 +91,7 @@ def test_loaded_rows_keep_their_types(sink: BigQuerySink) -> None:
 
     rows = list(
         sink.client.query(
-            f"SELECT row_number, score, source_generation, scored_at FROM "
+            f"SELECT row_number, score, source_generation, scored_at, data_time FROM "
             f"`{sink.table_id(PREDICTIONS)}` WHERE run_id = '{run_id}' ORDER BY row_number"
         ).result()
     )
@@ -96,6 +99,8 @@ def test_loaded_rows_keep_their_types(sink: BigQuerySink) -> None:
     assert rows[1]["score"] == pytest.approx(1 / 3)
     assert rows[0]["source_generation"] == 7
     assert rows[0]["scored_at"].tzinfo is not None
+    assert rows[0]["data_time"] == datetime(2018, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    assert rows[1]["data_time"] is None
 
 
 def test_the_first_claim_fixes_the_version_for_every_later_attempt(
