@@ -36,8 +36,7 @@ def predictions(run_id: str, rows: int) -> pd.DataFrame:
             "run_id": run_id,
             "scored_at": now,
             # The first row's own time; the others have none (a model without a time column).
-            "data_time": [datetime(2018, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)]
-            + [None] * (rows - 1),
+            "data_time": [datetime(2018, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)] + [None] * (rows - 1),
         }
     )
 
