@@ -8,7 +8,13 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared.events import storage_notification
-from shared.runtime import batch_config, instance_config, model_cache, run_event_handler
+from shared.runtime import (
+    batch_config,
+    instance_config,
+    model_cache,
+    pipeline_handoff,
+    run_event_handler,
+)
 from shared.structured_log import log_labels
 
 _log = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ def score_file(cloud_event: CloudEvent) -> None:
                 sink,
                 model_cache(config),
                 settings=settings,
+                handoff=pipeline_handoff(config, settings),
             )
 
     run_event_handler("score_file", handle)

@@ -54,6 +54,7 @@ resource "time_sleep" "agent_grants" {
   depends_on = [
     google_project_iam_member.pubsub_agent,
     google_project_iam_member.eventarc_agent,
+    google_project_iam_member.dataflow_agent,
     google_pubsub_topic_iam_member.gcs_publishes_inbox_events,
     google_project_iam_member.trigger_event_receiver,
     google_service_account_iam_member.pubsub_signs_as_trigger,

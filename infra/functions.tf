@@ -27,7 +27,7 @@ resource "google_cloudfunctions2_function" "score_file" {
     max_instance_request_concurrency = 1
     min_instance_count               = var.score_file.min_instances
     max_instance_count               = var.score_file.max_instances
-    environment_variables            = merge(module.config.library_environment, module.config.environment["score_file"])
+    environment_variables            = merge(module.config.library_environment, module.config.environment["score_file"], local.pipeline_environment)
     service_account_email            = google_service_account.function["score_file"].email
     # Only Eventarc calls it.
     ingress_settings               = "ALLOW_INTERNAL_ONLY"

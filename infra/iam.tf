@@ -1,33 +1,45 @@
-# One service account per function, holding only what that function does; one per trigger,
-# allowed only to call its function; one for the builds. Nothing is granted to the project's
-# default accounts, and no member is given access to a whole project where a bucket, table,
-# topic or repository can be named instead.
+# One service account per function, holding only what that function does; one for the
+# pipeline's Dataflow workers; one per trigger, allowed only to call its function; one for the
+# builds. Nothing is granted to the project's default accounts, and no member is given access
+# to a whole project where a bucket, table, topic, account or repository can be named instead.
 
 locals {
-  # What each function's own account may do, and on what: the one list of it. Terraform grants
-  # exactly these roles, and the local cloud (local_emulator/iam) expands the same roles into
-  # their permissions and refuses any other call a function makes, as Google Cloud would: a
-  # missing grant fails a test, an unused one is reported (`cloudscore local permissions`).
+  # What each account may do, and on what: the one list of it. Terraform grants exactly these
+  # roles, and the local cloud (local_emulator/iam) expands the same roles into their
+  # permissions and refuses any other call an account makes, as Google Cloud would: a missing
+  # grant fails a test, an unused one is reported (`cloudscore local permissions`).
   # Literal data only, so that both can read it.
-  #   project  roles on the project: only those with no narrower place (creating BigQuery jobs)
-  #   buckets  bucket, by the CLOUDSCORE_* setting that names it => role
-  #   tables   table of the dataset => role
-  # score_file claims, reads and moves inbox files, reads models, loads its three tables;
+  #   project           roles on the project: only those with no narrower place (creating
+  #                     BigQuery jobs, launching or working Dataflow jobs)
+  #   buckets           bucket, by the CLOUDSCORE_* setting that names it => role
+  #   tables            table of the dataset => role
+  #   service_accounts  account of this list => role on that account (acting as it)
+  # score_file claims, reads and moves inbox files, reads models, loads its three tables, and
+  # hands a file too large for it to the pipeline: it launches the Flex Template (Dataflow
+  # Developer), reading its spec, as the workers' account (Service Account User on it);
   # predict_rows reads models and loads online_predictions; retrain_model registers versions,
   # moves aliases, keeps its lock and reports in the models bucket, reads predictions joined
-  # with labels and writes monitoring_runs and model_events. None reads the dataset itself:
-  # the dataset's location, which BigQuery's job calls take, is CLOUDSCORE_REGION.
-  function_roles = {
+  # with labels and writes monitoring_runs and model_events; dataflow_worker runs the pipeline:
+  # what score_file reads and writes to score a file, the Dataflow Worker role the workers need
+  # (https://cloud.google.com/dataflow/docs/concepts/security-and-permissions) and its staging
+  # and temp files in the pipeline bucket (Storage Object Admin, as the Flex Template guide
+  # asks for the staging location). None reads the dataset itself: the dataset's location,
+  # which BigQuery's job calls take, is CLOUDSCORE_REGION.
+  account_roles = {
     score_file = {
-      project = ["roles/bigquery.jobUser"]
+      project = ["roles/bigquery.jobUser", "roles/dataflow.developer"]
       buckets = {
-        CLOUDSCORE_INBOX_BUCKET  = "roles/storage.objectUser"
-        CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
+        CLOUDSCORE_INBOX_BUCKET    = "roles/storage.objectUser"
+        CLOUDSCORE_MODELS_BUCKET   = "roles/storage.objectViewer"
+        CLOUDSCORE_PIPELINE_BUCKET = "roles/storage.objectViewer"
       }
       tables = {
         predictions   = "roles/bigquery.dataEditor"
         rejected_rows = "roles/bigquery.dataEditor"
         scoring_runs  = "roles/bigquery.dataEditor"
+      }
+      service_accounts = {
+        dataflow_worker = "roles/iam.serviceAccountUser"
       }
     }
     predict_rows = {
@@ -53,6 +65,19 @@ locals {
         model_events       = "roles/bigquery.dataEditor"
       }
     }
+    dataflow_worker = {
+      project = ["roles/bigquery.jobUser", "roles/dataflow.worker"]
+      buckets = {
+        CLOUDSCORE_INBOX_BUCKET    = "roles/storage.objectUser"
+        CLOUDSCORE_MODELS_BUCKET   = "roles/storage.objectViewer"
+        CLOUDSCORE_PIPELINE_BUCKET = "roles/storage.objectAdmin"
+      }
+      tables = {
+        predictions   = "roles/bigquery.dataEditor"
+        rejected_rows = "roles/bigquery.dataEditor"
+        scoring_runs  = "roles/bigquery.dataEditor"
+      }
+    }
   }
 
   # The retrain function also reads its training source (training.source in cloudscore.toml):
@@ -63,23 +88,32 @@ locals {
   }
 
   buckets = {
-    CLOUDSCORE_INBOX_BUCKET  = google_storage_bucket.inbox.name
-    CLOUDSCORE_MODELS_BUCKET = google_storage_bucket.models.name
+    CLOUDSCORE_INBOX_BUCKET    = google_storage_bucket.inbox.name
+    CLOUDSCORE_MODELS_BUCKET   = google_storage_bucket.models.name
+    CLOUDSCORE_PIPELINE_BUCKET = google_storage_bucket.pipeline.name
   }
 
+  # Each account of account_roles, by name: the functions' and the workers'.
+  accounts = merge(google_service_account.function, { dataflow_worker = google_service_account.dataflow_worker })
+
   project_grants = merge([
-    for function, access in local.function_roles : {
-      for role in access.project : "${function}/${role}" => { function = function, role = role }
+    for account, access in local.account_roles : {
+      for role in access.project : "${account}/${role}" => { account = account, role = role }
     }
   ]...)
   bucket_grants = merge([
-    for function, access in local.function_roles : {
-      for bucket, role in access.buckets : "${function}/${bucket}" => { function = function, bucket = bucket, role = role }
+    for account, access in local.account_roles : {
+      for bucket, role in access.buckets : "${account}/${bucket}" => { account = account, bucket = bucket, role = role }
     }
   ]...)
   table_grants = merge([
-    for function, access in local.function_roles : {
-      for table, role in access.tables : "${function}/${table}" => { function = function, table = table, role = role }
+    for account, access in local.account_roles : {
+      for table, role in access.tables : "${account}/${table}" => { account = account, table = table, role = role }
+    }
+  ]...)
+  service_account_grants = merge([
+    for account, access in local.account_roles : {
+      for other, role in lookup(access, "service_accounts", {}) : "${account}/${other}" => { account = account, other = other, role = role }
     }
   ]...)
 
@@ -93,6 +127,14 @@ resource "google_service_account" "function" {
   account_id   = each.value
   display_name = "cloudscore ${each.key} function"
   description  = "Runs the ${each.key} function; holds only the access it needs."
+
+  depends_on = [time_sleep.apis]
+}
+
+resource "google_service_account" "dataflow_worker" {
+  account_id   = "${var.name_prefix}-dataflow-worker"
+  display_name = "cloudscore pipeline workers"
+  description  = "Runs the scoring pipeline's Dataflow jobs (launcher and workers); holds only the access they need."
 
   depends_on = [time_sleep.apis]
 }
@@ -115,31 +157,65 @@ resource "google_service_account" "build" {
   depends_on = [time_sleep.apis]
 }
 
-# --- the functions' own access -----------------------------------------------------------------
+# --- the accounts' own access -------------------------------------------------------------------
 
-resource "google_storage_bucket_iam_member" "function" {
+resource "google_storage_bucket_iam_member" "account" {
   for_each = local.bucket_grants
 
   bucket = local.buckets[each.value.bucket]
   role   = each.value.role
-  member = google_service_account.function[each.value.function].member
+  member = local.accounts[each.value.account].member
 }
 
-resource "google_bigquery_table_iam_member" "function" {
+resource "google_bigquery_table_iam_member" "account" {
   for_each = local.table_grants
 
   dataset_id = google_bigquery_dataset.this.dataset_id
   table_id   = google_bigquery_table.tables[each.value.table].table_id
   role       = each.value.role
-  member     = google_service_account.function[each.value.function].member
+  member     = local.accounts[each.value.account].member
 }
 
-resource "google_project_iam_member" "function" {
+resource "google_project_iam_member" "account" {
   for_each = local.project_grants
 
   project = local.project
   role    = each.value.role
-  member  = google_service_account.function[each.value.function].member
+  member  = local.accounts[each.value.account].member
+}
+
+resource "google_service_account_iam_member" "account" {
+  for_each = local.service_account_grants
+
+  service_account_id = local.accounts[each.value.other].name
+  role               = each.value.role
+  member             = local.accounts[each.value.account].member
+}
+
+# The grants were made to the functions' accounts only before the pipeline's: same resources.
+moved {
+  from = google_storage_bucket_iam_member.function
+  to   = google_storage_bucket_iam_member.account
+}
+
+moved {
+  from = google_bigquery_table_iam_member.function
+  to   = google_bigquery_table_iam_member.account
+}
+
+moved {
+  from = google_project_iam_member.function
+  to   = google_project_iam_member.account
+}
+
+# The workers pull the pipeline's image (Flex Template launcher and workers run the same one,
+# https://cloud.google.com/dataflow/docs/guides/templates/configuring-flex-templates): read
+# access to that repository only.
+resource "google_artifact_registry_repository_iam_member" "workers_pull_pipeline" {
+  location   = google_artifact_registry_repository.pipeline.location
+  repository = google_artifact_registry_repository.pipeline.name
+  role       = "roles/artifactregistry.reader"
+  member     = google_service_account.dataflow_worker.member
 }
 
 # The training source's tables and buckets, read by the retrain function. Each must exist when

@@ -30,6 +30,8 @@ locals {
     "cloudfunctions.googleapis.com",       # the three functions
     "cloudresourcemanager.googleapis.com", # project IAM grants, the audit configuration
     "cloudscheduler.googleapis.com",       # the retrain schedule
+    "compute.googleapis.com",              # the Dataflow jobs' worker VMs
+    "dataflow.googleapis.com",             # the scoring pipeline's jobs
     "eventarc.googleapis.com",             # the functions' triggers
     "iam.googleapis.com",                  # the service accounts and their grants
     "logging.googleapis.com",              # log-based metrics; the builds' and functions' logs

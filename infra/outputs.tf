@@ -29,6 +29,21 @@ output "functions" {
 }
 
 output "service_accounts" {
-  description = "Function => the service account it runs as."
-  value       = { for name, account in google_service_account.function : name => account.email }
+  description = "Function (and dataflow_worker, the pipeline's workers) => the service account it runs as."
+  value       = { for name, account in local.accounts : name => account.email }
+}
+
+output "pipeline_bucket" {
+  description = "The pipeline's bucket: its Flex Template under templates/, jobs' staging/ and temp/."
+  value       = google_storage_bucket.pipeline.name
+}
+
+output "pipeline_template" {
+  description = "The pipeline's Flex Template spec (published by `cloudscore deploy pipeline`)."
+  value       = "gs://${google_storage_bucket.pipeline.name}/templates/cloudscore-pipeline.json"
+}
+
+output "pipeline_image" {
+  description = "Where `cloudscore deploy pipeline` pushes the pipeline's image (tagged by its content)."
+  value       = local.pipeline_image
 }

@@ -176,3 +176,20 @@ variable "training_source_reads" {
     error_message = "training_source_reads.tables must be project.dataset.table names."
   }
 }
+
+variable "pipeline_bucket" {
+  description = "Bucket of the pipeline's Flex Template, staging and temp files; default <project>-cloudscore-pipeline."
+  type        = string
+  default     = null
+}
+
+variable "pipeline_files_retention_days" {
+  description = "Days the pipeline's staging and temp files are kept (each serves one job)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.pipeline_files_retention_days >= 1
+    error_message = "pipeline_files_retention_days must be at least 1."
+  }
+}

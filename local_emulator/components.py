@@ -9,7 +9,10 @@
 | predict_rows   | the HTTP Cloud Function                | functions-framework                 |
 | retrain_model  | the retrain Cloud Function             | functions-framework                 |
 | iam            | IAM: each function's service account   | local_emulator.iam (one proxy per   |
-|                | and what its grants allow              | function's account)                 |
+|                | and the Dataflow workers', and what    | account)                            |
+|                | their grants allow                     |                                     |
+| dataflow       | Dataflow: Flex Template jobs of the    | local_emulator.dataflow (the        |
+|                | scoring pipeline                       | pipeline on Beam's DirectRunner)    |
 | bridge         | Eventarc (the Pub/Sub triggers)        | local_emulator.bridge               |
 | scheduler      | Cloud Scheduler                        | local_emulator.scheduler            |
 """
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Final
 
 import functions
-from local_emulator.settings import HOST, StackSettings
+from local_emulator.settings import ACCOUNTS, HOST, StackSettings
 from shared.clients import CLIENT_LIBRARY_ENVIRONMENT
 from shared.config import (
     BIGQUERY_EMULATOR_HOST,
@@ -193,6 +196,8 @@ def function_env(settings: StackSettings, name: str) -> dict[str, str]:
         **CLIENT_LIBRARY_ENVIRONMENT,
         **settings.function_config().to_env(),
         **_own_settings(name),
+        # As infra/functions.tf sets them from its own resources.
+        **(settings.pipeline_settings() if name == "score_file" else {}),
         **settings.emulator_env(name),
     }
 
@@ -282,7 +287,7 @@ def function_processes(settings: StackSettings) -> list[Component]:
 def permission_layer(settings: StackSettings) -> Component:
     from local_emulator.iam.proxy import HEALTH_PATH
 
-    ports = tuple(settings.ports[f"iam_{name}"] for name in FUNCTION_SIGNATURES)
+    ports = tuple(settings.ports[f"iam_{name}"] for name in ACCOUNTS)
     urls = [f"http://{HOST}:{port}{HEALTH_PATH}" for port in ports]
     return Component(
         "iam",
@@ -291,6 +296,18 @@ def permission_layer(settings: StackSettings) -> Component:
         ports[0],
         lambda: all(http_ok(url) for url in urls),
         more_ports=ports[1:],
+    )
+
+
+def local_dataflow(settings: StackSettings) -> Component:
+    from local_emulator.dataflow.server import HEALTH_PATH
+
+    return Component(
+        "dataflow",
+        [sys.executable, "-m", "local_emulator.dataflow", "--state-dir", str(settings.state_dir)],
+        {**_base_env(), **settings.emulator_env()},
+        settings.ports["dataflow"],
+        lambda: http_ok(settings.url("dataflow") + HEALTH_PATH),
     )
 
 

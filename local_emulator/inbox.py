@@ -15,6 +15,7 @@ from local_emulator.stack import dead_letters
 from shared import clients
 from shared.errors import LocalStackError
 from shared.events import INCOMING_PREFIX
+from shared.scoring.handoff import HANDED_OFF
 
 
 def drop(settings: StackSettings, path: Path, name: str | None = None) -> tuple[str, int]:
@@ -30,7 +31,8 @@ def drop(settings: StackSettings, path: Path, name: str | None = None) -> tuple[
 def wait_for_runs(
     settings: StackSettings, dropped: list[tuple[str, int]], timeout_s: float = 120.0
 ) -> list[dict[str, Any]]:
-    """The `scoring_runs` row of each dropped (URI, generation), in order, once all are there.
+    """The `scoring_runs` row of each dropped (URI, generation), in order, once all are there
+    (for a file the batch function handed to the pipeline, the pipeline's row of its run).
 
     Fails, saying why from the stack's own records, after `timeout_s`, or as soon as a file's
     event is dead-lettered (no run can come after that)."""
@@ -49,7 +51,8 @@ def wait_for_runs(
         ).result()
         for row in rows:
             key = (row["source_uri"], int(row["source_generation"]))
-            if key in dropped:
+            # A file handed to the pipeline has its run recorded by the pipeline, later.
+            if key in dropped and row["status"] != HANDED_OFF:
                 found.setdefault(key, dict(row))
         if len(found) == len(dropped):
             return [found[key] for key in dropped]

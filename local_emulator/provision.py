@@ -7,12 +7,15 @@ and the dataset persist and are only created when missing.
 from __future__ import annotations
 
 import contextlib
+import json
 
 from google.api_core import exceptions
 
 from local_emulator import pubsub
+from local_emulator.dataflow.template import template_spec
 from local_emulator.settings import StackSettings
 from shared import clients
+from shared.dataflow import TEMPLATE_OBJECT
 from shared.errors import LocalStackError, SinkError
 from shared.tables import ensure_dataset
 
@@ -39,9 +42,14 @@ def provision_pubsub(settings: StackSettings) -> None:
 
 def provision_storage_and_bigquery(settings: StackSettings) -> None:
     storage = clients.storage_client(settings.project, settings.endpoints())
-    for bucket in (settings.inbox_bucket, settings.models_bucket):
+    for bucket in (settings.inbox_bucket, settings.models_bucket, settings.pipeline_bucket):
         with contextlib.suppress(exceptions.Conflict):
             storage.create_bucket(bucket)
+    # The pipeline's template, as `cloudscore deploy pipeline` publishes it: its metadata is the
+    # checkout's, written at every `up`.
+    storage.bucket(settings.pipeline_bucket).blob(TEMPLATE_OBJECT).upload_from_string(
+        json.dumps(template_spec(), indent=1), content_type="application/json"
+    )
     try:
         # In the functions' region, as infra/bigquery.tf makes it.
         ensure_dataset(

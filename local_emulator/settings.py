@@ -25,6 +25,7 @@ from local_emulator.iam.hcl import INFRA, read_module
 from shared.clients import Endpoints
 from shared.config import (
     BIGQUERY_EMULATOR_HOST,
+    DATAFLOW_EMULATOR_HOST,
     PUBSUB_EMULATOR_HOST,
     STORAGE_EMULATOR_HOST,
     FunctionConfig,
@@ -51,8 +52,14 @@ DEFAULT_PORTS: Final = {
     "iam_score_file": 8091,
     "iam_predict_rows": 8092,
     "iam_retrain_model": 8093,
+    "dataflow": 8094,
+    "iam_dataflow_worker": 8095,
 }
 FUNCTIONS: Final = ("score_file", "predict_rows", "retrain_model")
+# The account the pipeline's Dataflow workers run as (infra/iam.tf's dataflow_worker).
+WORKER_ACCOUNT: Final = "dataflow_worker"
+# Every account whose calls the permission layer judges, each through a proxy of its own.
+ACCOUNTS: Final = (*FUNCTIONS, WORKER_ACCOUNT)
 HOST: Final = "127.0.0.1"
 
 
@@ -89,6 +96,7 @@ class StackSettings:
     region: str = "us-central1"
     inbox_bucket: str = f"{LOCAL_PROJECT}-inbox"
     models_bucket: str = f"{LOCAL_PROJECT}-models"
+    pipeline_bucket: str = f"{LOCAL_PROJECT}-pipeline"
     dataset: str = "cloudscore"
     training_source: str | None = None
     project_file: str | None = None  # where the model name came from, for messages
@@ -225,19 +233,33 @@ class StackSettings:
             log_level="INFO",
         )
 
-    def emulator_env(self, function: str | None = None) -> dict[str, str]:
-        """The emulators' endpoints: a function's are its own permission layer, anyone else's
-        (people using the CLI, who act as the project's owner) the emulators themselves."""
-        storage = bigquery = self.url(f"iam_{function}") if function else None
+    def emulator_env(self, account: str | None = None) -> dict[str, str]:
+        """The emulators' endpoints: an account's (a function's, the Dataflow workers') are its
+        own permission layer, anyone else's (people using the CLI, who act as the project's
+        owner) the emulators themselves."""
+        proxy = self.url(f"iam_{account}") if account else None
         return {
-            STORAGE_EMULATOR_HOST: storage or self.url("gcs"),
+            STORAGE_EMULATOR_HOST: proxy or self.url("gcs"),
             PUBSUB_EMULATOR_HOST: f"{HOST}:{self.ports['pubsub']}",
-            BIGQUERY_EMULATOR_HOST: bigquery or self.url("bigquery"),
+            BIGQUERY_EMULATOR_HOST: proxy or self.url("bigquery"),
+            DATAFLOW_EMULATOR_HOST: proxy or self.url("dataflow"),
         }
 
-    def endpoints(self, function: str | None = None) -> Endpoints:
-        """Endpoints as the project's owner, or as `function`'s service account."""
-        return Endpoints.from_env(self.emulator_env(function))
+    def endpoints(self, account: str | None = None) -> Endpoints:
+        """Endpoints as the project's owner, or as `account`'s service account."""
+        return Endpoints.from_env(self.emulator_env(account))
+
+    def pipeline_settings(self) -> dict[str, str]:
+        """What infra/ sets on the batch function for its hand-off: the pipeline's bucket and
+        the account its workers run as."""
+        from local_emulator.iam.grants import account_email
+
+        return {
+            "CLOUDSCORE_PIPELINE_BUCKET": self.pipeline_bucket,
+            "CLOUDSCORE_PIPELINE_SERVICE_ACCOUNT": account_email(
+                WORKER_ACCOUNT, self.project, self.infra()
+            ),
+        }
 
     def client_env(self) -> dict[str, str]:
         """What a user's shell or a test needs to reach the stack (`cloudscore local env`)."""

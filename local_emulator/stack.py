@@ -61,6 +61,7 @@ def all_components(settings: StackSettings) -> list[Component]:
     return [
         *components.emulators(settings),
         components.permission_layer(settings),
+        components.local_dataflow(settings),
         *components.function_processes(settings),
         *components.workers(settings),
     ]
@@ -119,7 +120,7 @@ class _Starter:
 # emulators, the permission layer and the functions next, the workers that connect them last.
 _STAGES: Final = (
     ("pubsub",),
-    ("gcs", "bigquery", "iam", *components.FUNCTION_SIGNATURES),
+    ("gcs", "bigquery", "iam", "dataflow", *components.FUNCTION_SIGNATURES),
     ("bridge", "scheduler"),
 )
 

@@ -23,6 +23,9 @@ PREFIX: Final = "CLOUDSCORE_"
 STORAGE_EMULATOR_HOST: Final = "STORAGE_EMULATOR_HOST"
 PUBSUB_EMULATOR_HOST: Final = "PUBSUB_EMULATOR_HOST"
 BIGQUERY_EMULATOR_HOST: Final = "BIGQUERY_EMULATOR_HOST"
+# The Dataflow API's endpoint (with scheme): the local cloud's Dataflow, which runs the pipeline
+# on Beam's DirectRunner.
+DATAFLOW_EMULATOR_HOST: Final = "DATAFLOW_EMULATOR_HOST"
 
 _log = logging.getLogger(__name__)
 
@@ -144,7 +147,44 @@ BATCH_VARIABLES: Final[tuple[Variable, ...]] = (
         "a number of seconds such as 480",
         scope="score_file",
     ),
+    Variable(
+        "CLOUDSCORE_BATCH_HANDOFF_BYTES",
+        "files larger than this are scored by the pipeline on Dataflow instead of attempt "
+        "after attempt of the function; 'auto': what one attempt scores within "
+        "CLOUDSCORE_BATCH_TIME_BUDGET_S at the measured rate; 0: never hand off",
+        "auto",
+        r"auto|[0-9]{1,15}",
+        "'auto' or a whole number of bytes (0: never)",
+        scope="score_file",
+    ),
+    Variable(
+        "CLOUDSCORE_PIPELINE_BUCKET",
+        "bucket of the pipeline's Flex Template (templates/), staging and temp files; set by "
+        "the deployment; empty: no pipeline, every file is scored by the function",
+        "",
+        r"|" + _BUCKET,
+        _BUCKET_FORM,
+        scope="score_file",
+    ),
+    Variable(
+        "CLOUDSCORE_PIPELINE_SERVICE_ACCOUNT",
+        "service account the pipeline's Dataflow workers run as; set by the deployment",
+        "",
+        r"|[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com",
+        "a service account's email (NAME@PROJECT.iam.gserviceaccount.com)",
+        scope="score_file",
+    ),
 )
+
+# What one function attempt scores, to size CLOUDSCORE_BATCH_HANDOFF_BYTES's 'auto': the rows
+# per second of the scoring core and the bytes a row takes in the most compact format it reads
+# (Parquet), measured by bench/batch.py on the demo data (2026-12-06, 2 cores, 2 model threads,
+# a shared machine: (b) 298,985 rows/s on Parquet, 328,351 on CSV; 9,784,308 bytes of Parquet
+# for 500,000 rows). The BigQuery loads are not in that rate (the local emulator is too slow to
+# measure them end to end), so 'auto' is what an attempt could score at best: set the bytes
+# when the function's own figures are known.
+MEASURED_BATCH_ROWS_PER_S: Final = 300_000
+MEASURED_PARQUET_BYTES_PER_ROW: Final = 20
 
 PREDICT_VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
@@ -290,6 +330,20 @@ class BatchConfig(_OwnSettings):
 
     chunk_rows: int = _setting("CLOUDSCORE_BATCH_CHUNK_ROWS", int)
     time_budget_s: float = _setting("CLOUDSCORE_BATCH_TIME_BUDGET_S", float, above=0)
+    handoff: str = _setting("CLOUDSCORE_BATCH_HANDOFF_BYTES", str)
+    pipeline_bucket: str = _setting("CLOUDSCORE_PIPELINE_BUCKET", str)
+    pipeline_service_account: str = _setting("CLOUDSCORE_PIPELINE_SERVICE_ACCOUNT", str)
+
+    @property
+    def handoff_bytes(self) -> int | None:
+        """Files larger than this go to the pipeline; None: none does (no pipeline deployed,
+        or hand-off turned off with 0)."""
+        if not self.pipeline_bucket or self.handoff == "0":
+            return None
+        if self.handoff == "auto":
+            rows = self.time_budget_s * MEASURED_BATCH_ROWS_PER_S
+            return int(rows * MEASURED_PARQUET_BYTES_PER_ROW)
+        return int(self.handoff)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from shared.errors import CloudscoreError
 from shared.structured_log import configure_logging, labels_of, log_labels
 
 if TYPE_CHECKING:
+    from shared.dataflow import PipelineLauncher
     from shared.model_cache import ModelCache
     from shared.monitoring.check import Cloud
+    from shared.scoring.handoff import Handoff
     from shared.serving.service import PredictionService
 
 
@@ -32,6 +34,36 @@ def instance_config(component: str) -> FunctionConfig:
 def batch_config() -> BatchConfig:
     """The batch scorer's own settings, read once per instance."""
     return BatchConfig.from_env()
+
+
+@functools.cache
+def pipeline_handoff(config: FunctionConfig, settings: BatchConfig) -> Handoff | None:
+    """How this instance hands a large file to the pipeline; None when no pipeline is deployed
+    (CLOUDSCORE_PIPELINE_BUCKET empty) or hand-off is off."""
+    from shared.scoring.handoff import Handoff
+
+    above = settings.handoff_bytes
+    if above is None:
+        return None
+
+    def launcher() -> PipelineLauncher:
+        from shared.clients import dataflow_clients, storage_client
+        from shared.dataflow import PipelineLauncher, PipelineLocation
+
+        where = PipelineLocation(
+            config.project,
+            config.region,
+            settings.pipeline_bucket,
+            settings.pipeline_service_account,
+        )
+        return PipelineLauncher(where, *dataflow_clients(), storage_client(config.project))
+
+    # The workers read what a function reads, with this instance's chunk size.
+    worker_settings = {
+        **config.to_env(),
+        "CLOUDSCORE_BATCH_CHUNK_ROWS": str(settings.chunk_rows),
+    }
+    return Handoff(above, functools.cache(launcher), worker_settings)
 
 
 def run_event_handler(component: str, handler: Callable[[], None]) -> None:

@@ -112,7 +112,13 @@ SCORING_RUNS: Final = Table(
         _req("source_uri", "STRING"),
         _req("source_generation", "INT64"),
         _opt("model_version", "STRING"),
-        _req("status", "STRING", "succeeded, partially_rejected, rejected or failed"),
+        _req(
+            "status",
+            "STRING",
+            "succeeded, partially_rejected, rejected or failed; handed_off: the file went to the "
+            "pipeline (the reason names its Dataflow job), whose run of it is recorded in a row of "
+            "its own",
+        ),
         _opt("reason", "STRING"),
         _req("rows_in", "INT64"),
         _req("rows_scored", "INT64"),

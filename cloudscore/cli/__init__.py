@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "cloudscore.cli.deploy_cmd",
     "cloudscore.cli.labels_cmd",
     "cloudscore.cli.monitor_cmd",
+    "cloudscore.cli.backfill_cmd",
 )
 
 

@@ -3,7 +3,10 @@
     generate [--check]        write infra/generated/cloudscore.json from the code (or check it)
     package                   build the functions' source archive
     plan | apply | destroy    terraform init, then a plan from the CLOUDSCORE_* environment and the
-                              archive; apply and destroy show that plan and apply it once confirmed
+                              archive; apply and destroy show that plan and apply it once confirmed;
+                              apply then publishes the pipeline's Flex Template
+    pipeline [--dry-run]      build the pipeline's image with Cloud Build and publish its Flex
+                              Template to the deployment's pipeline bucket
 
 Settings are read and validated by the code that the functions run (`shared.config`), so a
 missing or malformed one stops here, named, before Terraform is started.
@@ -70,6 +73,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         )
         if name != "plan":
             action.add_argument("--yes", action="store_true", help="apply the plan without asking")
+    pipeline = actions.add_parser(
+        "pipeline",
+        help="build the scoring pipeline's image and publish its Flex Template",
+        description="Assemble the pipeline's image (infra/pipeline/: Dockerfile, main.py, the "
+        "sources and this environment's pins) in .cloudscore/deploy/pipeline/, build and push "
+        "it with Cloud Build to the deployment's repository, tagged by its content, and write "
+        "the Flex Template's spec to the pipeline bucket (gcloud dataflow flex-template build). "
+        "`deploy apply` does this after Terraform; the repository and bucket are Terraform's "
+        "outputs, so the deployment must have been applied.",
+    )
+    pipeline.add_argument(
+        "--dry-run", action="store_true", help="assemble the image's context, show the commands"
+    )
     for action in actions.choices.values():
         action.set_defaults(run=_run)
 
@@ -85,6 +101,8 @@ def _run(args: argparse.Namespace) -> int:
         print(archive.path)
         print(f"sha256 {archive.sha256}  ({archive.runtime}, {len(archive.entries)} files)")
         return 0
+    if args.action == "pipeline":
+        return publish_pipeline(root, dry_run=args.dry_run)
     return _terraform(root, args)
 
 
@@ -205,11 +223,68 @@ def _terraform(root: Path, args: argparse.Namespace) -> int:
         if code != 0:
             return code
     if args.action == "plan":
+        print(
+            "then `deploy apply` publishes the pipeline's Flex Template "
+            "(`cloudscore deploy pipeline --dry-run` shows how, once applied)"
+        )
         return 0
     if not args.yes and not _confirmed(args.action):
         print("nothing was changed")
         return 1
-    return _call(commands[2])
+    code = _call(commands[2])
+    if code != 0 or args.action != "apply":
+        return code
+    return publish_pipeline(root, dry_run=False)
+
+
+def terraform_outputs(root: Path) -> dict[str, str]:
+    """The deployment's outputs (`terraform output`), as strings."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        raise ConfigError("terraform", "is not installed or not on PATH")
+    result = subprocess.run(
+        [terraform, f"-chdir={root / 'infra'}", "output", "-json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ConfigError("terraform output", result.stderr.strip() or "failed")
+    outputs = json.loads(result.stdout or "{}")
+    return {name: str(spec["value"]) for name, spec in outputs.items() if "value" in spec}
+
+
+def publish_pipeline(root: Path, *, dry_run: bool, outputs: Mapping[str, str] | None = None) -> int:
+    """Build the pipeline's image and publish its Flex Template (or, dry, show how)."""
+    from cloudscore.pipeline_image import publish_commands, write_context
+    from shared.config import FunctionConfig
+
+    config = FunctionConfig.from_env()
+    found = dict(outputs) if outputs is not None else terraform_outputs(root)
+    missing = [n for n in ("pipeline_bucket", "pipeline_image") if n not in found]
+    if missing:
+        raise ConfigError(
+            "terraform output",
+            f"has no {', '.join(missing)}: apply the deployment first (`cloudscore deploy apply`)",
+        )
+    image = write_context(work_dir(root) / "pipeline", root)
+    print(f"pipeline image context {image.context}: tag {image.tag}")
+    commands = publish_commands(
+        image,
+        project=config.project,
+        region=config.region,
+        repository=found["pipeline_image"],
+        bucket=found["pipeline_bucket"],
+        root=root,
+    )
+    for command in commands:
+        if dry_run:
+            print("$ " + " ".join(command))
+            continue
+        code = _call(command)
+        if code != 0:
+            return code
+    return 0
 
 
 def terraform_commands(

@@ -34,6 +34,15 @@ BigQuery (https://cloud.google.com/bigquery/docs/access-control and each method'
     tables get / list / insert / …  bigquery.tables.get / list (dataset) / create (dataset) /
                                     update / delete
     tabledata list / insertAll      bigquery.tables.getData / updateData
+Dataflow (https://cloud.google.com/dataflow/docs/concepts/access-control, and
+https://cloud.google.com/dataflow/docs/guides/templates/configuring-flex-templates for a Flex
+Template's launch):
+    flexTemplates.launch            dataflow.jobs.create on the project; iam.serviceAccounts.actAs
+                                    on the account the workers run as; storage.objects.get on the
+                                    template's spec file, which is read with the caller's rights
+    jobs.list / get                 dataflow.jobs.list / get on the project
+    jobs.update                     dataflow.jobs.cancel to cancel (requestedState CANCELLED),
+                                    dataflow.jobs.updateContents otherwise
 A call not in this table is refused, saying so: the layer never lets through what it cannot
 judge.
 """
@@ -87,6 +96,10 @@ class Upstream(Protocol):
 
 def is_bigquery(path: str) -> bool:
     return path.startswith(("/bigquery/", "/upload/bigquery/"))
+
+
+def is_dataflow(path: str) -> bool:
+    return path.startswith("/v1b3/")
 
 
 # --- Cloud Storage -------------------------------------------------------------------------------
@@ -403,3 +416,41 @@ def _ref(reference: Mapping[str, Any] | None, project_id: str) -> TableRef:
 
 def _table_name(ref: TableRef) -> str:
     return names.table(ref.project, ref.dataset, ref.table)
+
+
+# --- Dataflow -------------------------------------------------------------------------------------
+
+# JobState CANCELLED, as a name or as the number the client library sends.
+_CANCELLED: Final = frozenset({"JOB_STATE_CANCELLED", "5", 5})
+
+
+def dataflow_needs(request: Request, project: str) -> list[Need]:
+    parts = [unquote(p) for p in request.path.strip("/").split("/")]
+    if parts[:2] != ["v1b3", "projects"] or len(parts) < 5 or parts[3] != "locations":
+        raise Unmapped(f"{request.method} {request.path} is not a Dataflow call the layer knows")
+    project_id, rest = parts[2], parts[5:]
+    on_project = names.project(project_id)
+    if rest == ["flexTemplates:launch"] and request.method == "POST":
+        launch = _json_part(request).get("launchParameter") or {}
+        needs = [Need("dataflow.jobs.create", on_project)]
+        account = (launch.get("environment") or {}).get("serviceAccountEmail")
+        if account:
+            needs.append(
+                Need("iam.serviceAccounts.actAs", names.service_account(project_id, account))
+            )
+        spec = str(launch.get("containerSpecGcsPath") or "")
+        bucket, _, name = spec.removeprefix("gs://").partition("/")
+        if spec.startswith("gs://") and name:
+            needs.append(Need("storage.objects.get", names.obj(project, bucket, name)))
+        return needs
+    if rest == ["jobs"] and request.method == "GET":
+        return [Need("dataflow.jobs.list", on_project)]
+    if len(rest) == 2 and rest[0] == "jobs":
+        if request.method == "GET":
+            return [Need("dataflow.jobs.get", on_project)]
+        if request.method == "PUT":
+            state = _json_part(request).get("requestedState")
+            cancel = state in _CANCELLED
+            permission = "dataflow.jobs.cancel" if cancel else "dataflow.jobs.updateContents"
+            return [Need(permission, on_project)]
+    raise Unmapped(f"{request.method} {request.path} is not a Dataflow call the layer knows")

@@ -2,8 +2,9 @@
 the check Google makes of them: a permission is held on a resource when a role granted on that
 resource, or on one above it (project > bucket > object, project > dataset > table), includes it.
 
-The grants are read from the literal `function_roles` and `training_source_roles` locals of
-infra/iam.tf: the very data Terraform grants from.
+The grants are read from the literal `account_roles` and `training_source_roles` locals of
+infra/iam.tf: the very data Terraform grants from. An account is a function's, or the one the
+pipeline's Dataflow workers run as (`dataflow_worker`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Grant:
-    principal: str  # the function whose account holds it
+    principal: str  # the account that holds it: a function's name, or dataflow_worker
     role: str
     resource: str  # resources.* name
-    where: str  # where infra/ says so: "infra/iam.tf function_roles.score_file.tables.predictions"
+    where: str  # where infra/ says so: "infra/iam.tf account_roles.score_file.tables.predictions"
 
     @property
     def key(self) -> str:
@@ -63,6 +64,10 @@ def table(project_id: str, dataset_id: str, table_id: str) -> str:
     return f"{dataset(project_id, dataset_id)}/tables/{table_id}"
 
 
+def service_account(project_id: str, email: str) -> str:
+    return f"projects/{project_id}/serviceAccounts/{email}"
+
+
 def covers(granted_on: str, resource: str) -> bool:
     return resource == granted_on or resource.startswith(granted_on + "/")
 
@@ -70,19 +75,19 @@ def covers(granted_on: str, resource: str) -> bool:
 # --- the grants ---------------------------------------------------------------------------------
 
 
-def function_grants(deployment: Deployment, module: Mapping[str, Any] | None = None) -> list[Grant]:
-    """Every grant infra/iam.tf gives the functions' accounts."""
+def account_grants(deployment: Deployment, module: Mapping[str, Any] | None = None) -> list[Grant]:
+    """Every grant infra/iam.tf gives the accounts it makes (the functions', the workers')."""
     module = module if module is not None else hcl.read_module()
     local = module["locals"]
     try:
-        access: Mapping[str, Any] = local["function_roles"]
+        access: Mapping[str, Any] = local["account_roles"]
         source_roles: Mapping[str, str] = local["training_source_roles"]
     except KeyError as exc:
         raise LocalStackError("iam", f"infra/iam.tf declares no local {exc}") from None
     p = deployment.project
     grants = []
     for function, spec in access.items():
-        where = f"infra/iam.tf function_roles.{function}"
+        where = f"infra/iam.tf account_roles.{function}"
         for name in spec.get("project", []):
             grants.append(Grant(function, name, project(p), f"{where}.project.{name}"))
         for setting, name in spec.get("buckets", {}).items():
@@ -93,6 +98,13 @@ def function_grants(deployment: Deployment, module: Mapping[str, Any] | None = N
         for table_id, name in spec.get("tables", {}).items():
             resource = table(p, deployment.dataset, table_id)
             grants.append(Grant(function, name, resource, f"{where}.tables.{table_id}"))
+        for account, name in spec.get("service_accounts", {}).items():
+            if account not in access:
+                raise LocalStackError(
+                    "iam", f"{where}.service_accounts names no account of account_roles: {account}"
+                )
+            resource = service_account(p, account_email(account, p, module))
+            grants.append(Grant(function, name, resource, f"{where}.service_accounts.{account}"))
     where = "infra/iam.tf training_source_roles (var.training_source_reads)"
     for ref in deployment.training_reads.tables:
         resource = table(ref.project, ref.dataset, ref.table)
@@ -129,8 +141,8 @@ class Policy:
         ]
 
 
-def account_email(function: str, project_id: str, module: Mapping[str, Any] | None = None) -> str:
-    """The service account infra/ creates for `function` (`<name_prefix>-<function>`)."""
+def account_email(account: str, project_id: str, module: Mapping[str, Any] | None = None) -> str:
+    """The service account infra/ creates for `account` (`<name_prefix>-<account>`)."""
     module = module if module is not None else hcl.read_module()
     prefix = module["variable"]["name_prefix"]["default"]
-    return f"{prefix}-{function.replace('_', '-')}@{project_id}.iam.gserviceaccount.com"
+    return f"{prefix}-{account.replace('_', '-')}@{project_id}.iam.gserviceaccount.com"

@@ -1,5 +1,5 @@
 """The permission layer of one local stack: its grants, resolved to the stack's names, and one
-proxy per function account on the ports the stack gives them.
+proxy per account (each function's, the Dataflow workers') on the ports the stack gives them.
 
 Run as `python -m local_emulator.iam --state-dir DIR` (the stack starts it).
 """
@@ -11,11 +11,11 @@ import logging
 import threading
 from pathlib import Path
 
-from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, function_grants
+from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, account_grants
 from local_emulator.iam.proxy import AccountProxy, EmulatorState, JobBook, Upstreams, serve
 from local_emulator.iam.reads import source_reads
 from local_emulator.iam.usage import UsageRecorder, usage_file
-from local_emulator.settings import FUNCTIONS, HOST, StackSettings
+from local_emulator.settings import ACCOUNTS, HOST, StackSettings
 from local_emulator.worker import WorkerStatus, run_until_signalled
 from shared.errors import CloudscoreError
 from shared.structured_log import configure_logging
@@ -24,38 +24,43 @@ _log = logging.getLogger("local_emulator.iam")
 
 
 def stack_grants(settings: StackSettings) -> list[Grant]:
-    """Every grant infra/ gives the functions, in this stack's names."""
+    """Every grant infra/ gives the accounts, in this stack's names."""
     deployment = Deployment(
         project=settings.project,
         dataset=settings.dataset,
         buckets={
             "CLOUDSCORE_INBOX_BUCKET": settings.inbox_bucket,
             "CLOUDSCORE_MODELS_BUCKET": settings.models_bucket,
+            "CLOUDSCORE_PIPELINE_BUCKET": settings.pipeline_bucket,
         },
         training_reads=source_reads(settings.training_source, project=settings.project),
     )
-    return function_grants(deployment, settings.infra())
+    return account_grants(deployment, settings.infra())
 
 
 def start(settings: StackSettings) -> list[AccountProxy]:
-    """Serve each function account's proxy (in threads of this process)."""
+    """Serve each account's proxy (in threads of this process)."""
     module = settings.infra()
     policy = Policy(stack_grants(settings))
-    upstreams = Upstreams(storage=settings.url("gcs"), bigquery=settings.url("bigquery"))
+    upstreams = Upstreams(
+        storage=settings.url("gcs"),
+        bigquery=settings.url("bigquery"),
+        dataflow=settings.url("dataflow"),
+    )
     state = EmulatorState(upstreams, JobBook(settings.state_dir / "run" / "iam-jobs.tsv"))
     usage = UsageRecorder(usage_file(settings.state_dir))
     proxies = [
         AccountProxy(
-            (HOST, settings.ports[f"iam_{function}"]),
-            principal=function,
-            email=account_email(function, settings.project, module),
+            (HOST, settings.ports[f"iam_{account}"]),
+            principal=account,
+            email=account_email(account, settings.project, module),
             project=settings.project,
             policy=policy,
             upstreams=upstreams,
             state=state,
             usage=usage,
         )
-        for function in FUNCTIONS
+        for account in ACCOUNTS
     ]
     for proxy in proxies:
         serve(proxy)

@@ -30,7 +30,9 @@ from local_emulator.iam.calls import (
     Request,
     Unmapped,
     bigquery_needs,
+    dataflow_needs,
     is_bigquery,
+    is_dataflow,
     job_reference,
     storage_needs,
 )
@@ -52,6 +54,14 @@ _STREAM_BLOCK = 1 << 20
 class Upstreams:
     storage: str  # http://127.0.0.1:4443
     bigquery: str  # http://127.0.0.1:9050
+    dataflow: str = ""  # the local Dataflow
+
+    def of(self, path: str) -> str:
+        if is_bigquery(path):
+            return self.bigquery
+        if is_dataflow(path):
+            return self.dataflow
+        return self.storage
 
 
 class JobBook:
@@ -159,11 +169,14 @@ class AccountProxy(ThreadingHTTPServer):
     def needs(self, request: Request) -> list[Need]:
         if is_bigquery(request.path):
             return bigquery_needs(request, self.principal, self.state)
+        if is_dataflow(request.path):
+            return dataflow_needs(request, self.project)
         return storage_needs(request, self.project, self.state)
 
     def refusal(self, request: Request) -> tuple[int, dict[str, Any]] | None:
         """The error to answer with, or None when the account may make the call."""
         bigquery = is_bigquery(request.path)
+        dataflow = is_dataflow(request.path)
         try:
             needs = self.needs(request)
         except (Unmapped, UnreadableSql) as exc:
@@ -184,8 +197,10 @@ class AccountProxy(ThreadingHTTPServer):
             )  # fmt: skip
             if bigquery:
                 return 403, _error(403, _bigquery_denial(need), "accessDenied")
+            if dataflow:
+                return 403, _dataflow_denial(self.email, need)
             return 403, _error(403, _storage_denial(self.email, need), "forbidden")
-        return None if bigquery else self.unmet_precondition(request)
+        return None if bigquery or dataflow else self.unmet_precondition(request)
 
     def unmet_precondition(self, request: Request) -> tuple[int, dict[str, Any]] | None:
         """Cloud Storage deletes an object only when its live generation is the one
@@ -212,6 +227,16 @@ def _error(code: int, message: str, reason: str) -> dict[str, Any]:
     if reason == "accessDenied":
         error["status"] = "PERMISSION_DENIED"
     return {"error": error}
+
+
+def _dataflow_denial(email: str, need: Need) -> dict[str, Any]:
+    """Google's error shape (google.rpc.Status in JSON), naming the permission, the resource
+    and the caller."""
+    message = (
+        f"Permission '{need.permission}' denied on resource '{_shown(need.resource)}' for "
+        f"{email} (or it may not exist)."
+    )
+    return {"error": {"code": 403, "message": message, "status": "PERMISSION_DENIED"}}
 
 
 def _storage_denial(email: str, need: Need) -> str:
@@ -318,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, request: Request, query_text: str) -> None:
         server = self.server
         bigquery = is_bigquery(request.path)
-        base = server.upstreams.bigquery if bigquery else server.upstreams.storage
+        base = server.upstreams.of(request.path)
         parts = urlsplit(base)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         target = request.path + (f"?{query_text}" if query_text else "")
@@ -344,6 +369,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream(response, kept, int(length))
         except OSError as exc:
             emulator = "BigQuery" if bigquery else "Cloud Storage"
+            if is_dataflow(request.path):
+                emulator = "Dataflow"
             message = f"the local {emulator} emulator did not answer: {exc}"
             payload = json.dumps(_error(503, message, "backendError")).encode()
             self._reply(503, [("Content-Type", "application/json")], payload)

@@ -1,6 +1,7 @@
 """Score one file from the inbox into BigQuery: the use case behind the `score_file` function.
 
     claim (run id, model version and chunk size, fixed at the first attempt)
+      └─► above the hand-off size: launch the pipeline on Dataflow, record `handed_off` (handoff)
       └─► stream the object's exact generation in chunks, from the first chunk not yet done
             └─► validate + score a chunk ─► load its predictions and rejected rows, once
             └─► save the progress (counts, drift statistics) beside the claim
@@ -49,6 +50,7 @@ from shared.retryable import transient_errors
 from shared.scoring.bigquery_sink import BigQuerySink, job_id
 from shared.scoring.claims import Claim, Progress, claim_file, read_progress, save_progress
 from shared.scoring.core import HEAD_BYTES, RunInfo, row_days, score_stream
+from shared.scoring.handoff import HANDED_OFF, Handoff
 from shared.scoring.readers import detect_format
 from shared.tables import PREDICTIONS, REJECTED_ROWS, SCORING_RUNS
 
@@ -65,7 +67,7 @@ _log = logging.getLogger(__name__)
 class RunOutcome:
     run_id: str
     model_version: str
-    status: str  # succeeded, partially_rejected, rejected, failed, already_scored
+    status: str  # succeeded, partially_rejected, rejected, failed, already_scored, handed_off
     reason: str | None
     rows_in: int
     rows_scored: int
@@ -92,6 +94,7 @@ def score_object(
     *,
     settings: BatchConfig = _DEFAULTS,
     clock: Callable[[], float] = time.monotonic,
+    handoff: Handoff | None = None,
 ) -> RunOutcome:
     started = clock()
     try:
@@ -108,6 +111,13 @@ def score_object(
         delete_original(storage, obj)
         return RunOutcome(claim.run_id, claim.model_version, "already_scored", None, 0, 0, 0, "")
     run = _FileRun(obj, storage, sink, claim)
+    # A file the function began stays the function's: the pipeline would cut it otherwise.
+    if handoff is not None and handoff.wanted(obj) and run.progress.chunks_done == 0:
+        handed = handoff.hand_off(obj, claim, sink)
+        return RunOutcome(
+            claim.run_id, claim.model_version, HANDED_OFF, f"Dataflow job {handed.job_id}",
+            0, 0, 0, "",
+        )  # fmt: skip
     try:
         loaded = models.get_version(claim.model_version)
     except RegistryError as exc:

@@ -32,16 +32,20 @@ from tests.integration.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 
-# (function, table) whose grant is taken out of the copy of infra/iam.tf.
+# (account, table or account) whose grant is taken out of the copy of infra/iam.tf: the batch
+# function's right to act as the pipeline's workers is the last.
 TAKEN_OUT = (
     ("score_file", "scoring_runs"),
     ("predict_rows", "online_predictions"),
     ("retrain_model", "labels"),
+    ("score_file", "dataflow_worker"),
 )
+# Files above this go to the pipeline (the stack's batch function reads it at `up`).
+HANDOFF_BYTES = 100_000
 
 
 def without_grant(iam: str, function: str, table: str) -> str:
-    """infra/iam.tf's text without `function`'s grant on `table` in `function_roles`."""
+    """infra/iam.tf's text without `function`'s grant on `table` in `account_roles`."""
     start = iam.index(f"    {function} = {{")
     line = re.compile(rf"^\s+{table}\s+= \"roles/[^\"]+\"\n", re.MULTILINE)
     found = line.search(iam, start)
@@ -58,9 +62,11 @@ def short_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSetti
     for function, table in TAKEN_OUT:
         text = without_grant(text, function, table)
     (infra / "iam.tf").write_text(text)
-    settings = start_stack(
-        folder / "stack", infra_dir=infra, project_file=project_file(folder, "short-loans")
-    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CLOUDSCORE_BATCH_HANDOFF_BYTES", str(HANDOFF_BYTES))
+        settings = start_stack(
+            folder / "stack", infra_dir=infra, project_file=project_file(folder, "short-loans")
+        )
     try:
         yield settings
     finally:
@@ -140,3 +146,30 @@ def test_the_retrain_check_is_recorded_as_failed_naming_the_permission(
     labels = f"{short_stack.project}:{short_stack.dataset}.labels"
     assert f"Permission bigquery.tables.getData denied on table {labels}" in str(run["reason"])
     assert run["champion_version"] == champion
+
+
+def test_a_launch_as_the_workers_without_the_grant_is_refused_and_no_job_runs(
+    short_stack: StackSettings, champion: str, tmp_path: Path
+) -> None:
+    data = write_demo_data(tmp_path / "big.csv", rows=800, seed=4)
+    assert data.out.stat().st_size > HANDOFF_BYTES
+    uri, generation = drop(short_stack, data.out)
+
+    with pytest.raises(LocalStackError) as waited:
+        wait_for_runs(short_stack, [(uri, generation)], timeout_s=120)
+
+    said = str(waited.value)
+    worker = short_stack.pipeline_settings()["CLOUDSCORE_PIPELINE_SERVICE_ACCOUNT"]
+    assert f"dead-lettered after {short_stack.delivery.max_attempts} attempts" in said
+    assert "Permission 'iam.serviceAccounts.actAs' denied" in said and worker in said
+    assert refused(short_stack)["score_file"]["iam.serviceAccounts.actAs"] == [
+        f"projects/{short_stack.project}/serviceAccounts/{worker}"
+    ]
+    # Nothing was launched, nothing loaded, and the file waits in the inbox.
+    jobs = list((short_stack.state_dir / "data" / "dataflow" / "jobs").glob("*.json"))
+    assert jobs == []
+    assert counts(short_stack, uri) == (0, 0, 0)
+    inbox = clients.storage_client(short_stack.project, short_stack.endpoints()).bucket(
+        short_stack.inbox_bucket
+    )
+    assert inbox.get_blob(uri.split("/", 3)[3]) is not None

@@ -116,6 +116,30 @@ def test_a_bad_batch_setting_is_named_with_what_was_found(name: str, value: str)
     assert raised.value.name == name
 
 
+def test_the_handoff_size_is_derived_from_the_time_budget_unless_set_or_without_pipeline() -> None:
+    from shared.config import MEASURED_BATCH_ROWS_PER_S, MEASURED_PARQUET_BYTES_PER_ROW
+
+    pipeline = {"CLOUDSCORE_PIPELINE_BUCKET": "demo-pipeline"}
+    auto = BatchConfig.from_env({**pipeline, "CLOUDSCORE_BATCH_TIME_BUDGET_S": "100"})
+    assert auto.handoff_bytes == int(
+        100 * MEASURED_BATCH_ROWS_PER_S * MEASURED_PARQUET_BYTES_PER_ROW
+    )
+    assert (
+        BatchConfig.from_env({**pipeline, "CLOUDSCORE_BATCH_HANDOFF_BYTES": "5000"}).handoff_bytes
+        == 5000
+    )
+    assert (
+        BatchConfig.from_env({**pipeline, "CLOUDSCORE_BATCH_HANDOFF_BYTES": "0"}).handoff_bytes
+        is None
+    )
+    # No pipeline deployed: every file is the function's.
+    assert BatchConfig.from_env({"CLOUDSCORE_BATCH_HANDOFF_BYTES": "5000"}).handoff_bytes is None
+    with pytest.raises(ConfigError, match="CLOUDSCORE_BATCH_HANDOFF_BYTES: expected 'auto'"):
+        BatchConfig.from_env({"CLOUDSCORE_BATCH_HANDOFF_BYTES": "5 MB"})
+    with pytest.raises(ConfigError, match="CLOUDSCORE_PIPELINE_SERVICE_ACCOUNT"):
+        BatchConfig.from_env({"CLOUDSCORE_PIPELINE_SERVICE_ACCOUNT": "worker@gmail.com"})
+
+
 def test_only_the_batch_scorer_reads_the_batch_settings() -> None:
     assert "CLOUDSCORE_BATCH_CHUNK_ROWS" in variables_of("score_file")
     assert "CLOUDSCORE_BATCH_CHUNK_ROWS" not in variables_of("predict_rows")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,14 @@ SETTINGS = {
 }
 
 
+OUTPUTS = {
+    "pipeline_bucket": {"value": "demo-project-cloudscore-pipeline"},
+    "pipeline_image": {
+        "value": "europe-west1-docker.pkg.dev/demo-project/cloudscore-pipeline/cloudscore-pipeline"
+    },
+}
+
+
 @pytest.fixture
 def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A `terraform` first on PATH that appends its arguments (one JSON list a line) to the file
@@ -36,10 +45,23 @@ def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f"with open({str(calls)!r}, 'a') as out:\n"
         "    out.write(json.dumps(sys.argv[1:]) + '\\n')\n"
         "sub = [a for a in sys.argv[1:] if not a.startswith('-')][0]\n"
-        "print('terraform', sub)\n"
+        "if sub == 'output':\n"
+        "    print(os.environ.get('FAKE_TERRAFORM_OUTPUTS', '{}'))\n"
+        "else:\n"
+        "    print('terraform', sub)\n"
         "sys.exit(int(os.environ.get('FAKE_TERRAFORM_EXIT_' + sub, '0')))\n"
     )
     script.chmod(0o755)
+    # And a `gcloud` that records its calls beside terraform's.
+    gcloud = bin_dir / "gcloud"
+    gcloud.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, sys\n"
+        f"with open({str(calls)!r}, 'a') as out:\n"
+        "    out.write(json.dumps(['gcloud', *sys.argv[1:]]) + '\\n')\n"
+    )
+    gcloud.chmod(0o755)
+    monkeypatch.setenv("FAKE_TERRAFORM_OUTPUTS", json.dumps(OUTPUTS))
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     for name in list(os.environ):
         if name.startswith("CLOUDSCORE_"):
@@ -122,9 +144,54 @@ def test_apply_with_yes_applies_the_plan_it_showed(fake_terraform: Path, tmp_pat
     calls = _calls(fake_terraform)
     plan_file = str(tmp_path / "deploy" / "apply.tfplan")
     assert code == 0
-    assert [c[1] for c in calls] == ["init", "plan", "apply"]
+    assert [c[1] for c in calls] == ["init", "plan", "apply", "output", "builds", "dataflow"]
     assert f"-out={plan_file}" in calls[1]
     assert calls[2][-1] == plan_file
+
+
+def test_the_pipeline_is_built_by_cloud_build_and_its_template_written_where_infra_says(
+    fake_terraform: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("apache_beam", reason="the image pins the Beam installed here")
+    image = OUTPUTS["pipeline_image"]["value"]
+
+    dry = main(["deploy", "pipeline", "--dry-run"])
+    assert dry == 0 and [c[1] for c in _calls(fake_terraform)] == ["output"]
+    code = main(["deploy", "pipeline"])
+
+    build, template = _calls(fake_terraform)[2:]
+    context = tmp_path / "deploy" / "pipeline"
+    tag = next(a for a in build if a.startswith("--tag=")).split(":")[-1]
+    assert code == 0
+    assert build[:4] == ["gcloud", "builds", "submit", str(context)]
+    assert f"--tag={image}:{tag}" in build and "--project=demo-project" in build
+    spec = "gs://demo-project-cloudscore-pipeline/templates/cloudscore-pipeline.json"
+    assert template[:5] == ["gcloud", "dataflow", "flex-template", "build", spec]
+    assert f"--image={image}:{tag}" in template and "--sdk-language=PYTHON" in template
+    # The context: the Flex Template's program and pins, the sources it imports.
+    dockerfile = (context / "Dockerfile").read_text()
+    python = f"{sys.version_info.major}{sys.version_info.minor}"
+    assert f"ARG PYTHON_TAG=python{python}\n" in dockerfile
+    assert "FROM gcr.io/dataflow-templates-base/${PYTHON_TAG}-template-launcher-base" in dockerfile
+    assert "ENV FLEX_TEMPLATE_PYTHON_PY_FILE=/template/main.py" in dockerfile
+    requirements = (context / "requirements.txt").read_text().splitlines()
+    assert any(r.startswith("apache-beam[gcp]==") for r in requirements)
+    assert any(r.startswith("google-cloud-dataflow-client==") for r in requirements)
+    assert (context / "src" / "shared" / "scoring" / "batch.py").is_file()
+    # Built again from the same sources: the same tag.
+    main(["deploy", "pipeline"])
+    assert _calls(fake_terraform)[-2] == build
+
+
+def test_a_pipeline_published_before_the_deployment_was_applied_says_so(
+    fake_terraform: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FAKE_TERRAFORM_OUTPUTS", "{}")
+
+    code = main(["deploy", "pipeline", "--dry-run"])
+
+    assert code == 2
+    assert "apply the deployment first" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("answer", "applied"), [("yes\n", True), ("y\n", False), ("\n", False)])
@@ -136,7 +203,8 @@ def test_apply_asks_and_only_yes_goes_ahead(
 
     code = main(["deploy", "apply"])
 
-    assert [c[1] for c in _calls(fake_terraform)][2:] == (["apply"] if applied else [])
+    published = ["apply", "output", "builds", "dataflow"]
+    assert [c[1] for c in _calls(fake_terraform)][2:] == (published if applied else [])
     assert code == (0 if applied else 1)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from local_emulator.iam import grants as names
 from local_emulator.iam.calls import Need, Request, Unmapped, bigquery_needs, storage_needs
-from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, function_grants
+from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, account_grants
 from local_emulator.iam.reads import SourceReads, source_reads
 from local_emulator.iam.sql import TableRef, UnreadableSql, effects
 from shared.errors import LocalStackError, UsageError
@@ -286,20 +286,24 @@ def test_what_a_training_source_reads() -> None:
 DEPLOYMENT = Deployment(
     project=P,
     dataset="ds",
-    buckets={"CLOUDSCORE_INBOX_BUCKET": "inbox", "CLOUDSCORE_MODELS_BUCKET": "models"},
+    buckets={
+        "CLOUDSCORE_INBOX_BUCKET": "inbox",
+        "CLOUDSCORE_MODELS_BUCKET": "models",
+        "CLOUDSCORE_PIPELINE_BUCKET": "pipeline",
+    },
     training_reads=SourceReads(tables=(TableRef("warehouse", "sales", "recent"),)),
 )
 
 
 def test_the_grants_enforced_are_infras_in_the_stacks_names() -> None:
-    grants = function_grants(DEPLOYMENT)
+    grants = account_grants(DEPLOYMENT)
 
     assert (
         Grant(
             "score_file",
             "roles/storage.objectUser",
             names.bucket(P, "inbox"),
-            "infra/iam.tf function_roles.score_file.buckets.CLOUDSCORE_INBOX_BUCKET",
+            "infra/iam.tf account_roles.score_file.buckets.CLOUDSCORE_INBOX_BUCKET",
         )
         in grants
     )
@@ -315,7 +319,7 @@ def test_the_grants_enforced_are_infras_in_the_stacks_names() -> None:
 
 
 def test_a_grant_covers_its_resource_and_what_is_inside_it_only() -> None:
-    policy = Policy(function_grants(DEPLOYMENT))
+    policy = Policy(account_grants(DEPLOYMENT))
     inbox_object = names.obj(P, "inbox", "incoming/a.csv")
 
     assert policy.covering("score_file", "storage.objects.delete", inbox_object)
@@ -339,10 +343,10 @@ def test_a_role_the_table_does_not_list_fails_the_start_naming_it(tmp_path: Path
     from local_emulator.iam.hcl import read_module
 
     module = read_module()
-    module["locals"]["function_roles"]["score_file"]["project"] = ["roles/made.up"]
+    module["locals"]["account_roles"]["score_file"]["project"] = ["roles/made.up"]
 
     with pytest.raises(LocalStackError, match=r"roles/made\.up"):
-        function_grants(DEPLOYMENT, module)
+        account_grants(DEPLOYMENT, module)
 
 
 def test_each_function_is_its_own_service_account() -> None:

@@ -161,6 +161,8 @@ def test_each_function_runs_its_own_entry_point_with_exactly_its_variables(
         variables = f'module.config.library_environment, module.config.environment["{name}"]'
         if name == "predict_rows":  # and functions-framework's gunicorn settings
             variables += ", local.predict_rows_gunicorn"
+        if name == "score_file":  # and where the pipeline is, from infra's own resources
+            variables += ", local.pipeline_environment"
         assert service["environment_variables"] == f"${{merge({variables})}}"
         source = build["source"][0]["storage_source"][0]
         assert source["object"] == "${google_storage_bucket_object.source.name}"
@@ -366,18 +368,23 @@ def test_project_wide_roles_are_only_those_that_cannot_be_narrowed(root: dict[st
     }
 
     assert granted == {
-        "function": "${each.value.role}",
+        "account": "${each.value.role}",
         "trigger_event_receiver": "roles/eventarc.eventReceiver",
         "build_log_writer": "roles/logging.logWriter",
         "build_reads_sources": "roles/storage.objectAdmin",
         # Google's agents' own roles, which an agent made on request must be given.
         "pubsub_agent": "roles/pubsub.serviceAgent",
         "eventarc_agent": "roles/eventarc.serviceAgent",
+        "dataflow_agent": "roles/dataflow.serviceAgent",
     }
-    # The functions' project-wide roles: BigQuery job creation only (jobs have no narrower place).
-    access = root["locals"]["function_roles"]
-    assert {role for spec in access.values() for role in spec["project"]} == {
-        "roles/bigquery.jobUser"
+    # The accounts' project-wide roles: BigQuery job creation, and the batch function's launch
+    # and the workers' part of Dataflow jobs (jobs have no narrower place).
+    access = root["locals"]["account_roles"]
+    assert {a: spec["project"] for a, spec in access.items()} == {
+        "score_file": ["roles/bigquery.jobUser", "roles/dataflow.developer"],
+        "predict_rows": ["roles/bigquery.jobUser"],
+        "retrain_model": ["roles/bigquery.jobUser"],
+        "dataflow_worker": ["roles/bigquery.jobUser", "roles/dataflow.worker"],
     }
     condition = root["resource"][("google_project_iam_member", "build_reads_sources")]
     assert "gcf-v2-sources-" in condition["condition"][0]["expression"]
@@ -386,12 +393,12 @@ def test_project_wide_roles_are_only_those_that_cannot_be_narrowed(root: dict[st
 
 
 def test_functions_reach_only_their_buckets_and_tables(root: dict[str, Any]) -> None:
-    access = root["locals"]["function_roles"]
+    access = root["locals"]["account_roles"]
     tables = {t.name for t in ALL_TABLES}
 
-    assert set(access) == {p.name for p in packaging.entry_points()}
+    assert set(access) == {p.name for p in packaging.entry_points()} | {"dataflow_worker"}
     for spec in access.values():
-        assert set(spec) <= {"project", "buckets", "tables"}
+        assert set(spec) <= {"project", "buckets", "tables", "service_accounts"}
         assert set(spec["tables"]) <= tables
         assert set(spec["tables"].values()) <= {
             "roles/bigquery.dataEditor",
@@ -408,33 +415,54 @@ def test_functions_reach_only_their_buckets_and_tables(root: dict[str, Any]) -> 
     }
     assert "CLOUDSCORE_INBOX_BUCKET" not in access["retrain_model"]["buckets"]
     assert not [(t, n) for (t, n) in root["resource"] if t == "google_bigquery_dataset_iam_member"]
+    # The pipeline's workers write what the batch function writes, and only that; the batch
+    # function only reads the pipeline's bucket (its template), and acts as the workers only.
+    assert writes["dataflow_worker"] == writes["score_file"]
+    assert access["score_file"]["buckets"]["CLOUDSCORE_PIPELINE_BUCKET"] == (
+        "roles/storage.objectViewer"
+    )
+    assert {a: spec.get("service_accounts") for a, spec in access.items()} == {
+        "score_file": {"dataflow_worker": "roles/iam.serviceAccountUser"},
+        "predict_rows": None,
+        "retrain_model": None,
+        "dataflow_worker": None,
+    }
 
 
-def test_every_grant_to_a_function_account_comes_from_the_one_list(root: dict[str, Any]) -> None:
-    # The local cloud enforces `function_roles` (and the training source's roles): a grant made
-    # to a function's account anywhere else would be one it does not see.
+def test_every_grant_to_an_account_comes_from_the_one_list(root: dict[str, Any]) -> None:
+    # The local cloud enforces `account_roles` (and the training source's roles): a grant made
+    # to a function's or the workers' account anywhere else would be one it does not see, but
+    # for the workers' pull of the pipeline's image, which the local cloud has no use for.
     granted_from = {
         (type_, name): body.get("for_each")
         for (type_, name), body in root["resource"].items()
-        if type_.endswith("_iam_member") and "google_service_account.function[" in body["member"]
+        if type_.endswith("_iam_member")
+        and re.search(
+            r"google_service_account\.(function\[|dataflow_worker)|local\.accounts\[",
+            body["member"],
+        )
     }
 
     assert granted_from == {
-        ("google_project_iam_member", "function"): "${local.project_grants}",
-        ("google_storage_bucket_iam_member", "function"): "${local.bucket_grants}",
-        ("google_bigquery_table_iam_member", "function"): "${local.table_grants}",
+        ("google_project_iam_member", "account"): "${local.project_grants}",
+        ("google_storage_bucket_iam_member", "account"): "${local.bucket_grants}",
+        ("google_bigquery_table_iam_member", "account"): "${local.table_grants}",
+        ("google_service_account_iam_member", "account"): "${local.service_account_grants}",
         ("google_bigquery_table_iam_member", "retrain_reads_source"): (
             "${toset(var.training_source_reads.tables)}"
         ),
         ("google_storage_bucket_iam_member", "retrain_reads_source"): (
             "${toset(var.training_source_reads.buckets)}"
         ),
+        ("google_artifact_registry_repository_iam_member", "workers_pull_pipeline"): None,
     }
     for (type_, name), _ in granted_from.items():
         role = root["resource"][(type_, name)]["role"]
         if name == "retrain_reads_source":
             kind = "table" if "bigquery" in type_ else "bucket"
             assert role == f"${{local.training_source_roles.{kind}}}"
+        elif name == "workers_pull_pipeline":
+            assert role == "roles/artifactregistry.reader"
         else:
             assert role == "${each.value.role}"
 
@@ -444,10 +472,11 @@ def test_every_role_infra_grants_a_function_is_one_the_local_cloud_can_expand(
 ) -> None:
     from local_emulator.iam.roles import all_roles
 
-    access = root["locals"]["function_roles"]
+    access = root["locals"]["account_roles"]
     roles = {r for spec in access.values() for r in spec["project"]}
     roles |= {r for spec in access.values() for r in spec["buckets"].values()}
     roles |= {r for spec in access.values() for r in spec["tables"].values()}
+    roles |= {r for spec in access.values() for r in spec.get("service_accounts", {}).values()}
     roles |= set(root["locals"]["training_source_roles"].values())
 
     assert roles <= set(all_roles())
@@ -760,6 +789,23 @@ _REFERENCE = re.compile(
 )
 
 
+_MOVED = re.compile(r"^moved \{\n(.*?)^\}", re.M | re.S)
+
+
+def test_each_moved_resource_is_declared_at_its_new_address_only() -> None:
+    root = _module(INFRA)
+    declared = {f"{t}.{n}" for t, n in root["resource"]}
+    moves = [
+        dict(re.findall(r"(from|to)\s*=\s*(\S+)", block))
+        for path in INFRA.glob("*.tf")
+        for block in _MOVED.findall(path.read_text())
+    ]
+
+    assert moves
+    for move in moves:
+        assert move["to"] in declared and move["from"] not in declared, move
+
+
 def test_every_attribute_read_is_one_the_provider_has() -> None:
     root = _module(INFRA)
     declared = {("", t, n): body for (t, n), body in root["resource"].items()} | {
@@ -771,6 +817,8 @@ def test_every_attribute_read_is_one_the_provider_has() -> None:
         code = "\n".join(
             line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
         )
+        # A moved block names a resource's former address, which no longer exists.
+        code = _MOVED.sub("", code)
         for data, type_, name, rest in _REFERENCE.findall(code):
             if (data, type_, name) not in declared:
                 problems.append(f"{path.name}: {data}{type_}.{name} is not declared")

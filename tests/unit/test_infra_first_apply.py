@@ -64,6 +64,10 @@ API_OF: dict[str, set[str]] = {
     "data.google_storage_project_service_account": {"storage.googleapis.com"},
 }
 ENABLED_BY_HAND = {"serviceusage.googleapis.com"}
+# APIs no resource is created through but the deployed code uses: the batch function launches
+# the pipeline's Dataflow jobs, whose workers are Compute Engine VMs (Dataflow's quickstart
+# enables both: https://cloud.google.com/dataflow/docs/quickstarts/create-pipeline-python).
+CALLED_BY_THE_CODE = {"dataflow.googleapis.com", "compute.googleapis.com"}
 
 _ADDRESS = re.compile(
     r"(?<![\w.])((?:data\.)?(?:google_\w+|time_(?:offset|rotating|sleep|static)|terraform_data)"
@@ -144,6 +148,13 @@ def test_the_apis_enabled_are_exactly_those_the_resources_use(root: dict[str, An
     unknown = sorted(google_types - set(API_OF))
     assert unknown == [], f"say in API_OF which API each of these is created through: {unknown}"
     needed = set().union(*(API_OF[t] for t in google_types)) - ENABLED_BY_HAND
+    # An agent is made for its service, which must be on.
+    needed |= {
+        body["service"]
+        for (type_, _), body in root["resource"].items()
+        if type_ == "google_project_service_identity"
+    }
+    needed |= CALLED_BY_THE_CODE
     enabled = set(re.findall(r'"([\w.]+\.googleapis\.com)"', root["locals"]["apis"]))
     assert enabled == needed
     # The one enabled by hand is the first step of the guide.
@@ -182,6 +193,7 @@ def test_agents_are_made_before_they_are_granted_and_given_their_own_roles(
     assert {b["service"] for b in identities.values()} == {
         "pubsub.googleapis.com",
         "eventarc.googleapis.com",
+        "dataflow.googleapis.com",
     }
     assert all(b["provider"] == "google-beta" for b in identities.values())
     assert root["locals"]["pubsub_agent"] == "${google_project_service_identity.pubsub.email}"
@@ -193,6 +205,7 @@ def test_agents_are_made_before_they_are_granted_and_given_their_own_roles(
     assert granted == {
         "google_project_iam_member.pubsub_agent": "roles/pubsub.serviceAgent",
         "google_project_iam_member.eventarc_agent": "roles/eventarc.serviceAgent",
+        "google_project_iam_member.dataflow_agent": "roles/dataflow.serviceAgent",
         "google_pubsub_topic_iam_member.gcs_publishes_inbox_events": "roles/pubsub.publisher",
         "google_pubsub_topic_iam_member.dead_letter_publisher": "roles/pubsub.publisher",
         "google_service_account_iam_member.pubsub_signs_as_trigger": (
