@@ -74,9 +74,12 @@ def test_a_function_process_sees_exactly_the_deployed_variables(local_stack: Sta
     assert sorted(ours) == sorted(variables_of("score_file"))
     assert env["FUNCTION_TARGET"] == env["K_SERVICE"] == "score_file"
     assert env["FUNCTION_SIGNATURE_TYPE"] == "cloudevent"
-    # Cloud Storage and BigQuery through its own account's permission layer.
+    # Cloud Storage, BigQuery and Dataflow through its own account's permission layer.
     assert env["STORAGE_EMULATOR_HOST"] == local_stack.url("iam_score_file")
     assert env["BIGQUERY_EMULATOR_HOST"] == local_stack.url("iam_score_file")
+    assert env["DATAFLOW_EMULATOR_HOST"] == local_stack.url("iam_score_file")
+    # Where the pipeline is, as infra/ tells the deployed function.
+    assert {k: ours[k] for k in local_stack.pipeline_settings()} == local_stack.pipeline_settings()
     assert env["DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"] == "true"
     # As many requests at once as the deployed function takes (instances x concurrency).
     assert env["THREADS"] == str(local_stack.capacity["score_file"].slots)
@@ -84,6 +87,7 @@ def test_a_function_process_sees_exactly_the_deployed_variables(local_stack: Sta
     platform = {"K_SERVICE", "K_REVISION", "K_CONFIGURATION", "FUNCTION_TARGET", "PORT", "THREADS"}
     platform |= {"DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"}
     emulators = {"STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"}
+    emulators |= {"DATAFLOW_EMULATOR_HOST"}
     extra = set(env) - set(ours) - allowed - platform - emulators - {"FUNCTION_SIGNATURE_TYPE"}
     assert not extra, f"variables the cloud would not set: {sorted(extra)}"
 
