@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("env", "print export lines that point clients and tools (bq, gcloud) at the stack", _env),
         (
             "permissions",
-            "show, per function, the permissions it used, was refused, and its grants' use",
+            "show, per account, the permissions it used, was refused, and its grants' use",
             _permissions,
         ),
     ):

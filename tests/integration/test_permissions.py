@@ -132,7 +132,7 @@ def test_permissions_shows_each_functions_use_refusals_and_grants(
 
     out = capsys.readouterr().out
     sections = {s.split()[0]: s for s in out.split("\n\n") if s.strip()}
-    assert set(sections) == {"score_file", "predict_rows", "retrain_model"}
+    assert set(sections) == {"score_file", "predict_rows", "retrain_model", "dataflow_worker"}
     predict = sections["predict_rows"]
     assert "cloudscore-predict-rows@" in predict
     assert "storage.objects.get" in predict.split("refused:")[0]  # it read its model
