@@ -7,8 +7,9 @@ function attempt and for backfills of many files or a BigQuery table.
 
     cloudscore.pipeline.run(argv: Sequence[str]) -> PipelineResult   (the job's files, accounted)
 
-`--sources`: gs:// objects, gs:// globs (`*`, `?`, `[…]` in the object name),
-`bq://project.dataset.table`, or local paths and globs (DirectRunner only).
+`--sources`: gs:// objects (`#GENERATION` after the name for that version only), gs:// globs
+(`*`, `?`, `[…]` in the object name), `bq://project.dataset.table`, or local paths and globs
+(DirectRunner only).
 `--model_version`: default the champion, resolved once at launch (with the manifest its alias
 recorded, which every worker checks the version against) and written in every row.
 `--handoff_run_id`: the `scoring_runs` run that `score_file` recorded as `handed_off` for the one

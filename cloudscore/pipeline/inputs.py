@@ -1,7 +1,8 @@
 """What a job scores: each source expanded at launch into the exact files (and generations) or
 table it names, and how a worker opens them.
 
-    expand(sources, job) -> [InputFile …]        gs:// objects and globs, bq:// tables, local paths
+    expand(sources, job) -> [InputFile …]        gs:// objects (#generation for one version of
+                                                 one) and globs, bq:// tables, local paths
     open_input(file, job) -> a seekable binary stream of that generation
     Range(stream, start, end, prefix)            bytes start…end of a stream, after `prefix`
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 Kind = Literal["gcs", "local", "bigquery"]
 _WILDCARDS: Final = re.compile(r"[*?\[]")
+# One generation of an object, as gcloud writes it (gs://bucket/name#generation): what the batch
+# function hands off, so that the job scores the generation its event named, not a later one.
+_GENERATION: Final = re.compile(r"#([0-9]{1,20})$")
 _TABLE: Final = re.compile(r"bq://([a-z][a-z0-9-]{4,28}[a-z0-9])\.(\w{1,1024})\.([\w$-]{1,1024})")
 
 
@@ -74,12 +78,23 @@ def _gcs(source: str, job: JobSettings) -> list[InputFile]:
     from shared.clients import storage_client
 
     bucket_name, _, pattern = source.removeprefix("gs://").partition("/")
+    generation = _GENERATION.search(pattern)
+    if generation is not None:
+        pattern = pattern[: generation.start()]
     if not bucket_name or not pattern:
-        raise UsageError(f"{source}: expected gs://bucket/object or gs://bucket/glob")
+        raise UsageError(
+            f"{source}: expected gs://bucket/object, gs://bucket/object#generation or "
+            "gs://bucket/glob"
+        )
     bucket = storage_client(job.cloud.project).bucket(bucket_name)
     wildcard = _WILDCARDS.search(pattern)
+    if generation is not None and wildcard is not None:
+        raise UsageError(f"{source}: a #generation names one object, not a glob")
     with transient_errors(f"listing {source}"):
-        if wildcard is None:
+        if generation is not None:
+            blob = bucket.get_blob(pattern, generation=int(generation.group(1)))
+            blobs = [] if blob is None else [blob]
+        elif wildcard is None:
             blob = bucket.get_blob(pattern)
             blobs = [] if blob is None else [blob]
         else:

@@ -64,7 +64,8 @@ def parse(argv: Sequence[str]) -> LaunchOptions:
     parser.add_argument(
         "--sources",
         required=True,
-        help="comma-separated gs://bucket/object, gs:// globs, bq://project.dataset.table, or "
+        help="comma-separated gs://bucket/object (#generation for one version of it), gs:// "
+        "globs, bq://project.dataset.table, or "
         "local paths and globs (local runners only)",
     )
     parser.add_argument("--model_version", help="registry version (default: the champion)")
