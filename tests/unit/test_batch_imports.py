@@ -1,0 +1,65 @@
+"""Beam is the pipeline's optional extra: the functions' cold start never imports it, nor the
+Dataflow client, which only an instance that hands a file off imports; and the functions'
+archive does not install Beam."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from cloudscore.packaging import runtime_requirements
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_batch_instance_starts_and_decides_on_a_hand_off_without_beam_or_dataflow() -> None:
+    # What a new score_file instance imports and builds before its first file: the functions'
+    # module, the scoring use case, the sink, the clients, and its hand-off (a pipeline deployed).
+    code = (
+        "import sys\n"
+        "import functions.main\n"
+        "import shared.scoring.batch, shared.scoring.bigquery_sink, shared.clients\n"
+        "from shared.events import StorageObject\n"
+        "from shared.runtime import batch_config, instance_config, pipeline_handoff\n"
+        "config = instance_config('score_file')\n"
+        "handoff = pipeline_handoff(config, batch_config())\n"
+        "big = StorageObject('acme-inbox', 'incoming/a.csv', 1, 10**12, 'text/csv', 'e1')\n"
+        "print(handoff is not None and handoff.wanted(big))\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] == 'apache_beam'\n"
+        "         or m.startswith('google.cloud.dataflow')]\n"
+        "print(sorted(heavy))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CLOUDSCORE_PROJECT": "acme-prod",
+        "CLOUDSCORE_INBOX_BUCKET": "acme-inbox",
+        "CLOUDSCORE_MODELS_BUCKET": "acme-models",
+        "CLOUDSCORE_DATASET": "scoring",
+        "CLOUDSCORE_MODEL_NAME": "churn",
+        "CLOUDSCORE_PIPELINE_BUCKET": "acme-pipeline",
+        "CLOUDSCORE_PIPELINE_SERVICE_ACCOUNT": (
+            "cloudscore-dataflow-worker@acme-prod.iam.gserviceaccount.com"
+        ),
+        # Nothing listens there; starting reads nothing yet.
+        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["True", "[]"]
+
+
+def test_the_functions_archive_does_not_install_beam() -> None:
+    names = [pin.split("==")[0].split("[")[0].lower() for pin in runtime_requirements()]
+
+    assert "google-cloud-dataflow-client" in names
+    assert "apache-beam" not in names
