@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ import pytest
 from cloudscore.demo_data import write_demo_data
 from local_emulator import stack
 from local_emulator.bridge import post, to_cloud_event
+from local_emulator.dataflow.jobs import ACTIVE
 from local_emulator.inbox import drop, wait_for_runs
 from local_emulator.settings import StackSettings
 from shared import clients
@@ -77,6 +79,20 @@ def _redeliver(settings: StackSettings, uri: str, generation: int, size: int) ->
     return code
 
 
+def _jobs_named(settings: StackSettings, name: str, *, until_finished_s: float) -> list[Any]:
+    """The local Dataflow's records of the jobs named `name`, once none is running (or the time
+    is up)."""
+    jobs_dir = settings.state_dir / "data" / "dataflow" / "jobs"
+    deadline = time.monotonic() + until_finished_s
+    while True:
+        records = [json.loads(p.read_text()) for p in sorted(jobs_dir.glob("*.json"))]
+        named = [r for r in records if r["name"] == name]
+        active = [r for r in named if r["state"] in ACTIVE]
+        if not active or time.monotonic() > deadline:
+            return named
+        time.sleep(1)
+
+
 def test_a_file_above_the_handoff_size_is_scored_by_the_pipeline_once_despite_three_deliveries(
     pipeline_stack: StackSettings, tmp_path: Path
 ) -> None:
@@ -108,13 +124,9 @@ def test_a_file_above_the_handoff_size_is_scored_by_the_pipeline_once_despite_th
     )
     assert count == {"n": 1500 - data.bad_rows, "d": 1500 - data.bad_rows}
     # One job of the file's name, whatever the deliveries: the local Dataflow's own records.
+    # The run's row is written before the file is moved and the job ends: wait for its end.
     claim = Claim(uri, generation, settings.model_name, run["model_version"], "", "", 0)
-    jobs_dir = settings.state_dir / "data" / "dataflow" / "jobs"
-    named = [
-        json.loads(p.read_text())
-        for p in jobs_dir.glob("*.json")
-        if json.loads(p.read_text())["name"] == file_job_name(claim.key)
-    ]
+    named = _jobs_named(settings, file_job_name(claim.key), until_finished_s=120)
     assert [(j["id"], j["state"]) for j in named] == [(job_id, "JOB_STATE_DONE")]
     # The pipeline moved the file as the batch function does.
     inbox = clients.storage_client(settings.project, settings.endpoints()).bucket(
@@ -211,6 +223,8 @@ def test_backfill_of_20_files_gives_what_the_batch_function_gives_and_a_second_a
         (run,) = rows["runs"]
         assert run["rows_in"] == run["rows_scored"] + run["rows_rejected"], name
         assert run["rows_scored"] == len(rows.get("predictions", [])), name
+        rejected = {r["row_number"] for r in rows.get("rejected_rows", [])}
+        assert run["rows_rejected"] == len(rejected), name
     bad = next(rows for name, rows in by_pipeline.items() if "apps-07" in name)
     assert bad["runs"][0]["rows_rejected"] > 0
     assert by_pipeline == by_function
