@@ -19,12 +19,9 @@ locals {
   # Developer), reading its spec, as the workers' account (Service Account User on it);
   # predict_rows reads models and loads online_predictions; retrain_model registers versions,
   # moves aliases, keeps its lock and reports in the models bucket, reads predictions joined
-  # with labels and writes monitoring_runs and model_events; dataflow_worker runs the pipeline:
-  # what score_file reads and writes to score a file, the Dataflow Worker role the workers need
-  # (https://cloud.google.com/dataflow/docs/concepts/security-and-permissions) and its staging
-  # and temp files in the pipeline bucket (Storage Object Admin, as the Flex Template guide
-  # asks for the staging location). None reads the dataset itself: the dataset's location,
-  # which BigQuery's job calls take, is CLOUDSCORE_REGION.
+  # with labels and writes monitoring_runs and model_events; dataflow_worker runs the pipeline
+  # (its grants, each with the page it rests on, are beside them below). None reads the dataset
+  # itself: the dataset's location, which BigQuery's job calls take, is CLOUDSCORE_REGION.
   account_roles = {
     score_file = {
       project = ["roles/bigquery.jobUser", "roles/dataflow.developer"]
@@ -65,19 +62,50 @@ locals {
         model_events       = "roles/bigquery.dataEditor"
       }
     }
+    # The pipeline's launcher VM and workers (cloudscore.pipeline's docstring lists its calls).
     dataflow_worker = {
-      project = ["roles/bigquery.jobUser", "roles/dataflow.worker"]
+      project = [
+        # jobs.create (and jobs.get of its own jobs) for the load jobs and the read of
+        # scoring_runs; BigQuery jobs have no narrower place than the project
+        # (https://cloud.google.com/bigquery/docs/access-control#bigquery.jobUser).
+        "roles/bigquery.jobUser",
+        # What a Dataflow worker's account must hold to run a job's work items
+        # (https://cloud.google.com/dataflow/docs/concepts/security-and-permissions,
+        # https://cloud.google.com/dataflow/docs/guides/templates/run-flex-templates).
+        # Google's role: it also carries storage.objects.get and .create on the project.
+        "roles/dataflow.worker",
+      ]
       buckets = {
-        CLOUDSCORE_INBOX_BUCKET    = "roles/storage.objectUser"
-        CLOUDSCORE_MODELS_BUCKET   = "roles/storage.objectViewer"
-        CLOUDSCORE_PIPELINE_BUCKET = "roles/storage.objectAdmin"
+        # objects.list (a glob), .get, .create and .delete: a file of incoming/ is copied to
+        # processed/ or quarantine/ and deleted, as score_file does; Storage Object User is the
+        # narrowest predefined role with delete
+        # (https://cloud.google.com/storage/docs/access-control/iam-roles).
+        CLOUDSCORE_INBOX_BUCKET = "roles/storage.objectUser"
+        # objects.get of the model's version and alias.
+        CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
+        # The jobs' staging/ and temp/ files, which the launcher and workers write, read and
+        # delete: the Flex Template guide asks for read and write on the staging location
+        # (https://cloud.google.com/dataflow/docs/guides/templates/run-flex-templates);
+        # Storage Object User gives that without Storage Object Admin's objects' IAM policies.
+        CLOUDSCORE_PIPELINE_BUCKET = "roles/storage.objectUser"
       }
+      # tables.updateData (load jobs append) on the three tables, tables.getData on scoring_runs
+      # (the job reads its runs back): BigQuery Data Editor on each table, the predefined role
+      # that holds updateData, as score_file holds it
+      # (https://cloud.google.com/bigquery/docs/access-control#bigquery.dataEditor). A bq://
+      # source is read with Data Viewer on that table, granted by hand (infra/README.md).
       tables = {
         predictions   = "roles/bigquery.dataEditor"
         rejected_rows = "roles/bigquery.dataEditor"
         scoring_runs  = "roles/bigquery.dataEditor"
       }
     }
+  }
+
+  # Grants of account_roles no call of the local cloud uses, and why they stay (the integration
+  # suite fails on any other unused grant).
+  account_roles_unused_locally = {
+    "dataflow_worker.buckets.CLOUDSCORE_PIPELINE_BUCKET" = "staging and temp files of Dataflow's launcher and workers; the local Dataflow runs the pipeline on the DirectRunner, which stages nothing"
   }
 
   # The retrain function also reads its training source (training.source in cloudscore.toml):
