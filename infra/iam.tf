@@ -93,7 +93,7 @@ locals {
       # (the job reads its runs back): BigQuery Data Editor on each table, the predefined role
       # that holds updateData, as score_file holds it
       # (https://cloud.google.com/bigquery/docs/access-control#bigquery.dataEditor). A bq://
-      # source is read with Data Viewer on that table, granted by hand (infra/README.md).
+      # source is read with Data Viewer on that table (var.pipeline_source_tables).
       tables = {
         predictions   = "roles/bigquery.dataEditor"
         rejected_rows = "roles/bigquery.dataEditor"
@@ -264,6 +264,20 @@ resource "google_storage_bucket_iam_member" "retrain_reads_source" {
   bucket = each.value
   role   = local.training_source_roles.bucket
   member = google_service_account.function["retrain_model"].member
+}
+
+# The BigQuery tables backfills read (bq:// sources): tables.get and tables.getData, which the
+# pipeline reads a table with, are in BigQuery Data Viewer, granted on each table only
+# (https://cloud.google.com/bigquery/docs/access-control#bigquery.dataViewer). Each must exist
+# when this is applied.
+resource "google_bigquery_table_iam_member" "workers_read_source" {
+  for_each = toset(var.pipeline_source_tables)
+
+  project    = split(".", each.value)[0]
+  dataset_id = split(".", each.value)[1]
+  table_id   = split(".", each.value)[2]
+  role       = "roles/bigquery.dataViewer"
+  member     = google_service_account.dataflow_worker.member
 }
 
 # --- who may call which function ---------------------------------------------------------------

@@ -193,3 +193,14 @@ variable "pipeline_files_retention_days" {
     error_message = "pipeline_files_retention_days must be at least 1."
   }
 }
+
+variable "pipeline_source_tables" {
+  description = "BigQuery tables (project.dataset.table) that backfills read (`cloudscore backfill bq://…`): the pipeline workers' account is granted read on each; each must exist before apply."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for table in var.pipeline_source_tables : can(regex("^[^.]+\\.[^.]+\\.[^.]+$", table))])
+    error_message = "pipeline_source_tables must be project.dataset.table names."
+  }
+}

@@ -432,7 +432,9 @@ def test_functions_reach_only_their_buckets_and_tables(root: dict[str, Any]) -> 
 def test_every_grant_to_an_account_comes_from_the_one_list(root: dict[str, Any]) -> None:
     # The local cloud enforces `account_roles` (and the training source's roles): a grant made
     # to a function's or the workers' account anywhere else would be one it does not see, but
-    # for the workers' pull of the pipeline's image, which the local cloud has no use for.
+    # for the workers' pull of the pipeline's image, which the local cloud has no use for, and
+    # their read of the tables backfills read (var.pipeline_source_tables), which it does not
+    # read (a local bq:// backfill is refused on any other table than the workers' three).
     granted_from = {
         (type_, name): body.get("for_each")
         for (type_, name), body in root["resource"].items()
@@ -455,6 +457,9 @@ def test_every_grant_to_an_account_comes_from_the_one_list(root: dict[str, Any])
             "${toset(var.training_source_reads.buckets)}"
         ),
         ("google_artifact_registry_repository_iam_member", "workers_pull_pipeline"): None,
+        ("google_bigquery_table_iam_member", "workers_read_source"): (
+            "${toset(var.pipeline_source_tables)}"
+        ),
     }
     for (type_, name), _ in granted_from.items():
         role = root["resource"][(type_, name)]["role"]
@@ -463,6 +468,8 @@ def test_every_grant_to_an_account_comes_from_the_one_list(root: dict[str, Any])
             assert role == f"${{local.training_source_roles.{kind}}}"
         elif name == "workers_pull_pipeline":
             assert role == "roles/artifactregistry.reader"
+        elif name == "workers_read_source":
+            assert role == "roles/bigquery.dataViewer"
         else:
             assert role == "${each.value.role}"
 
