@@ -84,6 +84,7 @@ bench: setup
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/online.py
 	$(BIN)/python bench/beam.py
+	$(BIN)/python bench/pipeline_vcpu.py
 
 lint: setup
 	$(BIN)/ruff check .
