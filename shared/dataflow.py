@@ -5,8 +5,10 @@ handoff`), and `cloudscore backfill` launches it by hand: both through `Pipeline
 Launching is idempotent by the job's name, which derives from what the job scores: Dataflow
 refuses a second active job of one name (409, "There is already an active job named …",
 https://cloud.google.com/dataflow/docs/guides/troubleshoot-templates), and before launching,
-the jobs of that name are looked up (projects.locations.jobs.list takes a `name`): a running or
-finished one is the answer, not a new job. A job that failed or was cancelled is launched anew.
+the jobs of that name are looked up (projects.locations.jobs.list takes a `name`): a running
+one is the answer, not a new job, and for a file handed off a finished one too. A job that
+failed or was cancelled is launched anew, and so is a backfill whose last job finished (its
+globs may match new files; what it scored already adds nothing).
 
 The pipeline bucket (CLOUDSCORE_PIPELINE_BUCKET) holds the template's spec under `templates/`,
 and the jobs' `staging/` and `temp/` files. In the local cloud, the same client calls reach the
@@ -217,18 +219,21 @@ class PipelineLauncher:
         with transient_errors(f"reading Dataflow job {job_id}"):
             return _job(self.jobs.get_job(request=request))
 
-    def launch_once(self, name: str, parameters: Mapping[str, str]) -> tuple[PipelineJob, bool]:
+    def launch_once(
+        self, name: str, parameters: Mapping[str, str], *, adopt_finished: bool = True
+    ) -> tuple[PipelineJob, bool]:
         """The job named `name`: the one found, or a new one launched with `parameters`; the
-        bool says whether this call launched it."""
+        bool says whether this call launched it. Without `adopt_finished`, only a running job
+        is adopted: a backfill's glob may match files its last job did not see."""
         existing = self.find(name)
-        if existing is not None:
+        if existing is not None and (existing.active or adopt_finished):
             return existing, False
         try:
             return self._launch(name, parameters), True
         except api_exceptions.Conflict:
             # Launched meanwhile by another delivery of the same event: adopt it.
             found = self.find(name)
-            if found is None:
+            if found is None or not (found.active or adopt_finished):
                 raise TransientError(
                     f"Dataflow reports an active job named {name} but does not list it yet"
                 ) from None

@@ -112,7 +112,7 @@ def _backfill(args: argparse.Namespace) -> int:
     parameters = pipeline_parameters(
         args.sources, cloud.worker_settings, model_version=args.version
     )
-    job, launched = launcher.launch_once(name, parameters)
+    job, launched = launcher.launch_once(name, parameters, adopt_finished=False)
     what = f"version {args.version}" if args.version else "the champion"
     print(
         f"{'launched' if launched else 'following'} Dataflow job {job.id} ({name}) on "

@@ -175,6 +175,26 @@ def test_a_failed_job_is_launched_anew(
     assert launched and second.id != first.id
 
 
+def test_a_backfill_follows_its_running_job_and_launches_again_once_it_finished(
+    dataflow: tuple[LocalDataflow, dict[str, bytes], Path],
+) -> None:
+    server, objects, tmp = dataflow
+    launcher = _launcher(server, objects)
+    name = backfill_job_name(["gs://demo-inbox/*.csv"], "loan-default", None)
+    done = tmp / "backfilled"
+    first, _ = launcher.launch_once(name, _parameters(done), adopt_finished=False)
+
+    followed, launched_while_running = launcher.launch_once(
+        name, _parameters(done), adopt_finished=False
+    )
+    done.touch()
+    assert launcher.wait(first, timeout_s=30, poll_s=0.05).state == "JOB_STATE_DONE"
+    second, launched_after = launcher.launch_once(name, _parameters(done), adopt_finished=False)
+
+    assert (followed.id, launched_while_running) == (first.id, False)
+    assert launched_after and second.id != first.id
+
+
 def test_parameters_outside_the_templates_metadata_are_refused_saying_which(
     dataflow: tuple[LocalDataflow, dict[str, bytes], Path],
 ) -> None:
