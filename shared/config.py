@@ -177,13 +177,16 @@ BATCH_VARIABLES: Final[tuple[Variable, ...]] = (
 )
 
 # What one function attempt scores, to size CLOUDSCORE_BATCH_HANDOFF_BYTES's 'auto': the rows
-# per second of the scoring core and the bytes a row takes in the most compact format it reads
-# (Parquet), measured by bench/batch.py on the demo data (2026-12-06, 2 cores, 2 model threads,
-# a shared machine: (b) 298,985 rows/s on Parquet, 328,351 on CSV; 9,784,308 bytes of Parquet
-# for 500,000 rows). The BigQuery loads are not in that rate (the local emulator is too slow to
-# measure them end to end), so 'auto' is what an attempt could score at best: set the bytes
-# when the function's own figures are known.
-MEASURED_BATCH_ROWS_PER_S: Final = 300_000
+# per second of the scoring core as the deployed function runs it (one vCPU, the model at one
+# thread) and the bytes a row takes in the densest format it reads (Parquet: 19.6 bytes, against
+# 26.5 gzipped CSV, 134 CSV, 539 JSONL), so that no file below the size holds more rows than an
+# attempt scores. Measured on the demo data (`bench/batch.py --rows 1000000 --threads 1 --no-e2e`,
+# 2026-12-06, a shared 2-core machine at load 5-7): (b) on Parquet 103,219 rows/s, the median of
+# 3 runs (83,659 to 111,048; a quieter single run 192,578); `bench/pipeline_vcpu.py` puts the
+# same work at ~205,000 rows per CPU-second. The lower figure is kept: the BigQuery loads are
+# not in it, and a file handed off a little early costs a Dataflow job, one carried over several
+# attempts costs a redelivery per attempt. With the default 480 s budget: 960 MB.
+MEASURED_BATCH_ROWS_PER_S: Final = 100_000
 MEASURED_PARQUET_BYTES_PER_ROW: Final = 20
 
 PREDICT_VARIABLES: Final[tuple[Variable, ...]] = (
