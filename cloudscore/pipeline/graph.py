@@ -44,6 +44,7 @@ from cloudscore.pipeline.model_handler import ChunkWork, ModelRef, ScoringModelH
 from cloudscore.pipeline.options import JobSettings, LaunchOptions, parse
 from cloudscore.pipeline.outputs import output_for
 from cloudscore.pipeline.plans import plans_for, split_bytes
+from cloudscore.pipeline.runner import runner_for
 from cloudscore.pipeline.splits import (
     Split,
     count_range,
@@ -110,7 +111,7 @@ def run(argv: Sequence[str]) -> PipelineResult:
     files = expand(launch.sources, job)
     jobs = [_file_job(f, ref, launch, started_at, job) for f in files]
     options = PipelineOptions(list(launch.beam_args))
-    pipeline = beam.Pipeline(options=options)
+    pipeline = beam.Pipeline(runner=runner_for(options), options=options)
     build(pipeline, jobs, job, ref)
     result = pipeline.run()
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
@@ -261,7 +262,11 @@ class PlanFile(beam.DoFn):
         head = stream.read(HEAD_BYTES)
         stream.seek(0)
         fmt = detect_format(item.name, item.content_type, head)
-        chunks = iter_chunks(stream, fmt, file_job.chunk_rows, item.uri)
+        # A CSV header and a Parquet schema are the file's: one row shows them, where a whole
+        # chunk would be read (and, for Parquet, decoded) twice. A JSONL file's columns are
+        # its records' keys, judged on a first chunk as the batch function judges them.
+        probe_rows = file_job.chunk_rows if fmt.kind == "jsonl" else 1
+        chunks = iter_chunks(stream, fmt, probe_rows, item.uri)
         with contextlib.closing(chunks):
             first = next(chunks, None)
             if first is None:

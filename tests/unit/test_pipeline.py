@@ -234,6 +234,28 @@ def test_a_launch_after_a_stopped_one_cuts_files_as_it_did_whatever_its_split_si
     assert scored["rows_scored"].sum() == len(first["predictions"])
 
 
+def test_a_local_run_never_tries_the_prism_runner(
+    inputs: Path, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beam's DirectRunner would first try Prism, which downloads its binary from the internet."""
+    from apache_beam.runners.portability import prism_runner
+
+    tried: list[object] = []
+    monkeypatch.setattr(prism_runner.PrismRunner, "__init__", lambda self, *a: tried.append(a))
+    result = run(
+        [
+            f"--sources={inputs}/clean.csv",
+            f"--model_dir={model_dir}",
+            f"--output_dir={tmp_path}",
+            "--runner=DirectRunner",
+            json_settings(),
+        ]
+    )
+
+    assert tried == []
+    assert [f.status for f in result.files] == ["succeeded"]
+
+
 def test_a_run_on_two_local_workers_gives_the_same_rows(
     inputs: Path, model_dir: Path, tmp_path: Path
 ) -> None:
