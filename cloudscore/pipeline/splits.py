@@ -183,6 +183,14 @@ def _scan(stream: BinaryIO, start: int, end: int, fmt: FileFormat, *, quoted: bo
         carry, position = window[size:], position + size
 
 
+def _any_of(block: Any, values: bytes) -> Any:
+    """Which bytes of `block` are one of `values` (a few comparisons: faster than np.isin)."""
+    found = block == values[0]
+    for value in values[1:]:
+        found |= block == value
+    return found
+
+
 def _has_bom(stream: BinaryIO) -> bool:
     stream.seek(0)
     return stream.read(len(BOM)) == BOM
@@ -199,8 +207,8 @@ class _Scanner:
 
     def __init__(self, start: int, end: int, *, quoted: bool, csv: bool, bom: bool) -> None:
         self.start, self.end, self.csv = start, end, csv
-        self.breaks = np.frombuffer(b"\n\r" if csv else b"\n", dtype=np.uint8)
-        self.blanks = np.frombuffer(_CSV_BLANKS if csv else _JSON_BLANKS, dtype=np.uint8)
+        self.breaks = b"\n\r" if csv else b"\n"
+        self.blanks = _CSV_BLANKS if csv else _JSON_BLANKS
         # The file's first value starts after its byte order mark (which the readers drop).
         self.value_start = len(BOM) if bom else 0
         self.quoted = quoted  # inside a quoted value where the next block begins
@@ -218,7 +226,8 @@ class _Scanner:
         """Read data[:size], the bytes at `position` (data[size], if any, is the next byte);
         the result once the range is counted."""
         block = data[:size]
-        row_breaks = np.flatnonzero(np.isin(block, self.breaks))
+        is_break = _any_of(block, self.breaks)
+        row_breaks = np.flatnonzero(is_break)
         if self.csv:
             quotes = np.flatnonzero(block == _QUOTE)
             quotes = quotes[position + quotes >= self.start]
@@ -238,10 +247,11 @@ class _Scanner:
             if self.first >= self.end:
                 self.first = None
                 return self.result()
-        content = ~np.isin(block, self.blanks) & ~np.isin(block, self.breaks)
+        content = ~(is_break | _any_of(block, self.blanks))
         if position < self.value_start:
             content[: self.value_start - position] = False  # the byte order mark
-        filled = np.concatenate(([0], np.cumsum(content)))
+        filled = np.zeros(size + 1, dtype=np.int32)  # content bytes before each position
+        np.cumsum(content, dtype=np.int32, out=filled[1:])
         local = max(self.line_start - position, 0)  # where the current row starts in this block
         ends = row_breaks[row_breaks >= local]  # the breaks that end this block's rows, in order
         begins = np.concatenate(([local], ends[:-1] + 1))
