@@ -17,12 +17,12 @@ same direction: log loss measures binary and multiclass models alike).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final
 
 from shared.errors import UsageError
+from shared.tasks import TASKS, Task
 
-Task = Literal["binary_classification", "regression"]
-TASKS: Final[tuple[Task, ...]] = get_args(Task)
+__all__ = ["METRICS", "TASKS", "Metric", "Task"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("f1", "binary_classification", higher_is_better=True, primary=False),
     Metric("precision", "binary_classification", higher_is_better=True, primary=False),
     Metric("recall", "binary_classification", higher_is_better=True, primary=False),
+    Metric("log_loss", "multiclass_classification", higher_is_better=False),
+    Metric("macro_f1", "multiclass_classification", higher_is_better=True),
+    Metric("weighted_f1", "multiclass_classification", higher_is_better=True),
+    Metric("accuracy", "multiclass_classification", higher_is_better=True),
     Metric("rmse", "regression", higher_is_better=False),
     Metric("mae", "regression", higher_is_better=False),
     Metric("r2", "regression", higher_is_better=True),

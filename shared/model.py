@@ -1,11 +1,17 @@
 """The trained model as the scoring paths use it (stored by `shared.model_format`).
 
-A `ScoringModel` holds one fitted estimator of a candidate family, the features it reads (with
-their categories, in training order), the decision threshold, the class labels and, when it
-helped on validation, a probability calibrator:
+A `ScoringModel` holds one fitted estimator of a candidate family, its task
+(`shared.tasks`), the features it reads (with their categories, in training order) and what
+turns its outputs into labels: for binary classification the decision threshold, the two
+labels and, when it helped on validation, a probability calibrator; for multiclass the classes,
+in the order of the probabilities:
 
-    model.predict_scores(frame)   float64 probability of the positive class, one per row, in order
-    model.predict_labels(frame)   positive_label where score >= threshold, else negative_label
+    model.predict_outputs(frame)  what the task outputs: P(positive), (n, k) class probabilities,
+                                  or the value
+    model.predict_scores(frame)   one float64 per row, in order: P(positive), P(the predicted
+                                  class), or the value (what `predictions.score` holds)
+    model.predict_labels(frame)   binary: positive_label where score >= threshold, else
+                                  negative_label; multiclass: the most probable class
 
 The frame may hold extra columns (ignored). Feature columns are brought to the training types
 here, so that an XGBoost category code means the same category at scoring as at training:
@@ -14,7 +20,7 @@ numeric -> float64, categorical -> pandas Categorical with exactly the declared 
 
 The estimator is an `xgboost.Booster` (family "xgboost", scored with `inplace_predict`) or a
 fitted scikit-learn `Pipeline` of ``("preprocess", ColumnTransformer)`` then
-``("classifier", estimator)``. Neither library is imported by this module: loading a model
+``("classifier", estimator)`` (a regressor for regression: the step keeps its name). Neither library is imported by this module: loading a model
 imports only the one it needs, which keeps a function's cold start short.
 
 Models are stored single-threaded (right for concurrent HTTP requests of a few rows); a batch
@@ -33,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.errors import DataError, UsageError
+from shared.tasks import Task, definition
 
 if TYPE_CHECKING:
     # Imported where it is used: unpickling a model for the HTTP path must not import pandas
@@ -117,22 +124,34 @@ Calibrator = SigmoidCalibrator | IsotonicCalibrator
 
 @dataclass(frozen=True, eq=False)
 class ScoringModel:
-    """A trained binary classifier ready to score frames; see the module docstring."""
+    """A trained model ready to score frames; see the module docstring."""
 
     family: str
     features: tuple[FeatureSpec, ...]
     # An xgboost.Booster for family "xgboost", otherwise a fitted scikit-learn Pipeline.
     estimator: Any
-    threshold: float = 0.5
-    positive_label: Label = 1
-    negative_label: Label = 0
-    calibrator: Calibrator | None = None
+    threshold: float = 0.5  # binary only
+    positive_label: Label = 1  # binary only
+    negative_label: Label = 0  # binary only
+    calibrator: Calibrator | None = None  # binary only
     # Library versions at training time: a model read by other versions may score differently.
     versions: Mapping[str, str] = field(default_factory=dict)
+    task: Task = "binary_classification"
+    # Multiclass: every class label, as labels are spelled, in the order of the probabilities.
+    classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise UsageError(f"unknown model family {self.family!r}; known: {', '.join(FAMILIES)}")
+        task = definition(self.task)
+        if self.family not in task.families:
+            raise UsageError(f"a {self.family} model cannot be a {self.task} model")
+        if task.has_probabilities and len(self.classes) < 3:
+            raise UsageError(f"a multiclass model needs 3 or more classes, got {self.classes}")
+        if not task.has_probabilities and self.classes:
+            raise UsageError(f"a {self.task} model has no class list")
+        if self.calibrator is not None and not task.has_threshold:
+            raise UsageError(f"a {self.task} model has no probability calibrator")
 
     @property
     def calibrated(self) -> bool:
@@ -142,16 +161,25 @@ class ScoringModel:
     def feature_names(self) -> tuple[str, ...]:
         return tuple(feature.name for feature in self.features)
 
-    def predict_scores(self, frame: pd.DataFrame) -> FloatArray:
+    def predict_outputs(self, frame: pd.DataFrame) -> FloatArray:
+        """P(positive) per row; (rows, classes) probabilities; or the value per row."""
         _require_columns(frame, self.features)
         if len(frame) == 0:
-            return np.empty(0, dtype=np.float64)
-        raw = self._raw_scores(frame)
+            shape = (0, len(self.classes)) if self.classes else (0,)
+            return np.empty(shape, dtype=np.float64)
+        raw = self._raw_outputs(frame)
         return raw if self.calibrator is None else self.calibrator(raw)
 
+    def predict_scores(self, frame: pd.DataFrame) -> FloatArray:
+        return scores_of(self.predict_outputs(frame))
+
     def predict_labels(self, frame: pd.DataFrame) -> npt.NDArray[Any]:
-        scores = self.predict_scores(frame)
-        return np.where(scores >= self.threshold, self.positive_label, self.negative_label)
+        outputs = self.predict_outputs(frame)
+        if self.classes:
+            return np.asarray(self.classes, dtype=object)[np.argmax(outputs, axis=1)]
+        if self.task == "regression":
+            raise UsageError("a regression model predicts values, not labels")
+        return np.where(outputs >= self.threshold, self.positive_label, self.negative_label)
 
     def set_threads(self, threads: int) -> None:
         """Threads one prediction may use. Models are stored single-threaded: concurrent requests
@@ -163,7 +191,7 @@ class ScoringModel:
         elif "n_jobs" in self.estimator.named_steps["classifier"].get_params():
             self.estimator.named_steps["classifier"].set_params(n_jobs=threads)
 
-    def _raw_scores(self, frame: pd.DataFrame) -> FloatArray:
+    def _raw_outputs(self, frame: pd.DataFrame) -> FloatArray:
         if self.family == "xgboost":
             # A float matrix, not the DataFrame: XGBoost's own DataFrame handling costs 2-4 ms a
             # call, most of a one-row HTTP request and 5-25% of a 50k-row chunk (less the more
@@ -171,7 +199,20 @@ class ScoringModel:
             matrix = feature_matrix(frame, self.features)
             return np.asarray(self.estimator.inplace_predict(matrix), dtype=np.float64)
         inputs = select_features(frame, self.features)
-        return np.asarray(self.estimator.predict_proba(inputs)[:, 1], dtype=np.float64)
+        if self.task == "regression":
+            return np.asarray(self.estimator.predict(inputs), dtype=np.float64)
+        probabilities = np.asarray(self.estimator.predict_proba(inputs), dtype=np.float64)
+        return probabilities if self.classes else probabilities[:, 1]
+
+
+def scores_of(outputs: FloatArray) -> FloatArray:
+    """The one score per row of a model's outputs: the output itself, or for class
+    probabilities the probability of the predicted (most probable) class."""
+    if outputs.ndim == 1:
+        return outputs
+    if outputs.shape[0] == 0:
+        return np.empty(0, dtype=np.float64)
+    return np.asarray(outputs.max(axis=1), dtype=np.float64)
 
 
 def select_features(frame: pd.DataFrame, features: tuple[FeatureSpec, ...]) -> pd.DataFrame:

@@ -4,8 +4,10 @@
     card = ModelCard.from_bytes(files[CARD_FILE])
     model = load_model(card, files)      # a ScoringModel again, or ModelFormatError
 
-    model.json      the card: family, features, threshold, labels, calibrator, library versions,
-                    and which of the files below hold the estimator and its scorer
+    model.json      the card: task, family, features, threshold, labels (binary) or classes
+                    (multiclass), calibrator, library versions, and which of the files below
+                    hold the estimator and its scorer (a card without a task is binary: cards
+                    written before other tasks existed)
     booster.ubj     an XGBoost booster, in XGBoost's own format (UBJSON)
     booster.onnx    the same booster as an ONNX graph, which the HTTP function scores
                     (`shared.onnx_export`); absent when the conversion was refused
@@ -28,7 +30,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from shared.errors import ModelFormatError
+from shared.errors import ModelFormatError, UsageError
+from shared.tasks import TASKS, Task
 from shared.model import (
     Calibrator,
     FeatureSpec,
@@ -47,7 +50,8 @@ OLD_MODEL_FILE: Final = "model.joblib"
 FORMAT: Final = 1
 
 # Every type a cloudscore pipeline holds (`shared.training.sklearn_fit`): its preprocessing, the
-# three scikit-learn families and what their fitted state is made of. A skops file that names
+# three scikit-learn families (classifiers, and regressors where the family has one) and what
+# their fitted state is made of. A skops file that names
 # any other type is refused unread. (A scikit-learn release that moves one of these classes
 # makes its models refused too, with the type named: retrain, or add it here after review.)
 TRUSTED_TYPES: Final = (
@@ -66,13 +70,21 @@ TRUSTED_TYPES: Final = (
     "numpy.random._generator.Generator",
     "numpy.uint64",
     "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss._loss.CyHalfSquaredError",
+    "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.Interval",
     "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
     "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfSquaredError",
     "sklearn.compose._column_transformer.ColumnTransformer",
     "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.RandomForestRegressor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.impute._base.MissingIndicator",
     "sklearn.impute._base.SimpleImputer",
@@ -82,6 +94,7 @@ TRUSTED_TYPES: Final = (
     "sklearn.preprocessing._encoders.OneHotEncoder",
     "sklearn.preprocessing._label.LabelEncoder",
     "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._classes.DecisionTreeRegressor",
     "sklearn.tree._tree.Tree",
 )
 
@@ -99,10 +112,13 @@ class ModelCard:
     estimator_file: str
     scorer_file: str | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
+    task: Task = "binary_classification"
+    classes: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         document = {
             "format": FORMAT,
+            "task": self.task,
             "family": self.family,
             "features": [
                 {"name": f.name, "kind": f.kind, "categories": _list(f.categories)}
@@ -111,6 +127,7 @@ class ModelCard:
             "threshold": self.threshold,
             "positive_label": self.positive_label,
             "negative_label": self.negative_label,
+            "classes": list(self.classes),
             "calibrator": _calibrator_json(self.calibrator),
             "estimator_file": self.estimator_file,
             "scorer_file": self.scorer_file,
@@ -139,6 +156,8 @@ class ModelCard:
                 estimator_file=document["estimator_file"],
                 scorer_file=document.get("scorer_file"),
                 versions=dict(document.get("versions") or {}),
+                task=_task(document.get("task", "binary_classification")),
+                classes=tuple(str(c) for c in document.get("classes") or ()),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelFormatError(f"{where} is not a model card: {exc}") from exc
@@ -155,7 +174,8 @@ def model_files(model: ScoringModel, scorer: bytes | None = None) -> dict[str, b
     else:
         import skops.io
 
-        estimator_file, estimator = PIPELINE_FILE, skops.io.dumps(model.estimator)
+        estimator_file = PIPELINE_FILE
+        estimator = canonical_skops(skops.io.dumps(model.estimator))
     card = ModelCard(
         family=model.family,
         features=model.features,
@@ -166,11 +186,49 @@ def model_files(model: ScoringModel, scorer: bytes | None = None) -> dict[str, b
         estimator_file=estimator_file,
         scorer_file=SCORER_FILE if scorer is not None else None,
         versions=dict(model.versions),
+        task=model.task,
+        classes=model.classes,
     )
     files = {CARD_FILE: card.to_bytes(), estimator_file: estimator}
     if scorer is not None:
         files[SCORER_FILE] = scorer
     return files
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """A skops file written so that the same pipeline always gives the same bytes: skops names
+    each object by its memory address (`__id__`, and the arrays' file names) and stamps each
+    entry with the time; here they are numbered in the order the schema first names them, and
+    every entry dated 1980-01-01, so that reproducible training gives a reproducible file."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    numbers: dict[int, int] = {}
+    renamed: dict[str, str] = {}
+
+    def number(value: int) -> int:
+        return numbers.setdefault(value, len(numbers) + 1)
+
+    pending: list[Any] = [schema]
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, dict):
+            if isinstance(node.get("__id__"), int):
+                node["__id__"] = number(node["__id__"])
+            name = node.get("file")
+            if isinstance(name, str) and name.endswith(".npy") and name[:-4].isdigit():
+                fresh = renamed.setdefault(name, f"{number(int(name[:-4]))}.npy")
+                node["file"] = fresh
+            pending += node.values()
+        elif isinstance(node, list):
+            pending += node
+    entries["schema.json"] = json.dumps(schema, indent=2).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(entries, key=lambda n: renamed.get(n, n)):
+            info = zipfile.ZipInfo(renamed.get(name, name), date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, entries[name])
+    return out.getvalue()
 
 
 def load_model(card: ModelCard, files: Mapping[str, bytes], where: str = "") -> ScoringModel:
@@ -183,6 +241,13 @@ def load_model(card: ModelCard, files: Mapping[str, bytes], where: str = "") -> 
         estimator = _pipeline(data, name)
     else:
         raise ModelFormatError(f"{name}: not a model file cloudscore reads")
+    try:
+        return _scoring_model(card, estimator)
+    except UsageError as exc:
+        raise ModelFormatError(f"{where}{CARD_FILE}: {exc}") from exc
+
+
+def _scoring_model(card: ModelCard, estimator: Any) -> ScoringModel:
     return ScoringModel(
         family=card.family,
         features=card.features,
@@ -192,6 +257,8 @@ def load_model(card: ModelCard, files: Mapping[str, bytes], where: str = "") -> 
         negative_label=card.negative_label,
         calibrator=card.calibrator,
         versions=card.versions,
+        task=card.task,
+        classes=card.classes,
     )
 
 
@@ -256,6 +323,13 @@ def _plain(label: Any) -> Label:
     """A NumPy scalar label as the Python value JSON writes."""
     value: Label = label.item() if isinstance(label, np.generic) else label
     return value
+
+
+def _task(name: object) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; this cloudscore knows {', '.join(TASKS)}")
+    task: Task = name  # type: ignore[assignment]
+    return task
 
 
 def _tuple(categories: list[str] | None) -> tuple[str, ...] | None:

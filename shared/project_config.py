@@ -5,7 +5,7 @@ deployed functions are configured by environment variables instead, see `shared.
 
     [model]
     name = "loan-default"              # registry name; same rule as CLOUDSCORE_MODEL_NAME
-    task = "binary_classification"     # or "regression"
+    task = "binary_classification"     # or "multiclass_classification", "regression"
     target = "defaulted"
     positive_label = 1                 # binary only: the label value that means "positive"
     id_column = "application_id"       # optional: keys the predictions
@@ -16,8 +16,12 @@ deployed functions are configured by environment variables instead, see `shared.
     [training]
     candidates = ["xgboost", "logistic_regression"]   # also random_forest, hist_gradient_boosting
     primary_metric = "roc_auc"         # binary: roc_auc pr_auc log_loss brier expected_cost;
+                                       # multiclass: log_loss macro_f1 weighted_f1 accuracy;
                                        # regression: rmse mae r2
     time_budget_s = 300
+    max_trials = 10                    # optional: this many trials per family, each to its end,
+                                       # whatever the time: the same data, settings and seed
+                                       # give the same model, byte for byte
     seed = 42
     test_fraction = 0.2
     validation_fraction = 0.2
@@ -41,8 +45,12 @@ deployed functions are configured by environment variables instead, see `shared.
     min = 18                           # as `DataContract.to_toml()` writes them
     max = 100
 
-For regression the defaults are ``candidates = ["xgboost", "hist_gradient_boosting"]`` and
-``primary_metric = "rmse"``; ``positive_label`` and ``[cost]`` are errors there. Every error names
+Each task's defaults and what applies to it are `shared.tasks`': for multiclass
+``primary_metric = "log_loss"``, for regression ``candidates = ["xgboost",
+"hist_gradient_boosting"]`` and ``primary_metric = "rmse"``; ``positive_label`` and ``[cost]``
+(which price a yes/no decision) are errors for both, and ``logistic_regression`` for regression.
+Without ``max_trials`` the search is bounded by ``time_budget_s`` (at most 20 trials a family),
+and a busy machine may run fewer trials than a quiet one. Every error names
 the file and the key path (``cloudscore.toml:training.time_budget_s``) and says what was expected
 and what was found; an unknown key at any level is an error.
 """
@@ -68,12 +76,12 @@ from shared.metric_table import TASKS, Task, metrics_of, primary_metrics
 from shared.model import FAMILIES
 from shared.periods import EXPECTED as PERIOD_EXPECTED
 from shared.periods import Period
+from shared.tasks import definition
 from shared.training.spec import Cost, TrainingSpec
 
 # The vocabulary is the training code's and the metric table's: one place for each name.
 ModelFamily = str
 MODEL_FAMILIES: Final[tuple[ModelFamily, ...]] = FAMILIES
-CLASSIFIER_ONLY: Final = frozenset({"logistic_regression"})
 METRICS: Final[dict[Task, tuple[str, ...]]] = {task: metrics_of(task) for task in TASKS}
 # The defaults of the [training] settings are TrainingSpec's, which training is given.
 _TRAINING: Final[dict[str, Any]] = {f.name: f.default for f in fields(TrainingSpec)}
@@ -87,9 +95,8 @@ _MODEL_NAME = next(v for v in VARIABLES if v.name == "CLOUDSCORE_MODEL_NAME")
 
 def training_defaults(task: Task) -> tuple[tuple[ModelFamily, ...], str]:
     """The candidate families and primary metric a task gets when the file names none."""
-    if task == "regression":
-        return ("xgboost", "hist_gradient_boosting"), "rmse"
-    return ("xgboost", "logistic_regression"), "roc_auc"
+    defined = definition(task)
+    return defined.default_candidates, defined.default_metric
 
 
 # What each outcome of a binary decision costs the business, per row (a gain is negative): the
@@ -166,6 +173,8 @@ class ProjectConfig:
     primary_metric: str = _TRAINING["primary_metric"]
     cost: BusinessCost | None = None
     time_budget_s: float = _TRAINING["time_budget_s"]
+    # Set: the search runs this many trials per family whatever the time (reproducible).
+    max_trials: int | None = None
     seed: int = _TRAINING["seed"]
     test_fraction: float = _TRAINING["test_fraction"]
     validation_fraction: float = _TRAINING["validation_fraction"]
@@ -317,6 +326,7 @@ _FIELDS: Final[dict[str, tuple[str, _Rule]]] = {
     )),
     "primary_metric": ("training.primary_metric", _one_of(primary_metrics())),
     "time_budget_s": ("training.time_budget_s", _number(0, inclusive=False)),
+    "max_trials": ("training.max_trials", _optional(_integer(1))),
     "seed": ("training.seed", _integer(0)),
     "test_fraction": ("training.test_fraction", _FRACTION),
     "validation_fraction": ("training.validation_fraction", _FRACTION),
@@ -451,15 +461,15 @@ def _task_problem(config: ProjectConfig) -> tuple[str, str] | None:
             f"expected a {config.task} metric ({', '.join(metrics)}), "
             f"found {config.primary_metric!r}"
         )
-    if config.task == "regression":
-        wrong = [c for c in config.candidates if c in CLASSIFIER_ONLY]
-        if wrong:
-            usable = ", ".join(f for f in MODEL_FAMILIES if f not in CLASSIFIER_ONLY)
-            return "training.candidates", (
-                f"expected regression model families ({usable}), found the classifier {wrong[0]!r}"
-            )
-        if config.cost is not None:
-            return "cost", "expected no [cost] for regression: it prices binary decisions"
+    task = definition(config.task)
+    wrong = [c for c in config.candidates if c not in task.families]
+    if wrong:
+        return "training.candidates", (
+            f"expected {config.task} model families ({', '.join(task.families)}), "
+            f"found {wrong[0]!r}, which cannot learn it"
+        )
+    if config.cost is not None and not task.has_cost:
+        return "cost", f"expected no [cost] for {config.task}: it prices binary decisions"
     if config.primary_metric == "expected_cost" and config.cost is None:
         return "training.primary_metric", "expected_cost needs a [cost] table, found none"
     promotion = config.monitoring.promotion_metric
@@ -574,7 +584,7 @@ def project_config_tables(config: ProjectConfig) -> dict[str, Any]:
     for name, (path, _) in _FIELDS.items():
         table, key = path.split(".")
         value = getattr(config, name)
-        if value is None or (name == "positive_label" and config.task == "regression"):
+        if value is None or (name == "positive_label" and config.task != "binary_classification"):
             continue
         root[table][key] = list(value) if isinstance(value, tuple) else value
     if config.cost is not None:
@@ -597,13 +607,15 @@ def project_config_tables(config: ProjectConfig) -> dict[str, Any]:
 
 def _apply_task_defaults(values: dict[str, Any], model: Mapping[str, Any], where: _Source) -> None:
     task = values.get("task", "binary_classification")
-    if task == "regression":
+    if task not in TASKS:
+        return  # refused by ProjectConfig, which names the tasks
+    if task != "binary_classification":
         if "positive_label" in model:
             raise ConfigError(
                 where.name("model.positive_label"),
-                "expected no positive_label for regression: it names a class of a binary target",
+                f"expected no positive_label for {task}: it names a class of a binary target",
             )
-        candidates, metric = training_defaults("regression")
+        candidates, metric = training_defaults(task)
         values.setdefault("candidates", candidates)
         values.setdefault("primary_metric", metric)
 

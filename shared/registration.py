@@ -75,6 +75,11 @@ def training_spec(config: ProjectConfig, contract: DataContract) -> tuple[Traini
         primary_metric=config.primary_metric,
         cost=config.cost,
         time_budget_s=config.time_budget_s,
+        **(
+            {"max_trials": config.max_trials, "time_bounded": False}
+            if config.max_trials is not None
+            else {}
+        ),
         seed=config.seed,
         test_fraction=config.test_fraction,
         validation_fraction=config.validation_fraction,
@@ -206,6 +211,7 @@ def stored_model_files(model: ScoringModel, frame: pd.DataFrame | None = None) -
 
 def _metrics(outcome: TrainingOutcome) -> dict[str, Any]:
     return {
+        "task": outcome.model.task,
         "primary_metric": outcome.primary_metric,
         "threshold": outcome.threshold,
         "test": outcome.test_metrics,
@@ -249,6 +255,7 @@ def _lineage(
         ],
         "seed": outcome.seed,
         "time_budget_s": config.time_budget_s,
+        "max_trials": config.max_trials,
         "parent_version": parent.version if parent else None,
         "created_at": datetime.now(UTC).isoformat(),
         "created_by": actor,

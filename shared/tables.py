@@ -1,9 +1,19 @@
 """The BigQuery tables cloudscore writes: one declaration each, used by the code, the local stack
 and the deployment checks.
 
-Schemas are fixed across model versions: the id of an input row is kept as text in `record_id` and
-the passthrough columns as one JSON object, so a new model with other columns never needs a
-schema migration.
+Schemas are fixed across model versions: the id of an input row is kept as text in `record_id`,
+the passthrough columns as one JSON object, and a multiclass model's class probabilities as one
+JSON object too, so a new model with other columns or other classes never needs a schema
+migration. What each task writes in `predicted_label`, `score` and `probabilities` is
+`shared.tasks`'.
+
+Why JSON text for the probabilities rather than a REPEATED RECORD: a record's field names are
+fixed by the schema but classes are data (one model has 3, the next 40, with any spelling), and
+one column that holds any number of them keeps the table the same for every model; the
+passthrough columns are stored alike; SQL reads one class as
+`CAST(JSON_VALUE(probabilities, '$."gold"') AS FLOAT64)` and all of them with
+`JSON_EXTRACT_SCALAR` over `JSON_KEYS` or in the client. (A REPEATED RECORD would also work for
+any number of classes, but would need `UNNEST` for every read.)
 
 A column added to a table here is NULLABLE and appended last: BigQuery adds such a column to an
 existing table in place, keeping its rows (null in it), which is what `ensure_dataset` does for
@@ -64,14 +74,21 @@ _SOURCE = (
     _req("row_number", "INT64", "1-based data row of the file (the header is not counted)"),
 )
 
+_PROBABILITIES = "multiclass: every class's probability, as a JSON object {label: p}; else null"
+
 PREDICTIONS: Final = Table(
     "predictions",
     "One row per scored input row.",
     (
         _opt("record_id", "STRING", "the input row's id column, as text"),
         _opt("passthrough", "STRING", "the declared passthrough columns, as a JSON object"),
-        _opt("predicted_label", "STRING"),
-        _opt("score", "FLOAT64", "probability of the positive class, or the regression value"),
+        _opt("predicted_label", "STRING", "the predicted class (null for regression)"),
+        _opt(
+            "score",
+            "FLOAT64",
+            "binary: probability of the positive class; multiclass: probability of the "
+            "predicted class; regression: the predicted value",
+        ),
         _req("model_name", "STRING"),
         _req("model_version", "STRING"),
         *_SOURCE,
@@ -83,6 +100,7 @@ PREDICTIONS: Final = Table(
             "the row's time column (model.time_column), UTC: the period monitoring judges it in; "
             "null when the model has none (then scored_at is used)",
         ),
+        _opt("probabilities", "STRING", _PROBABILITIES),
     ),
     partition_by_day="scored_at",
     cluster_by=("model_version",),
@@ -147,6 +165,7 @@ ONLINE_PREDICTIONS: Final = Table(
         _req("shadow", "BOOL", "true: a challenger's shadow prediction, not the answer given"),
         _opt("latency_ms", "FLOAT64"),
         _req("predicted_at", "TIMESTAMP"),
+        _opt("probabilities", "STRING", _PROBABILITIES),
     ),
     partition_by_day="predicted_at",
 )

@@ -157,5 +157,8 @@ def _print_outcome(outcome: Any) -> None:
         base = outcome.baseline_metrics.get(name)
         base_text = f"{base:>10.4f}" if isinstance(base, int | float) else f"{'-':>10}"
         print(f"{name:<24} {value:>10.4f} {base_text}")
-    calibration = "calibrated" if outcome.model.calibrated else "not calibrated"
-    print(f"\ndecision threshold {outcome.threshold:.4f} ({calibration})")
+    if outcome.threshold is not None:  # binary: the other tasks decide no threshold
+        calibration = "calibrated" if outcome.model.calibrated else "not calibrated"
+        print(f"\ndecision threshold {outcome.threshold:.4f} ({calibration})")
+    elif outcome.model.classes:
+        print(f"\nclasses: {', '.join(outcome.model.classes)}")

@@ -1,7 +1,7 @@
 """What the prediction API writes back: answers, refusals, and values echoed in them.
 
     to_json(document)                                  JSON text, strict (no NaN or Infinity)
-    answer_json(labels, scores, model, request_id)     a prediction answer without explanations
+    answer_json(predictions, model, request_id)        a prediction answer without explanations
     error_json(error, request_id)                      the body of a refusal (`ApiError`)
     shown(value)                                       a found value as an answer echoes it
 
@@ -28,18 +28,14 @@ def to_json(document: Any) -> str:
     return _ENCODER.encode(document)
 
 
-def answer_json(labels: Sequence[Any], scores: Sequence[float], model: str, request_id: str) -> str:
-    """`to_json` of {"predictions": [{"label", "score"}, …], "model", "request_id"}, given the
-    model's part already written (`model`): the part that is the same for every request of a
-    version is not encoded again."""
-    for score in scores:
-        if not math.isfinite(score):
-            raise ValueError(f"a score must be finite, not {score!r}")
-    predictions = to_json(
-        [{"label": label, "score": score} for label, score in zip(labels, scores, strict=True)]
-    )
+def answer_json(predictions: Sequence[dict[str, Any]], model: str, request_id: str) -> str:
+    """`to_json` of {"predictions": [{"label", "score"} | {"value"} | …, …], "model",
+    "request_id"}, given the model's part already written (`model`): the part that is the same
+    for every request of a version is not encoded again. A number that is not finite is refused
+    (`to_json` is strict)."""
+    written = to_json(predictions)
     request = to_json(request_id)
-    return f'{{"predictions": {predictions}, "model": {model}, "request_id": {request}}}'
+    return f'{{"predictions": {written}, "model": {model}, "request_id": {request}}}'
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:

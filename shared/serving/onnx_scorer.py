@@ -1,7 +1,8 @@
 """Score rows with a model stored as an ONNX graph (an XGBoost booster: `shared.onnx_export`).
 
     scorer = OnnxScorer(graph_bytes)
-    scorer.scores(matrix)          # float64 probability of the positive class, one per row
+    scorer.outputs(matrix)   # float64: P(positive) per row, (rows, classes) probabilities, or
+                             # the value per row: what XGBoost's `inplace_predict` gives
 
 One session per model version, one thread per call (requests run concurrently on the instance's
 threads; onnxruntime allows concurrent `run` calls on one session).
@@ -21,8 +22,10 @@ import numpy.typing as npt
 
 from shared.errors import ModelFormatError
 
-# The classifier's outputs as the converter names them: the label, then [P(0), P(1)] per row.
+# The outputs as the converter names them: a classifier's label, then [P(class)…] per row; a
+# regressor's value per row.
 _PROBABILITIES: Final = "probabilities"
+_VALUE: Final = "variable"
 
 
 class OnnxScorer:
@@ -39,8 +42,13 @@ class OnnxScorer:
         except Exception as exc:  # onnxruntime's own exceptions derive from Exception alone
             raise ModelFormatError(f"the model's ONNX graph cannot be loaded: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
+        names = {output.name for output in self._session.get_outputs()}
+        self._output = _PROBABILITIES if _PROBABILITIES in names else _VALUE
 
-    def scores(self, matrix: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    def outputs(self, matrix: npt.ArrayLike) -> npt.NDArray[np.float64]:
         rows = np.asarray(matrix, dtype=np.float32)
-        [probabilities] = self._session.run([_PROBABILITIES], {self._input: rows})
-        return np.asarray(probabilities[:, 1], dtype=np.float64)
+        [found] = self._session.run([self._output], {self._input: rows})
+        if self._output == _VALUE:
+            return np.asarray(found, dtype=np.float64).reshape(-1)
+        probabilities = np.asarray(found, dtype=np.float64)
+        return probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities

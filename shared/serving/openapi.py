@@ -1,13 +1,14 @@
 """The API document (`GET /openapi.json`): `shared/serving/openapi.json`, with the instances of the
 model version served described by its data contract.
 
-    openapi_document(contract=None, max_instances=None, explainable=True) -> dict
+    openapi_document(contract=None, max_instances=None, explainable=True, task=None) -> dict
     openapi_text(...) -> str                                   the same, written as JSON
 
 The contract's JSON Schema (`DataContract.instance_schema`) accepts exactly what the contract
 check accepts, so a client generator or an API fuzzer sends what is answered: a request the
 document allows is scored (or refused by a limit the document also states), one it does not
-allow is a 4xx.
+allow is a 4xx. With the served model's `task`, a prediction is that task's (`shared.tasks`):
+the document says which fields the answers hold.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from typing import Any
 
 from shared.schema import DataContract
 from shared.serving.answers import to_json
+
+# The component that describes one prediction of each task.
+PREDICTION_SCHEMAS = {
+    "binary_classification": "BinaryPrediction",
+    "multiclass_classification": "MulticlassPrediction",
+    "regression": "RegressionPrediction",
+}
 
 
 @cache
@@ -35,11 +43,15 @@ def openapi_document(
     max_instances: int | None = None,
     explainable: bool = True,
     version: str | None = None,
+    task: str | None = None,
 ) -> dict[str, Any]:
     """The document; with `contract`, its instances are that contract's, `max_instances` the
-    most a request holds, and `explain=true` left out when the model has no explanation."""
+    most a request holds, `explain=true` left out when the model has no explanation, and each
+    prediction the `task`'s."""
     document = copy.deepcopy(_base())
     schemas = document["components"]["schemas"]
+    if task is not None:
+        schemas["Prediction"] = {"$ref": f"#/components/schemas/{PREDICTION_SCHEMAS[task]}"}
     if contract is not None:
         instance = contract.instance_schema()
         instance.pop("$schema")
@@ -62,10 +74,15 @@ def openapi_text(
     max_instances: int | None = None,
     explainable: bool = True,
     version: str | None = None,
+    task: str | None = None,
 ) -> str:
     """The document as the encoder writes it (compact, non-ASCII escaped)."""
     return to_json(
         openapi_document(
-            contract, max_instances=max_instances, explainable=explainable, version=version
+            contract,
+            max_instances=max_instances,
+            explainable=explainable,
+            version=version,
+            task=task,
         )
     )

@@ -4,8 +4,11 @@ its input on every call, 8-10 ms for one row).
 
     predictor = Predictor.of_version(version)   # a registry ModelVersion
     predictor = Predictor.of(model)             # a ScoringModel in memory (with its ONNX graph)
-    predictor.scores(rows)                      # rows of model inputs from InstanceChecker
+    predictor.outputs(rows)                     # what the model's task outputs, per row of
+                                                # model inputs from InstanceChecker
+    predictor.scores(rows)                      # binary: P(positive), calibrated
     predictor.explain(rows)                     # per-feature contributions to the margin
+    predictor.explain_classes(rows)             # multiclass: the same, per class
 
 An XGBoost model is scored by onnxruntime from the ONNX graph stored beside its booster
 (`shared.training.onnx_export`, which holds the graph to XGBoost's scores when it is made): one
@@ -38,6 +41,7 @@ import numpy.typing as npt
 from shared.errors import UsageError
 from shared.model import Calibrator, FeatureSpec, Label
 from shared.serving.onnx_scorer import OnnxScorer
+from shared.tasks import Task
 
 if TYPE_CHECKING:
     from shared.model import ScoringModel
@@ -76,6 +80,10 @@ class Described(Protocol):
     def negative_label(self) -> Label: ...
     @property
     def calibrator(self) -> Calibrator | None: ...
+    @property
+    def task(self) -> Task: ...
+    @property
+    def classes(self) -> tuple[str, ...]: ...
 
 
 class Predictor:
@@ -88,6 +96,8 @@ class Predictor:
         """`model`: the scoring model, read when first needed (an XGBoost model scored by its
         ONNX graph `scorer` needs its booster only to explain)."""
         self.family = described.family
+        self.task = described.task
+        self.classes = described.classes
         self.feature_names: tuple[str, ...] = tuple(f.name for f in described.features)
         # A Python float: a model's threshold may be a NumPy scalar, whose comparison with each
         # score costs µs.
@@ -114,11 +124,15 @@ class Predictor:
             return "numpy"
         return "onnxruntime" if self._onnx is not None else "xgboost"
 
-    def scores(self, rows: list[list[float]]) -> list[float]:
-        scores = self.raw_scores(rows)
+    def outputs(self, rows: list[list[float]]) -> npt.NDArray[np.float64]:
+        """P(positive) (calibrated), (rows, classes) probabilities, or the value, per row."""
+        outputs = self.raw_scores(rows)
         if self._calibrator is not None:
-            scores = np.asarray(self._calibrator(scores), dtype=np.float64)
-        values: list[float] = scores.tolist()
+            outputs = np.asarray(self._calibrator(outputs), dtype=np.float64)
+        return outputs
+
+    def scores(self, rows: list[list[float]]) -> list[float]:
+        values: list[float] = self.outputs(rows).tolist()
         return values
 
     def labels(self, scores: list[float]) -> list[Any]:
@@ -126,21 +140,34 @@ class Predictor:
         return [positive if score >= threshold else negative for score in scores]
 
     def raw_scores(self, rows: list[list[float]]) -> npt.NDArray[np.float64]:
-        """The uncalibrated scores: sigmoid of the margin the explanations add up to."""
+        """The uncalibrated outputs: sigmoid (softmax) of the margin(s) the explanations add up
+        to, or the value."""
         if self._pipeline is not None:
             return self._pipeline.predict(np.asarray(rows, dtype=np.float64))
         matrix = np.asarray(rows, dtype=np.float32)
         if self._onnx is not None:
-            return self._onnx.scores(matrix)
+            return self._onnx.outputs(matrix)
         return np.asarray(self._model().estimator.inplace_predict(matrix), dtype=np.float64)
 
     def explain(self, rows: list[list[float]]) -> list[Explanation]:
+        """Binary and regression models: each row's contributions to its one margin."""
+        if self.classes:
+            raise UsageError("a multiclass model is explained per class: explain_classes")
         matrix = np.asarray(rows, dtype=np.float64)
         if self._pipeline is None:
-            return self._explain_xgboost(matrix)
-        return self._pipeline.explain(matrix, self.feature_names)
+            return [per_class[0] for per_class in self._explain_xgboost(matrix)]
+        return [per_class[0] for per_class in self._pipeline.explain(matrix, self.feature_names)]
 
-    def _explain_xgboost(self, matrix: FloatMatrix) -> list[Explanation]:
+    def explain_classes(self, rows: list[list[float]]) -> list[dict[str, Explanation]]:
+        """A multiclass model: each row's contributions to the margin of every class."""
+        matrix = np.asarray(rows, dtype=np.float64)
+        if self._pipeline is None:
+            explained = self._explain_xgboost(matrix)
+        else:
+            explained = self._pipeline.explain(matrix, self.feature_names)
+        return [dict(zip(self.classes, per_class, strict=True)) for per_class in explained]
+
+    def _explain_xgboost(self, matrix: FloatMatrix) -> list[list[Explanation]]:
         import xgboost
 
         booster = self._model().estimator
@@ -152,11 +179,16 @@ class Predictor:
             nthread=1,
         )
         contributions = booster.predict(data, pred_contribs=True)
+        if contributions.ndim == 2:  # one margin: (rows, features + bias)
+            contributions = contributions[:, np.newaxis, :]
         return [
-            Explanation(
-                dict(zip(self.feature_names, (float(v) for v in row[:-1]), strict=True)),
-                float(row[-1]),
-            )
+            [
+                Explanation(
+                    dict(zip(self.feature_names, (float(v) for v in margin[:-1]), strict=True)),
+                    float(margin[-1]),
+                )
+                for margin in row
+            ]
             for row in contributions
         ]
 
@@ -246,24 +278,36 @@ class _CompiledPipeline:
     def predict(self, matrix: FloatMatrix) -> npt.NDArray[np.float64]:
         transformed = self.transform(matrix)
         if _is_logistic(self.classifier):
-            margin = transformed @ self.classifier.coef_[0] + self.classifier.intercept_[0]
-            return np.asarray(0.5 * (1.0 + np.tanh(0.5 * margin)), dtype=np.float64)
-        return np.asarray(self.classifier.predict_proba(transformed)[:, 1], dtype=np.float64)
+            coef, intercept = self.classifier.coef_, self.classifier.intercept_
+            if len(coef) == 1:  # binary: one margin
+                margin = transformed @ coef[0] + intercept[0]
+                return np.asarray(0.5 * (1.0 + np.tanh(0.5 * margin)), dtype=np.float64)
+            margins = transformed @ coef.T + intercept
+            exp = np.exp(margins - margins.max(axis=1, keepdims=True))
+            return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float64)
+        if not hasattr(self.classifier, "predict_proba"):  # a regressor
+            return np.asarray(self.classifier.predict(transformed), dtype=np.float64)
+        probabilities = np.asarray(self.classifier.predict_proba(transformed), dtype=np.float64)
+        return probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
 
-    def explain(self, matrix: FloatMatrix, names: tuple[str, ...]) -> list[Explanation]:
+    def explain(self, matrix: FloatMatrix, names: tuple[str, ...]) -> list[list[Explanation]]:
+        """Per row, per margin (one, or one per class)."""
         if not _is_logistic(self.classifier):
             raise NotExplainable(
                 f"explanations are not supported for {type(self.classifier).__name__} models; "
                 "XGBoost and logistic regression models have them"
             )
-        terms = self.transform(matrix) * self.classifier.coef_[0]
-        bias = float(self.classifier.intercept_[0])
+        transformed = self.transform(matrix)
+        coef, intercept = self.classifier.coef_, self.classifier.intercept_
         explanations = []
-        for row in terms:
-            by_feature = dict.fromkeys(names, 0.0)
-            for owner, term in zip(self.owners, row.tolist(), strict=True):
-                by_feature[owner] += term
-            explanations.append(Explanation(by_feature, bias))
+        for row in transformed:
+            per_margin = []
+            for weights, bias in zip(coef, intercept.tolist(), strict=True):
+                by_feature = dict.fromkeys(names, 0.0)
+                for owner, term in zip(self.owners, (row * weights).tolist(), strict=True):
+                    by_feature[owner] += term
+                per_margin.append(Explanation(by_feature, float(bias)))
+            explanations.append(per_margin)
         return explanations
 
 

@@ -40,7 +40,8 @@ from shared.serving.answers import answer_json, error_json, to_json
 from shared.serving.instance_check import InstanceChecker, ModelInput
 from shared.serving.openapi import openapi_text
 from shared.serving.prediction_log import PredictionLog
-from shared.serving.predictor import NotExplainable, Predictor
+from shared.serving.predictor import Explanation, NotExplainable, Predictor
+from shared.tasks import TaskDefinition, definition
 from shared.serving.request import HttpRequest, PredictRequest, Route, parse_request
 from shared.serving.request_body import Limits
 from shared.values import label_text, record_id
@@ -73,7 +74,11 @@ class Served:
     checker: InstanceChecker
     predictor: Predictor
     id_field: str | None
-    label_texts: Mapping[Any, str]  # each label of the model as labels are spelled
+    label_texts: Mapping[Any, str]  # binary: each label of the model as labels are spelled
+
+    @property
+    def task(self) -> TaskDefinition:
+        return definition(self.predictor.task)
 
     @classmethod
     def of(cls, loaded: ModelVersion) -> Served:
@@ -164,6 +169,7 @@ class PredictionService:
                 max_instances=self.limits.max_instances,
                 explainable=served.family in EXPLAINED_FAMILIES,
                 version=version,
+                task=served.predictor.task,
             )
             self._documents[version] = text
         return text
@@ -182,6 +188,7 @@ class PredictionService:
             "version": served.version,
             "alias": "champion",
             "family": served.family,
+            "task": served.predictor.task,
             "features": list(served.predictor.feature_names),
         }
         return Reply.of(200, {"status": "ok", "model": model})
@@ -198,19 +205,18 @@ class PredictionService:
                 f"version {version}",
                 problems,
             )
-        labels, scores = _predictions(served, rows)
+        predicted = _predictions(served, rows)
         if request.explain:
-            text = self._explained(served, rows, labels, scores, alias=alias, request_id=request_id)
+            text = self._explained(served, rows, predicted, alias=alias, request_id=request_id)
         else:
-            text = answer_json(labels, scores, self._model_json(version, alias), request_id)
+            text = answer_json(predicted.answers(), self._model_json(version, alias), request_id)
         latency_ms = (time.perf_counter() - started) * 1000
         if self.log is not None and self.log.sampled():
             self.log.record(
                 self._log_rows(
                     request,
                     served,
-                    labels,
-                    scores,
+                    predicted,
                     alias=alias,
                     request_id=request_id,
                     latency_ms=latency_ms,
@@ -235,26 +241,26 @@ class PredictionService:
         self,
         served: Served,
         rows: list[list[float]],
-        labels: list[Any],
-        scores: list[float],
+        predicted: Predicted,
         *,
         alias: str | None,
         request_id: str,
     ) -> str:
-        """The answer with each prediction's contributions, bias and margin."""
+        """The answer with each prediction's contributions, bias and margin (a multiclass
+        model's: per class, under "explanations")."""
         try:
-            explanations = served.predictor.explain(rows)
+            if served.task.has_probabilities:
+                per_class = served.predictor.explain_classes(rows)
+                extra = [
+                    {"explanations": {label: _explained(e) for label, e in row.items()}}
+                    for row in per_class
+                ]
+            else:
+                extra = [_explained(e) for e in served.predictor.explain(rows)]
         except NotExplainable as exc:
             raise ApiError(400, str(exc)) from exc
         predictions = [
-            {
-                "label": label,
-                "score": score,
-                "contributions": explanation.contributions,
-                "bias": explanation.bias,
-                "margin": explanation.margin,
-            }
-            for label, score, explanation in zip(labels, scores, explanations, strict=True)
+            answer | more for answer, more in zip(predicted.answers(), extra, strict=True)
         ]
         return to_json(
             {
@@ -299,13 +305,12 @@ class PredictionService:
             if problems:
                 _log.info("shadow %s: challenger %s refuses the request", request_id, version)
                 return
-            labels, scores = _predictions(served, rows)
+            predicted = _predictions(served, rows)
             latency_ms = (time.perf_counter() - started) * 1000
             rows_out = self._log_rows(
                 request,
                 served,
-                labels,
-                scores,
+                predicted,
                 alias="challenger",
                 request_id=request_id,
                 latency_ms=latency_ms,
@@ -320,8 +325,7 @@ class PredictionService:
         self,
         request: PredictRequest,
         served: Served,
-        labels: list[Any],
-        scores: list[float],
+        predicted: Predicted,
         *,
         alias: str | None,
         request_id: str,
@@ -344,9 +348,16 @@ class PredictionService:
                 "shadow": shadow,
                 "latency_ms": latency_ms,
                 "predicted_at": now,
+                "probabilities": None if probabilities is None else to_json(probabilities),
             }
-            for index, (instance, label, score) in enumerate(
-                zip(request.instances, labels, scores, strict=True)
+            for index, (instance, label, score, probabilities) in enumerate(
+                zip(
+                    request.instances,
+                    predicted.labels,
+                    predicted.scores,
+                    predicted.probabilities or [None] * len(predicted.scores),
+                    strict=True,
+                )
             )
         ]
 
@@ -375,9 +386,58 @@ def _non_finite_as_text(value: Any) -> Any:
     return value
 
 
-def _predictions(served: Served, rows: list[list[float]]) -> tuple[list[str], list[float]]:
-    """The label (spelled as labels are, `shared.values.label_text`) and the score of each
-    checked instance."""
-    scores = served.predictor.scores(rows)
-    spelled = served.label_texts
-    return [spelled[label] for label in served.predictor.labels(scores)], scores
+@dataclass(frozen=True)
+class Predicted:
+    """The predictions of a request's checked instances, as the answer and the log hold them
+    (what each task gives is `shared.tasks`')."""
+
+    task: TaskDefinition
+    labels: list[str | None]  # spelled as labels are (`shared.values.label_text`)
+    scores: list[float]  # P(positive), P(the predicted class), or the value
+    probabilities: list[dict[str, float]] | None  # multiclass
+
+    def answers(self) -> list[dict[str, Any]]:
+        if not self.task.labelled:
+            return [{"value": value} for value in self.scores]
+        if self.probabilities is None:
+            return [
+                {"label": label, "score": score}
+                for label, score in zip(self.labels, self.scores, strict=True)
+            ]
+        return [
+            {"label": label, "score": score, "probabilities": probabilities}
+            for label, score, probabilities in zip(
+                self.labels, self.scores, self.probabilities, strict=True
+            )
+        ]
+
+
+def _predictions(served: Served, rows: list[list[float]]) -> Predicted:
+    """The predictions of the checked instances."""
+    task = served.task
+    if task.output == "probability":
+        scores = served.predictor.scores(rows)
+        spelled = served.label_texts
+        labels: list[str | None] = [spelled[label] for label in served.predictor.labels(scores)]
+        return Predicted(task, labels, scores, None)
+    outputs = served.predictor.outputs(rows)
+    if task.output == "value":
+        values: list[float] = outputs.tolist()
+        return Predicted(task, [None] * len(values), values, None)
+    classes = served.predictor.classes
+    chosen = outputs.argmax(axis=1).tolist()
+    matrix: list[list[float]] = outputs.tolist()
+    return Predicted(
+        task,
+        [classes[index] for index in chosen],
+        [row[index] for row, index in zip(matrix, chosen, strict=True)],
+        [dict(zip(classes, row, strict=True)) for row in matrix],
+    )
+
+
+def _explained(explanation: Explanation) -> dict[str, Any]:
+    return {
+        "contributions": explanation.contributions,
+        "bias": explanation.bias,
+        "margin": explanation.margin,
+    }

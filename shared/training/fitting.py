@@ -14,22 +14,30 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+import numpy as np
+import numpy.typing as npt
+
 from shared.model import FeatureSpec, FloatArray, ScoringModel
+from shared.tasks import Task
 from shared.training.candidates import Params
-from shared.training.labels import IntArray
+
+Target = npt.NDArray[np.generic]
 
 
 @dataclass(frozen=True)
 class SplitData:
-    """Feature frames (already in the model's types) and 0/1 labels of the fitting splits."""
+    """Feature frames (already in the model's types) and targets of the fitting splits: 0/1,
+    the class index (multiclass) or the value (regression)."""
 
     features: tuple[FeatureSpec, ...]
     train: pd.DataFrame
-    y_train: IntArray
+    y_train: Target
     validation: pd.DataFrame
-    y_validation: IntArray
+    y_validation: Target
     seed: int
     n_jobs: int
+    task: Task = "binary_classification"
+    classes: tuple[str, ...] = ()  # multiclass: the class labels, by index
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class FittedTrial:
     # The parameters as fitted, including what the fit decided (rounds, trees).
     params: Params
     estimator: Any
-    validation_scores: FloatArray
+    validation_scores: FloatArray  # the model's outputs (`ScoringModel.predict_outputs`)
     stopped_by_time: bool
 
 

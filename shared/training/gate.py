@@ -1,10 +1,12 @@
 """The gate: a model is registered only if it beats the trivial baseline on the test split.
 
-The baseline scores every row with the training split's positive rate; its threshold is chosen
-on validation by the model's own rule. "Beats" means the 95% paired bootstrap interval of the
-primary-metric difference (model - baseline) on the test rows lies entirely on the better side:
-a model that ranks no better than chance but lands a hair above 0.5 ROC AUC on one sample is
-refused, not registered.
+The baseline predicts what is known without the features (`shared.tasks`): binary, the training
+split's positive rate for every row, its threshold chosen on validation by the model's own
+rule; multiclass, the training class shares (so its label is the majority class); regression,
+the training mean. "Beats" means the 95% paired bootstrap interval of the primary-metric
+difference (model - baseline) on the test rows lies entirely on the better side: a model that
+ranks no better than chance but lands a hair above 0.5 ROC AUC on one sample is refused, not
+registered.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import numpy.typing as npt
 from shared.errors import CloudscoreError
 from shared.metric_table import higher_is_better
 from shared.model import FloatArray
-from shared.training.evaluation import bootstrap_metric_difference
+from shared.tasks import definition
+from shared.training.evaluation import bootstrap_metric_difference, bootstrap_difference
 from shared.training.spec import Cost
 
 if TYPE_CHECKING:
@@ -44,8 +47,9 @@ class GateRefused(CloudscoreError):
         outcome: TrainingOutcome | None = None,
     ) -> None:
         low, high = interval
+        baseline = definition(outcome.model.task if outcome else "binary_classification").baseline
         super().__init__(
-            f"the model does not beat the baseline (always predict the training positive rate) "
+            f"the model does not beat the baseline ({baseline}) "
             f"on the test split: {metric} {model_value:.4f} for the model vs "
             f"{baseline_value:.4f} for the baseline; the 95% interval of the difference, "
             f"[{low:+.4f}, {high:+.4f}], does not exclude zero on the better side. "
@@ -81,8 +85,21 @@ def baseline_scores(prior: float, rows: int) -> FloatArray:
     return np.full(rows, prior, dtype=np.float64)
 
 
+def baseline_outputs(
+    task: str, y_train: npt.NDArray[np.generic], rows: int, classes: int = 0
+) -> FloatArray:
+    """The baseline's outputs for `rows` rows: the training positive rate, the training class
+    shares (`classes` of them), or the training mean."""
+    output = definition(task).output
+    if output == "probabilities":
+        shares = np.bincount(y_train.astype(np.intp), minlength=classes) / len(y_train)
+        return np.tile(shares.astype(np.float64), (rows, 1))
+    return baseline_scores(float(np.mean(y_train.astype(np.float64))), rows)
+
+
 def judge(
-    y_test: npt.NDArray[np.integer],
+    task: str,
+    y_test: npt.NDArray[np.generic],
     model_scores: FloatArray,
     baseline: FloatArray,
     *,
@@ -93,14 +110,19 @@ def judge(
     thresholds: tuple[float, float],
     seed: int,
 ) -> GateVerdict:
-    mean, low, high = bootstrap_metric_difference(
-        y_test,
-        model_scores,
-        baseline,
-        metric,
-        rounds=GATE_BOOTSTRAP_ROUNDS,
-        seed=seed,
-        cost=cost,
-        thresholds=thresholds,
-    )
+    if definition(task).has_threshold:
+        mean, low, high = bootstrap_metric_difference(
+            y_test.astype(np.int8),
+            model_scores,
+            baseline,
+            metric,
+            rounds=GATE_BOOTSTRAP_ROUNDS,
+            seed=seed,
+            cost=cost,
+            thresholds=thresholds,
+        )
+    else:
+        mean, low, high = bootstrap_difference(
+            task, y_test, model_scores, baseline, metric, rounds=GATE_BOOTSTRAP_ROUNDS, seed=seed
+        )
     return GateVerdict(metric, model_value, baseline_value, mean, (low, high))

@@ -73,3 +73,57 @@ def require_both_classes(y: npt.NDArray[np.integer], what: str) -> None:
             f"{what} has {positives} positive and {len(y) - positives} negative row(s); "
             "both classes are needed"
         )
+
+
+# A class label is a category the model predicts one probability for: beyond this many, a
+# target is more likely an id or a number than a class.
+MAX_CLASSES = 100
+
+
+def class_target(frame: pd.DataFrame, target: str) -> tuple[IntArray, tuple[str, ...]]:
+    """Each row's class index, and the classes (as labels are spelled) in index order: numbers
+    by value, then text in order; refuses missing labels and fewer than 3 or more than
+    MAX_CLASSES distinct ones."""
+    texts = label_texts(frame, target)
+    missing = int((texts == "").sum())
+    if missing:
+        raise DataError(f"target column {target!r} has {missing} missing value(s)")
+    classes = tuple(sorted((str(v) for v in pd.unique(texts)), key=_class_order))
+    if len(classes) < 3:
+        raise DataError(
+            f"target column {target!r} holds {len(classes)} distinct label(s) "
+            f"({', '.join(map(repr, classes))}); multiclass classification needs 3 or more "
+            "(two labels: task = \"binary_classification\")"
+        )
+    if len(classes) > MAX_CLASSES:
+        shown = ", ".join(map(repr, classes[:5]))
+        raise DataError(
+            f"target column {target!r} holds {len(classes)} distinct labels ({shown}, …); "
+            f"multiclass classification takes at most {MAX_CLASSES}: is it an id or a number?"
+        )
+    index = pd.Index(classes).get_indexer(pd.Index(texts))
+    return np.asarray(index, dtype=np.int8), classes
+
+
+def _class_order(text: str) -> tuple[int, float, str]:
+    try:
+        return 0, float(text), text
+    except ValueError:
+        return 1, 0.0, text
+
+
+def value_target(frame: pd.DataFrame, target: str) -> npt.NDArray[np.float64]:
+    """The target as float64; refuses missing and non-numeric values, naming the first."""
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} is missing")
+    column = frame[target]
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"target column {target!r} has {int(bad.sum())} value(s) that are not finite "
+            f"numbers, first {column.iloc[first]!r} at data row {first + 1}; regression "
+            "needs a number in every row"
+        )
+    return np.asarray(numbers.to_numpy(dtype=np.float64))

@@ -41,7 +41,7 @@ def booster_onnx(booster: Any, rows: npt.ArrayLike | None = None) -> bytes | Non
     expected = np.asarray(booster.inplace_predict(probes), dtype=np.float64)
     from shared.serving.onnx_scorer import OnnxScorer
 
-    found = OnnxScorer(data).scores(probes)
+    found = OnnxScorer(data).outputs(probes)
     worst = float(np.max(np.abs(found - expected), initial=0.0))
     if not worst <= TOLERANCE:
         _log.warning(

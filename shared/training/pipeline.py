@@ -1,13 +1,15 @@
 """`train_model`: split, search, calibrate, choose the threshold, evaluate, gate, describe.
 
-1. Features are brought to the model's types; the target becomes 0/1.
+1. Features are brought to the model's types; the target becomes 0/1 (binary), a class index
+   (multiclass) or a number (regression) (`shared.tasks` says what each task outputs).
 2. Train / validation / test split (stratified, or by time).
-3. Random search per candidate family within the time budget (see `search`).
-4. Each family's best model gets the calibration that helps it (see `calibration`); the family
-   with the best validation score wins. Ranking metrics (ROC AUC, PR AUC, expected cost at the
-   best threshold) are compared on the raw scores, which calibration does not reorder;
-   probability metrics (log loss, Brier) on the out-of-fold calibrated scores.
-5. The threshold minimises expected cost (no cost: maximises F1) on the validation split.
+3. Random search per candidate family within the time budget, or `max_trials` trials whatever
+   the time (see `search`).
+4. Binary: each family's best model gets the calibration that helps it (see `calibration`).
+   The family with the best validation score wins. Ranking metrics (ROC AUC, PR AUC, expected
+   cost at the best threshold) are compared on the raw scores, which calibration does not
+   reorder; probability metrics (log loss, Brier) on the out-of-fold calibrated scores.
+5. Binary: the threshold minimises expected cost (no cost: maximises F1) on the validation split.
 6. Test metrics of the model and of the baseline; the gate refuses a model that does not beat it.
 7. Reference statistics of the training data and of the model's test scores.
 
@@ -18,6 +20,8 @@ threshold, so they flatter it; the test metrics are the unbiased estimate.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,20 +31,20 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shared.errors import DataError, UsageError
+from shared.errors import DataError
 from shared.metric_table import is_better, is_ranking
-from shared.model import FloatArray, Label, ScoringModel, select_features
+from shared.model import FloatArray, Label, ScoringModel, scores_of, select_features
+from shared.tasks import definition
 from shared.training.calibration import CalibrationChoice, choose_calibration
 from shared.training.candidates import Params
-from shared.training.evaluation import score_metrics
-from shared.training.fitting import SplitData
-from shared.training.gate import GateVerdict, baseline_scores, judge
-from shared.training.labels import IntArray, binary_target, negative_label
-from shared.training.metrics import metric_value
+from shared.training.fitting import SplitData, Target
+from shared.training.gate import GateVerdict, baseline_outputs, judge
+from shared.training.labels import binary_target, class_target, negative_label, value_target
 from shared.training.reference import reference_statistics
 from shared.training.search import CandidateSearch, search_candidates
 from shared.training.spec import TrainingSpec
 from shared.training.split import SplitPositions, split_rows
+from shared.training.task_metrics import metric_value, output_metrics
 from shared.training.threshold import choose_threshold
 from shared.values import label_text
 
@@ -59,7 +63,7 @@ class CandidateResult:
     family: str
     params: Params
     validation_score: float  # primary metric on validation, after the family's calibration
-    calibration: str  # "none", "sigmoid" or "isotonic"
+    calibration: str  # "none", "sigmoid" or "isotonic" (binary only)
     trials: int
     seconds: float
     stopped_by_time: bool
@@ -71,7 +75,7 @@ class TrainingOutcome:
     test_metrics: dict[str, float]
     validation_metrics: dict[str, float]
     baseline_metrics: dict[str, float]  # the baseline on the test split
-    threshold: float
+    threshold: float | None  # binary only
     reference: dict[str, Any]  # see shared.training.reference
     candidates: list[CandidateResult]
     rows: dict[str, int]  # train / validation / test
@@ -90,7 +94,9 @@ class TrainingOutcome:
     def summary(self) -> dict[str, Any]:
         """Everything but the model, as JSON-serialisable values (for metrics.json, lineage)."""
         return {
+            "task": self.model.task,
             "family": self.model.family,
+            **({"classes": list(self.model.classes)} if self.model.classes else {}),
             "calibrated": self.model.calibrated,
             "threshold": self.threshold,
             "primary_metric": self.primary_metric,
@@ -109,9 +115,10 @@ class TrainingOutcome:
 @dataclass(frozen=True)
 class _Prepared:
     features: pd.DataFrame
-    y: IntArray
+    y: Target
     split: SplitPositions
-    negative: Label
+    negative: Label | None  # binary
+    classes: tuple[str, ...]  # multiclass
 
 
 class _Reporter:
@@ -133,18 +140,17 @@ def train_model(
     """Train, evaluate and gate a model; raises GateRefused when it does not beat the baseline."""
     started = time.monotonic()
     report = _Reporter(progress)
-    if spec.task != "binary_classification":
-        raise UsageError(f"{spec.task} training is not supported yet")
     report("checking and splitting the data", 0.0)
     prepared = _prepare(frame, spec)
     data = _split_data(prepared, spec)
+    deadline = started + SEARCH_SHARE * spec.time_budget_s if spec.time_bounded else math.inf
     searches = search_candidates(
         data,
         spec.candidates,
         metric=spec.primary_metric,
         cost=spec.cost,
         max_trials=spec.max_trials,
-        deadline=started + SEARCH_SHARE * spec.time_budget_s,
+        deadline=deadline,
         progress=lambda step, done: report(
             step, _SEARCH_START + done * (_SEARCH_END - _SEARCH_START)
         ),
@@ -156,7 +162,7 @@ def train_model(
     report("evaluating on the test split", 0.9)
     evaluation = _evaluate(model, prepared, data, validation_scores, spec)
     report("describing the training data", 0.96)
-    reference = reference_statistics(data.train, data.features, evaluation.test_scores)
+    reference = reference_statistics(data.train, data.features, scores_of(evaluation.test_scores))
     reference["sampling"] = _sampling_reference(prepared, model, evaluation.test_scores, spec)
     # Stored single-threaded, the way the HTTP path wants it (see ScoringModel.set_threads).
     model.set_threads(1)
@@ -165,7 +171,7 @@ def train_model(
         test_metrics=evaluation.test,
         validation_metrics=evaluation.validation,
         baseline_metrics=evaluation.baseline,
-        threshold=model.threshold,
+        threshold=model.threshold if definition(spec.task).has_threshold else None,
         reference=reference,
         candidates=candidates,
         rows=prepared.split.counts(),
@@ -187,10 +193,11 @@ def _sampling_reference(
 ) -> dict[str, Any]:
     """How much each metric varies from sample to sample on the test split: what a monitoring
     check states the uncertainty of a period's estimated performance with."""
-    from shared.monitoring.tasks import MetricContext, task_monitoring
+    from shared.monitoring.tasks import TASKS as MONITORED
+    from shared.monitoring.tasks import MetricContext
 
-    monitoring = task_monitoring(spec.task)
-    if monitoring.reference is None:
+    monitoring = MONITORED.get(spec.task)
+    if monitoring is None or monitoring.reference is None:  # not monitored (yet)
         return {}
     y_test = prepared.y[prepared.split.test]
     rows = pd.DataFrame({"label": np.where(y_test == 1, "1", "0"), "score": test_scores})
@@ -200,7 +207,7 @@ def _sampling_reference(
 
 @dataclass(frozen=True)
 class _Evaluation:
-    test_scores: FloatArray
+    test_scores: FloatArray  # the model's outputs on the test split
     test: dict[str, float]
     validation: dict[str, float]
     baseline: dict[str, float]
@@ -208,10 +215,16 @@ class _Evaluation:
 
 
 def _finalise(
-    searches: list[CandidateSearch], data: SplitData, negative: Label, spec: TrainingSpec
+    searches: list[CandidateSearch], data: SplitData, negative: Label | None, spec: TrainingSpec
 ) -> tuple[ScoringModel, list[CandidateResult], dict[str, float], FloatArray]:
     """The winning family's model, calibrated if that helped, with its validation threshold;
-    also the calibration evidence and the model's validation scores."""
+    also the calibration evidence and the model's validation scores (binary). Other tasks: the
+    best family on validation, as it is."""
+    if not definition(spec.task).has_threshold:
+        candidates = [_candidate_result(search, None, data.y_validation, spec) for search in searches]
+        winner = _winner(candidates, spec.primary_metric)
+        return searches[winner].model, candidates, {}, searches[winner].validation_scores
+    assert negative is not None  # binary
     choices = [
         choose_calibration(data.y_validation, search.validation_scores, spec.seed)
         for search in searches
@@ -241,9 +254,16 @@ def _evaluate(
     spec: TrainingSpec,
 ) -> _Evaluation:
     y_test = prepared.y[prepared.split.test]
-    test_scores = model.predict_scores(prepared.features.iloc[prepared.split.test])
-    test = score_metrics(y_test, test_scores, model.threshold, spec.cost)
-    validation = score_metrics(data.y_validation, validation_scores, model.threshold, spec.cost)
+    test_scores = model.predict_outputs(prepared.features.iloc[prepared.split.test])
+    measure = functools.partial(
+        output_metrics,
+        spec.task,
+        threshold=model.threshold,
+        cost=spec.cost,
+        classes=prepared.classes,
+    )
+    test = measure(y_test, test_scores)
+    validation = measure(data.y_validation, validation_scores)
     baseline, verdict = _gate(
         data,
         y_test=y_test,
@@ -257,8 +277,17 @@ def _evaluate(
 
 def _prepare(frame: pd.DataFrame, spec: TrainingSpec) -> _Prepared:
     features = select_features(frame, spec.features)
-    y = binary_target(frame, spec.target, spec.positive_label)
-    negative = negative_label(frame, spec.target, spec.positive_label)
+    output = definition(spec.task).output
+    y: Target
+    negative: Label | None = None
+    classes: tuple[str, ...] = ()
+    if output == "probability":
+        y = binary_target(frame, spec.target, spec.positive_label)
+        negative = negative_label(frame, spec.target, spec.positive_label)
+    elif output == "probabilities":
+        y, classes = class_target(frame, spec.target)
+    else:
+        y = value_target(frame, spec.target)
     split = split_rows(
         frame,
         y,
@@ -266,8 +295,9 @@ def _prepare(frame: pd.DataFrame, spec: TrainingSpec) -> _Prepared:
         test_fraction=spec.test_fraction,
         validation_fraction=spec.validation_fraction,
         time_column=spec.time_column,
+        task=spec.task,
     )
-    return _Prepared(features, y, split, negative)
+    return _Prepared(features, y, split, negative, classes)
 
 
 def _split_data(prepared: _Prepared, spec: TrainingSpec) -> SplitData:
@@ -283,21 +313,28 @@ def _split_data(prepared: _Prepared, spec: TrainingSpec) -> SplitData:
         y_validation=prepared.y[prepared.split.validation],
         seed=spec.seed,
         n_jobs=spec.n_jobs,
+        task=spec.task,
+        classes=prepared.classes,
     )
 
 
 def _candidate_result(
-    search: CandidateSearch, choice: CalibrationChoice, y_validation: IntArray, spec: TrainingSpec
+    search: CandidateSearch,
+    choice: CalibrationChoice | None,
+    y_validation: Target,
+    spec: TrainingSpec,
 ) -> CandidateResult:
-    if is_ranking(spec.primary_metric):
+    if choice is None or is_ranking(spec.primary_metric):
         score = search.validation_score
     else:
-        score = metric_value(spec.primary_metric, y_validation, choice.out_of_fold_scores)
+        score = metric_value(
+            spec.task, spec.primary_metric, y_validation, choice.out_of_fold_scores
+        )
     return CandidateResult(
         family=search.family,
         params=search.params,
         validation_score=score,
-        calibration=choice.method,
+        calibration="none" if choice is None else choice.method,
         trials=search.trials,
         seconds=search.seconds,
         stopped_by_time=search.stopped_by_time,
@@ -316,20 +353,31 @@ def _winner(candidates: list[CandidateResult], metric: str) -> int:
 def _gate(
     data: SplitData,
     *,
-    y_test: IntArray,
+    y_test: Target,
     test_scores: FloatArray,
     test_metrics: dict[str, float],
     threshold: float,
     spec: TrainingSpec,
 ) -> tuple[dict[str, float], GateVerdict]:
-    prior = float(np.mean(data.y_train))
-    baseline_threshold = choose_threshold(
-        data.y_validation, baseline_scores(prior, len(data.y_validation)), spec.cost
+    task = definition(spec.task)
+    baseline = baseline_outputs(spec.task, data.y_train, len(y_test), len(data.classes))
+    baseline_threshold = threshold
+    if task.has_threshold:
+        on_validation = baseline_outputs(spec.task, data.y_train, len(data.y_validation))
+        baseline_threshold = choose_threshold(
+            data.y_validation.astype(np.int8), on_validation, spec.cost
+        )
+    baseline_metrics = output_metrics(
+        spec.task,
+        y_test,
+        baseline,
+        threshold=baseline_threshold,
+        cost=spec.cost,
+        classes=data.classes,
     )
-    baseline = baseline_scores(prior, len(y_test))
-    baseline_metrics = score_metrics(y_test, baseline, baseline_threshold, spec.cost)
     metric = spec.primary_metric
     verdict = judge(
+        spec.task,
         y_test,
         test_scores,
         baseline,

@@ -10,6 +10,8 @@ family's result.
 
 Given the seed, the trials and their order are fixed; only the time limits can cut a search
 short, so two runs agree whenever neither hit a limit (see `CandidateSearch.stopped_by_time`).
+A search with no deadline (`math.inf`: the configuration's `max_trials`) runs every trial to its
+end, so the same data, settings and seed always give the same model.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from shared.metric_table import is_better
 from shared.model import FloatArray, ScoringModel
 from shared.training.candidates import SEARCH_SPACES, Params, family_rng
 from shared.training.fitting import FittedTrial, SplitData, Trainer, past
-from shared.training.metrics import metric_value
+from shared.training.task_metrics import metric_value
 from shared.training.sklearn_fit import Preprocessed, SklearnTrainer, preprocess
 from shared.training.spec import Cost
 from shared.training.xgboost_fit import XGBoostTrainer
@@ -50,6 +52,7 @@ class CandidateSearch:
 
 @dataclass(frozen=True)
 class _Criteria:
+    task: str
     metric: str
     cost: Cost | None
     max_trials: int
@@ -66,12 +69,12 @@ def search_candidates(
     progress: SearchProgress,
 ) -> list[CandidateSearch]:
     """One search per family, returned in the order of `candidates`."""
-    criteria = _Criteria(metric, cost, max_trials)
+    criteria = _Criteria(data.task, metric, cost, max_trials)
     results: dict[str, CandidateSearch] = {}
     preprocessed: Preprocessed | None = None
     for position, family in enumerate(sorted(candidates, key=SEARCH_ORDER.index)):
         now = time.monotonic()
-        share_end = now + (deadline - now) / (len(candidates) - position)
+        share_end = now + (deadline - now) / (len(candidates) - position)  # inf stays inf
 
         def report(step: str, done: float, position: int = position) -> None:
             progress(step, (position + min(done, 1.0)) / len(candidates))
@@ -101,7 +104,8 @@ def _search_family(
     def run(params: Params, deadline: float) -> tuple[FittedTrial, float]:
         trial = trainer.fit(params, deadline)
         y = data.y_validation
-        return trial, metric_value(criteria.metric, y, trial.validation_scores, criteria.cost)
+        score = metric_value(criteria.task, criteria.metric, y, trial.validation_scores, criteria.cost)
+        return trial, score
 
     def tell(trials: int, best_score: float) -> None:
         elapsed = (time.monotonic() - started) / max(share_end - started, 1e-9)

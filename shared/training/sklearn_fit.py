@@ -1,4 +1,5 @@
-"""scikit-learn trials: one preprocessing shared by every family, then the family's classifier.
+"""scikit-learn trials: one preprocessing shared by every family, then the family's classifier
+(or, for regression, its regressor: forests and histogram boosting).
 
 Preprocessing: numeric -> median imputation (with a missing-indicator column for features that
 had gaps in training) and standard scaling; categorical -> most-frequent imputation and one-hot
@@ -87,7 +88,13 @@ class SklearnTrainer:
         # Gradient boosting (OpenMP) and the linear algebra (BLAS) otherwise take every core.
         with threadpool_limits(limits=self._data.n_jobs):
             estimator, fitted, stopped = fit(params, deadline)
-        scores = np.asarray(estimator.predict_proba(self._prepared.validation)[:, 1], np.float64)
+        validation = self._prepared.validation
+        if self._data.task == "regression":
+            scores = np.asarray(estimator.predict(validation), dtype=np.float64)
+        elif self._data.classes:
+            scores = np.asarray(estimator.predict_proba(validation), dtype=np.float64)
+        else:
+            scores = np.asarray(estimator.predict_proba(validation)[:, 1], np.float64)
         return FittedTrial(fitted, estimator, scores, stopped)
 
     def scoring_model(self, trial: FittedTrial) -> ScoringModel:
@@ -101,6 +108,8 @@ class SklearnTrainer:
             features=self._data.features,
             estimator=pipeline,
             versions=library_versions("sklearn"),
+            task=self._data.task,
+            classes=self._data.classes,
         )
 
     def _fit_logistic_regression(self, params: Params, deadline: float) -> tuple[Any, Params, bool]:
@@ -111,13 +120,14 @@ class SklearnTrainer:
         return model, dict(params), False
 
     def _fit_random_forest(self, params: Params, deadline: float) -> tuple[Any, Params, bool]:
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
+        forest = RandomForestRegressor if self._data.task == "regression" else RandomForestClassifier
         rows = len(self._data.y_train)
         per_tree = None if rows <= FOREST_ROWS_PER_TREE else FOREST_ROWS_PER_TREE / rows
         # Warm start keeps the trees grown so far; the forest's seed makes the batches add the
         # same trees a single fit would.
-        model = RandomForestClassifier(
+        model = forest(
             n_estimators=0,
             warm_start=True,
             max_samples=per_tree,
@@ -137,9 +147,11 @@ class SklearnTrainer:
     def _fit_hist_gradient_boosting(
         self, params: Params, deadline: float
     ) -> tuple[Any, Params, bool]:
-        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-        model = HistGradientBoostingClassifier(
+        regression = self._data.task == "regression"
+        boosting = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        model = boosting(
             max_iter=BOOSTING_BATCH,
             warm_start=True,
             early_stopping=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.errors import UsageError
-from shared.metric_table import Task
+from shared.tasks import Task
 from shared.model import FeatureSpec, Label
 
 __all__ = ["Cost", "Task", "TrainingSpec"]
@@ -36,8 +36,10 @@ class TrainingSpec:
     `time_budget_s` bounds the whole training: the hyperparameter search across all candidates
     gets 90% of it, the steps after it the rest (each family's default trial always completes,
     so huge data can overrun a tiny budget). `max_trials` bounds the search per family, so
-    small data does not spend the whole budget overfitting the validation split. `n_jobs` is
-    the thread count of the fitters.
+    small data does not spend the whole budget overfitting the validation split. With
+    `time_bounded` false the time budget cuts nothing: each family runs `max_trials` trials,
+    each to its end, so the same data, spec and seed give the same model, byte for byte.
+    `n_jobs` is the thread count of the fitters.
     """
 
     target: str
@@ -53,6 +55,7 @@ class TrainingSpec:
     test_fraction: float = 0.2
     validation_fraction: float = 0.2
     max_trials: int = 20
+    time_bounded: bool = True
     n_jobs: int = 2
 
     def __post_init__(self) -> None:

@@ -1,4 +1,5 @@
-"""Train / validation / test split: stratified on the label, or by time when a time column is set.
+"""Train / validation / test split: stratified on the label (a regression target: drawn at
+random), or by time when a time column is set.
 
 Both are deterministic: the stratified split draws from a generator seeded with the spec's seed,
 the time split only sorts (stably, so equal times keep their input order). Each split's row
@@ -14,7 +15,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from shared.errors import DataError
-from shared.training.labels import IntArray, require_both_classes
+from shared.tasks import definition
+from shared.training.labels import require_both_classes
 
 Positions = npt.NDArray[np.intp]
 
@@ -37,25 +39,54 @@ class SplitPositions:
 
 def split_rows(
     frame: pd.DataFrame,
-    y: IntArray,
+    y: npt.NDArray[np.generic],
     *,
     seed: int,
     test_fraction: float,
     validation_fraction: float,
     time_column: str | None = None,
+    task: str = "binary_classification",
 ) -> SplitPositions:
-    if time_column is None:
-        split = _stratified(y, seed, test_fraction, validation_fraction)
-    else:
+    """`y`: 0/1 (binary), the class index (multiclass) or the value (regression)."""
+    output = definition(task).output
+    if time_column is not None:
         order = np.argsort(_sortable_times(frame, time_column), kind="stable")
         split = _cut(order, test_fraction, validation_fraction)
-    for name, positions in (
+    elif output == "value":
+        split = _cut(np.random.default_rng(seed).permutation(len(y)), test_fraction,
+                     validation_fraction)  # fmt: skip
+    else:
+        split = _stratified(y, seed, test_fraction, validation_fraction)
+    parts = (
         ("the training split", split.train),
         ("the validation split", split.validation),
         ("the test split", split.test),
-    ):
-        require_both_classes(y[positions], name)
+    )
+    if output == "probability":
+        for name, positions in parts:
+            require_both_classes(y[positions], name)
+    elif output == "probabilities":
+        _require_classes(y, split)
+    else:
+        for name, positions in parts:
+            if len(positions) < 2:
+                raise DataError(f"{name} has {len(positions)} row(s); at least 2 are needed")
     return split
+
+
+def _require_classes(y: npt.NDArray[np.generic], split: SplitPositions) -> None:
+    """Every class in the training split (a model learns only the classes it sees), and two or
+    more in the validation and test splits (or no metric compares models)."""
+    classes = np.unique(y)
+    missing = np.setdiff1d(classes, np.unique(y[split.train]))
+    if len(missing):
+        raise DataError(
+            f"the training split has no row of {len(missing)} of the {len(classes)} classes; "
+            "each class needs rows in it (more rows, or a split not by time)"
+        )
+    for name, positions in (("validation", split.validation), ("test", split.test)):
+        if len(np.unique(y[positions])) < 2:
+            raise DataError(f"the {name} split holds fewer than two classes")
 
 
 def _cut(ordered: Positions, test_fraction: float, validation_fraction: float) -> SplitPositions:
@@ -71,12 +102,13 @@ def _cut(ordered: Positions, test_fraction: float, validation_fraction: float) -
 
 
 def _stratified(
-    y: IntArray, seed: int, test_fraction: float, validation_fraction: float
+    y: npt.NDArray[np.generic], seed: int, test_fraction: float, validation_fraction: float
 ) -> SplitPositions:
     rng = np.random.default_rng(seed)
+    # Binary: 0 then 1, as always (np.unique sorts): the same seed splits as it did.
     parts = [
         _cut(rng.permutation(np.flatnonzero(y == label)), test_fraction, validation_fraction)
-        for label in (0, 1)
+        for label in np.unique(y)
     ]
     return SplitPositions(
         train=np.sort(np.concatenate([part.train for part in parts])),

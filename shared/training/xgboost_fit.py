@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from shared.model import ScoringModel, library_versions
+from shared.tasks import definition
 from shared.training.candidates import Params
 from shared.training.fitting import FittedTrial, SplitData, past
 
@@ -40,10 +41,13 @@ class XGBoostTrainer:
         import xgboost as xgb
 
         deadline_hit = _DeadlineFlag()
+        task = definition(self._data.task)
+        classes = {"num_class": len(self._data.classes)} if self._data.classes else {}
         booster = xgb.train(
             {
-                "objective": "binary:logistic",
-                "eval_metric": "logloss",
+                "objective": task.xgboost_objective,
+                "eval_metric": task.xgboost_eval_metric,
+                **classes,
                 "tree_method": "hist",
                 "seed": self._data.seed,
                 "nthread": self._data.n_jobs,
@@ -72,6 +76,8 @@ class XGBoostTrainer:
             features=self._data.features,
             estimator=trial.estimator,
             versions=library_versions("xgboost"),
+            task=self._data.task,
+            classes=self._data.classes,
         )
 
 

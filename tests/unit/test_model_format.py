@@ -220,7 +220,7 @@ def test_the_onnx_graph_scores_within_1e_6_of_xgboost(xgboost_model: ScoringMode
         matrix = feature_matrix(rows, trained.features)
         graph = booster_onnx(trained.estimator, matrix[:100])
         assert graph is not None
-        found = OnnxScorer(graph).scores(matrix)
+        found = OnnxScorer(graph).outputs(matrix)
         expected = trained.estimator.inplace_predict(matrix)
         np.testing.assert_allclose(found, expected, rtol=0, atol=1e-6)
 

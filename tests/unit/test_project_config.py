@@ -16,6 +16,7 @@ from shared.project_config import (
     ProjectConfig,
     load_project_config,
     parse_project_config,
+    project_config_tables,
 )
 
 FULL = """
@@ -129,6 +130,24 @@ def test_a_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
+def test_multiclass_parses_with_its_own_defaults(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        'target = "defaulted"', 'target = "card"\ntask = "multiclass_classification"'
+    )
+    config = load_project_config(write(tmp_path, text))
+    assert config.task == "multiclass_classification"
+    assert config.primary_metric == "log_loss"
+    assert config.candidates == ("xgboost", "logistic_regression")
+    assert "positive_label" not in project_config_tables(config)["model"]
+
+
+def test_max_trials_is_read_and_stored(tmp_path: Path) -> None:
+    config = load_project_config(write(tmp_path, MINIMAL + "\n[training]\nmax_trials = 3\n"))
+    assert config.max_trials == 3
+    assert project_config_tables(config)["training"]["max_trials"] == 3
+    assert load_project_config(write(tmp_path, MINIMAL)).max_trials is None
+
+
 def test_regression_parses_with_its_own_defaults(tmp_path: Path) -> None:
     text = MINIMAL.replace('target = "defaulted"', 'target = "price"\ntask = "regression"')
     config = load_project_config(write(tmp_path, text))
@@ -162,7 +181,8 @@ ERRORS = [
     (MINIMAL.replace("loan-default", "Loan Default"), "model.name",
      ["expected a model name", "found 'Loan Default'"]),
     (MINIMAL + 'task = "classification"\n', "model.task",
-     ["binary_classification, regression", "found 'classification'"]),
+     ["binary_classification, multiclass_classification, regression",
+      "found 'classification'"]),
     ('[model]\nname = "m"\n', "model.target", ["is required", "expected a column name"]),
     (MINIMAL + 'features = ["age", "defaulted"]\n', "model.features",
      ["'defaulted' is already model.target"]),
@@ -182,11 +202,19 @@ ERRORS = [
     (with_table("training", 'primary_metric = "expected_cost"'), "training.primary_metric",
      ["needs a [cost] table"]),
     (MINIMAL + 'task = "regression"\n\n[training]\ncandidates = ["logistic_regression"]\n',
-     "training.candidates", ["regression model families", "found the classifier"]),
+     "training.candidates", ["regression model families", "found 'logistic_regression'"]),
     (MINIMAL + 'task = "regression"\npositive_label = 1\n', "model.positive_label",
      ["no positive_label for regression"]),
     (MINIMAL + 'task = "regression"\n\n[cost]\nfalse_positive = 1\nfalse_negative = 1\n',
      "cost", ["no [cost] for regression"]),
+    (MINIMAL + 'task = "multiclass_classification"\npositive_label = 1\n', "model.positive_label",
+     ["no positive_label for multiclass_classification"]),
+    (MINIMAL + 'task = "multiclass_classification"\n\n[cost]\nfalse_positive = 1\n'
+     'false_negative = 1\n', "cost", ["no [cost] for multiclass_classification"]),
+    (MINIMAL + 'task = "multiclass_classification"\n\n[training]\nprimary_metric = "roc_auc"\n',
+     "training.primary_metric", ["multiclass_classification metric", "macro_f1"]),
+    (MINIMAL + "\n[training]\nmax_trials = 0\n", "training.max_trials",
+     ["an integer >= 1", "found 0"]),
     (with_table("cost", "false_positive = -1\nfalse_negative = 2"), "cost.false_positive",
      ["expected a number >= 0", "found -1"]),
     (with_table("cost", "false_positive = 0\nfalse_negative = 0"), "cost.false_positive",

@@ -345,7 +345,10 @@ def test_an_answer_is_written_as_the_encoder_writes_it(
 ) -> None:
     model = {"name": "m", "version": "20260101-000000-abc", "alias": None}
 
-    text = answer_json(labels, scores, to_json(model), "req-1")
+    predictions = [
+        {"label": label, "score": score} for label, score in zip(labels, scores, strict=True)
+    ]
+    text = answer_json(predictions, to_json(model), "req-1")
 
     expected = {
         "predictions": [
@@ -360,8 +363,10 @@ def test_an_answer_is_written_as_the_encoder_writes_it(
 
 @pytest.mark.parametrize("score", [float("nan"), float("inf"), -float("inf")])
 def test_an_answer_refuses_a_score_json_cannot_hold(score: Any) -> None:
-    with pytest.raises(ValueError, match="finite"):
-        answer_json([1], [score], "{}", "req-1")
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        answer_json([{"label": 1, "score": score}], "{}", "req-1")
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        answer_json([{"value": score}], "{}", "req-1")
 
 
 def test_a_request_id_is_the_callers_when_sane_else_a_random_uuid() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.errors import UsageError
+from shared.errors import DataError, UsageError
 from shared.training import (
     GateRefused,
     TrainingOutcome,
@@ -183,10 +183,12 @@ def test_missing_values_categoricals_and_a_time_column_train_unchanged() -> None
     assert set(outcome.model.predict_labels(frame.head(50))) <= {"0", "1"}
 
 
-def test_regression_is_refused_plainly() -> None:
+def test_a_regression_target_that_is_not_a_number_is_refused_plainly() -> None:
     frame, spec = numeric_frame(200, seed=7)
-    regression = TrainingSpec(target="answer", features=spec.features, task="regression")
-    with pytest.raises(UsageError, match="regression training is not supported yet"):
+    regression = TrainingSpec(
+        target="answer", features=spec.features, task="regression", candidates=("xgboost",)
+    )
+    with pytest.raises(DataError, match="'answer' has 200 value.*'no' at data row 1"):
         train_model(frame, regression)
 
 

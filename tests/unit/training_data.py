@@ -81,3 +81,66 @@ def mixed_frame(rows: int, seed: int) -> tuple[pd.DataFrame, TrainingSpec]:
         time_budget_s=60.0,
     )
     return frame, spec
+
+
+CARDS = ("basic", "gold", "platinum", "student")
+
+
+def multiclass_frame(rows: int, seed: int) -> tuple[pd.DataFrame, TrainingSpec]:
+    """Four text classes from two numeric features and a categorical one, with gaps."""
+    rng = np.random.default_rng(seed)
+    income = rng.normal(0, 1, rows)
+    age = rng.normal(0, 1, rows)
+    color = rng.integers(0, len(COLORS), rows)
+    logits = 3 * np.stack(
+        [0.5 * income, 1.5 * income + 0.5 * (color == 1), 2.5 * income - 1, -2 * age], axis=1
+    ) + rng.gumbel(size=(rows, 4))
+    frame = pd.DataFrame(
+        {
+            "income": np.where(rng.random(rows) < 0.05, np.nan, income),
+            "age": age,
+            "color": np.array(COLORS, dtype=object)[color],
+            "card": np.array(CARDS, dtype=object)[np.argmax(logits, axis=1)],
+        }
+    )
+    spec = TrainingSpec(
+        target="card",
+        task="multiclass_classification",
+        features=(
+            FeatureSpec("income", "numeric"),
+            FeatureSpec("age", "numeric"),
+            FeatureSpec("color", "categorical", COLORS),
+        ),
+        candidates=("xgboost", "logistic_regression"),
+        primary_metric="log_loss",
+        seed=seed,
+        max_trials=2,
+        time_budget_s=60.0,
+    )
+    return frame, spec
+
+
+def regression_frame(rows: int, seed: int) -> tuple[pd.DataFrame, TrainingSpec]:
+    """A price from a numeric and a categorical feature, with noise."""
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(0, 15, rows)
+    size = rng.integers(0, len(SIZES), rows)
+    price = 20_000 * np.exp(-0.15 * age) + 3_000 * size + rng.normal(0, 800, rows)
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "size": np.array(SIZES, dtype=object)[size],
+            "price": price,
+        }
+    )
+    spec = TrainingSpec(
+        target="price",
+        task="regression",
+        features=(FeatureSpec("age", "numeric"), FeatureSpec("size", "categorical", SIZES)),
+        candidates=("xgboost", "hist_gradient_boosting"),
+        primary_metric="rmse",
+        seed=seed,
+        max_trials=2,
+        time_budget_s=60.0,
+    )
+    return frame, spec
