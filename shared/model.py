@@ -20,8 +20,9 @@ numeric -> float64, categorical -> pandas Categorical with exactly the declared 
 
 The estimator is an `xgboost.Booster` (family "xgboost", scored with `inplace_predict`) or a
 fitted scikit-learn `Pipeline` of ``("preprocess", ColumnTransformer)`` then
-``("classifier", estimator)`` (a regressor for regression: the step keeps its name). Neither library is imported by this module: loading a model
-imports only the one it needs, which keeps a function's cold start short.
+``("classifier", estimator)`` (a regressor for regression: the step keeps its name). Neither
+library is imported by this module: loading a model imports only the one it needs, which keeps a
+function's cold start short.
 
 Models are stored single-threaded (right for concurrent HTTP requests of a few rows); a batch
 scorer that has the instance's cores to itself calls `set_threads(n)` once after loading.
@@ -176,7 +177,8 @@ class ScoringModel:
     def predict_labels(self, frame: pd.DataFrame) -> npt.NDArray[Any]:
         outputs = self.predict_outputs(frame)
         if self.classes:
-            return np.asarray(self.classes, dtype=object)[np.argmax(outputs, axis=1)]
+            labels: npt.NDArray[Any] = np.asarray(self.classes, dtype=object)
+            return np.asarray(labels[np.argmax(outputs, axis=1)])
         if self.task == "regression":
             raise UsageError("a regression model predicts values, not labels")
         return np.where(outputs >= self.threshold, self.positive_label, self.negative_label)

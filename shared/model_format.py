@@ -31,7 +31,6 @@ from typing import Any, Final
 import numpy as np
 
 from shared.errors import ModelFormatError, UsageError
-from shared.tasks import TASKS, Task
 from shared.model import (
     Calibrator,
     FeatureSpec,
@@ -40,6 +39,7 @@ from shared.model import (
     ScoringModel,
     SigmoidCalibrator,
 )
+from shared.tasks import TASKS, Task
 
 CARD_FILE: Final = "model.json"
 BOOSTER_FILE: Final = "booster.ubj"
@@ -328,8 +328,7 @@ def _plain(label: Any) -> Label:
 def _task(name: object) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; this cloudscore knows {', '.join(TASKS)}")
-    task: Task = name  # type: ignore[assignment]
-    return task
+    return next(task for task in TASKS if task == name)
 
 
 def _tuple(categories: list[str] | None) -> tuple[str, ...] | None:

@@ -9,6 +9,7 @@ the retrain function).
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import socket
 import subprocess
@@ -75,15 +76,12 @@ def training_spec(config: ProjectConfig, contract: DataContract) -> tuple[Traini
         primary_metric=config.primary_metric,
         cost=config.cost,
         time_budget_s=config.time_budget_s,
-        **(
-            {"max_trials": config.max_trials, "time_bounded": False}
-            if config.max_trials is not None
-            else {}
-        ),
         seed=config.seed,
         test_fraction=config.test_fraction,
         validation_fraction=config.validation_fraction,
     )
+    if config.max_trials is not None:  # a fixed number of trials, whatever the time
+        spec = dataclasses.replace(spec, max_trials=config.max_trials, time_bounded=False)
     return spec, ignored
 
 

@@ -5,11 +5,14 @@ only, so that the request path and the configuration import it for nothing.
     TASK_DEFINITIONS["regression"]       a `TaskDefinition`
     definition(task)                     the same, with an error that lists the tasks
 
-| task | the model outputs | `predictions.score` | `predicted_label` | `probabilities` |
-|---|---|---|---|---|
-| binary_classification | P(positive class) | that probability | the label the threshold picks | — |
-| multiclass_classification | one probability per class | P(the predicted class) | the most probable class | every class's |
-| regression | a value | the value | — | — |
+| task       | the model outputs | `score`                | `predicted_label`    | `probabilities` |
+|------------|-------------------|------------------------|----------------------|-----------------|
+| binary     | P(positive class) | that probability       | by the threshold     | —               |
+| multiclass | P(each class)     | P(the predicted class) | the most probable    | every class's   |
+| regression | a value           | the value              | —                    | —               |
+
+(the columns of `predictions` and `online_predictions`; the tasks are named
+binary_classification, multiclass_classification and regression)
 
 Only binary classification has a decision threshold, a probability calibrator and a business
 cost (`[cost]` prices the four outcomes of a yes/no decision; a cost matrix of k classes is not

@@ -41,9 +41,9 @@ from shared.serving.instance_check import InstanceChecker, ModelInput
 from shared.serving.openapi import openapi_text
 from shared.serving.prediction_log import PredictionLog
 from shared.serving.predictor import Explanation, NotExplainable, Predictor
-from shared.tasks import TaskDefinition, definition
 from shared.serving.request import HttpRequest, PredictRequest, Route, parse_request
 from shared.serving.request_body import Limits
+from shared.tasks import TaskDefinition, definition
 from shared.values import label_text, record_id
 
 _log = logging.getLogger(__name__)
@@ -355,7 +355,7 @@ class PredictionService:
                     request.instances,
                     predicted.labels,
                     predicted.scores,
-                    predicted.probabilities or [None] * len(predicted.scores),
+                    predicted.probabilities or _NO_PROBABILITIES * len(predicted.scores),
                     strict=True,
                 )
             )
@@ -363,6 +363,7 @@ class PredictionService:
 
 
 # Strict JSON: `json.dumps` writes an infinite number as Infinity, which no JSON reader takes.
+_NO_PROBABILITIES: Final[list[dict[str, float] | None]] = [None]
 _LOG_ENCODER: Final = json.JSONEncoder(default=str, allow_nan=False)
 
 

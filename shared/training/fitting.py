@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import pandas as pd
-
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from shared.model import FeatureSpec, FloatArray, ScoringModel
 from shared.tasks import Task

@@ -21,7 +21,7 @@ from shared.errors import CloudscoreError
 from shared.metric_table import higher_is_better
 from shared.model import FloatArray
 from shared.tasks import definition
-from shared.training.evaluation import bootstrap_metric_difference, bootstrap_difference
+from shared.training.evaluation import bootstrap_difference, bootstrap_metric_difference
 from shared.training.spec import Cost
 
 if TYPE_CHECKING:

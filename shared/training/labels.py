@@ -93,7 +93,7 @@ def class_target(frame: pd.DataFrame, target: str) -> tuple[IntArray, tuple[str,
         raise DataError(
             f"target column {target!r} holds {len(classes)} distinct label(s) "
             f"({', '.join(map(repr, classes))}); multiclass classification needs 3 or more "
-            "(two labels: task = \"binary_classification\")"
+            '(two labels: task = "binary_classification")'
         )
     if len(classes) > MAX_CLASSES:
         shown = ", ".join(map(repr, classes[:5]))

@@ -221,13 +221,16 @@ def _finalise(
     also the calibration evidence and the model's validation scores (binary). Other tasks: the
     best family on validation, as it is."""
     if not definition(spec.task).has_threshold:
-        candidates = [_candidate_result(search, None, data.y_validation, spec) for search in searches]
+        candidates = [
+            _candidate_result(search, None, data.y_validation, spec) for search in searches
+        ]
         winner = _winner(candidates, spec.primary_metric)
         return searches[winner].model, candidates, {}, searches[winner].validation_scores
-    assert negative is not None  # binary
+    if negative is None:
+        raise DataError("binary training needs the label that is not the positive one")
+    y_validation = data.y_validation.astype(np.int8)
     choices = [
-        choose_calibration(data.y_validation, search.validation_scores, spec.seed)
-        for search in searches
+        choose_calibration(y_validation, search.validation_scores, spec.seed) for search in searches
     ]
     candidates = [
         _candidate_result(search, choice, data.y_validation, spec)
@@ -241,7 +244,7 @@ def _finalise(
         negative_label=negative,
     )
     validation_scores = model.predict_scores(data.validation)
-    threshold = choose_threshold(data.y_validation, validation_scores, spec.cost)
+    threshold = choose_threshold(y_validation, validation_scores, spec.cost)
     model = dataclasses.replace(model, threshold=threshold)
     return model, candidates, choices[winner].log_loss, validation_scores
 

@@ -25,9 +25,9 @@ from shared.metric_table import is_better
 from shared.model import FloatArray, ScoringModel
 from shared.training.candidates import SEARCH_SPACES, Params, family_rng
 from shared.training.fitting import FittedTrial, SplitData, Trainer, past
-from shared.training.task_metrics import metric_value
 from shared.training.sklearn_fit import Preprocessed, SklearnTrainer, preprocess
 from shared.training.spec import Cost
+from shared.training.task_metrics import metric_value
 from shared.training.xgboost_fit import XGBoostTrainer
 
 # (what is being done, fraction of the search done)
@@ -104,7 +104,9 @@ def _search_family(
     def run(params: Params, deadline: float) -> tuple[FittedTrial, float]:
         trial = trainer.fit(params, deadline)
         y = data.y_validation
-        score = metric_value(criteria.task, criteria.metric, y, trial.validation_scores, criteria.cost)
+        score = metric_value(
+            criteria.task, criteria.metric, y, trial.validation_scores, criteria.cost
+        )
         return trial, score
 
     def tell(trials: int, best_score: float) -> None:

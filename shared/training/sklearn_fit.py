@@ -122,7 +122,9 @@ class SklearnTrainer:
     def _fit_random_forest(self, params: Params, deadline: float) -> tuple[Any, Params, bool]:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        forest = RandomForestRegressor if self._data.task == "regression" else RandomForestClassifier
+        forest = (
+            RandomForestRegressor if self._data.task == "regression" else RandomForestClassifier
+        )
         rows = len(self._data.y_train)
         per_tree = None if rows <= FOREST_ROWS_PER_TREE else FOREST_ROWS_PER_TREE / rows
         # Warm start keeps the trees grown so far; the forest's seed makes the batches add the

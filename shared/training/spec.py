@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.errors import UsageError
-from shared.tasks import Task
 from shared.model import FeatureSpec, Label
+from shared.tasks import Task
 
 __all__ = ["Cost", "Task", "TrainingSpec"]
 

@@ -64,7 +64,7 @@ def split_rows(
     )
     if output == "probability":
         for name, positions in parts:
-            require_both_classes(y[positions], name)
+            require_both_classes(y[positions].astype(np.int8), name)
     elif output == "probabilities":
         _require_classes(y, split)
     else:

@@ -38,7 +38,9 @@ def rows_of(model: ScoringModel, frame: pd.DataFrame) -> list[list[float]]:
     return rows
 
 
-def test_outputs_are_the_batch_paths_within_1e_6(trained: tuple[pd.DataFrame, ScoringModel]) -> None:
+def test_outputs_are_the_batch_paths_within_1e_6(
+    trained: tuple[pd.DataFrame, ScoringModel],
+) -> None:
     frame, model = trained
     sample = frame.head(300)
     scorer = booster_onnx(model.estimator) if model.family == "xgboost" else None

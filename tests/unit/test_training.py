@@ -188,7 +188,7 @@ def test_a_regression_target_that_is_not_a_number_is_refused_plainly() -> None:
     regression = TrainingSpec(
         target="answer", features=spec.features, task="regression", candidates=("xgboost",)
     )
-    with pytest.raises(DataError, match="'answer' has 200 value.*'no' at data row 1"):
+    with pytest.raises(DataError, match=r"'answer' has 200 value.*'no' at data row 1"):
         train_model(frame, regression)
 
 
