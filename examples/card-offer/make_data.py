@@ -1,6 +1,7 @@
-"""Synthetic card applications: train.csv (with the card each applicant took), then a week of new
-applications without it (week-1.csv) and the cards taken as they are known (cards-week-1.csv,
-as `cloudscore labels load` reads them). Run from this folder: ../../.venv/bin/python make_data.py"""
+"""Synthetic card applications: train.csv (with the card each applicant took), then a week of
+new applications without it (week-1.csv) and the cards taken as they are known
+(cards-week-1.csv, as `cloudscore labels load` reads them). Run from this folder:
+../../.venv/bin/python make_data.py"""
 
 from __future__ import annotations
 
