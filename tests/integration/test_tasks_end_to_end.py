@@ -52,7 +52,7 @@ id_column = "car_id"
 time_column = "listed_at"
 
 [training]
-candidates = ["xgboost", "hist_gradient_boosting"]
+candidates = ["xgboost"]
 max_trials = 1
 """,
 }

@@ -232,7 +232,7 @@ def test_a_graph_that_disagrees_with_xgboost_is_not_kept(
     from shared.serving import onnx_scorer
 
     monkeypatch.setattr(
-        onnx_scorer.OnnxScorer, "scores", lambda self, rows: np.zeros(len(rows)) + 0.5
+        onnx_scorer.OnnxScorer, "outputs", lambda self, rows: np.zeros(len(rows)) + 0.5
     )
 
     assert booster_onnx(model.estimator) is None

@@ -33,8 +33,13 @@ def trained(request: pytest.FixtureRequest) -> tuple[pd.DataFrame, ScoringModel]
 
 
 def rows_of(model: ScoringModel, frame: pd.DataFrame) -> list[list[float]]:
-    """Model inputs as the instance check gives them: numbers, category codes, NaN."""
-    rows: list[list[float]] = feature_matrix(frame, model.features).astype(np.float64).tolist()
+    """Model inputs as the instance check gives them: numbers as the float64 JSON reads,
+    category codes, NaN."""
+    matrix = feature_matrix(frame, model.features).astype(np.float64)  # codes: exact
+    for position, feature in enumerate(model.features):
+        if feature.kind == "numeric":
+            matrix[:, position] = frame[feature.name].to_numpy(dtype=np.float64)
+    rows: list[list[float]] = matrix.tolist()
     return rows
 
 
