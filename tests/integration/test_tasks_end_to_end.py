@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from local_emulator.settings import STATE_DIR_VARIABLE, StackSettings
 from shared import clients
 from shared.registry import ModelRegistry
 from tests.conftest import RETRY_TIME_SCALE, free_port_base
+from tests.integration.waiting import wait_for
 from tests.unit.training_data import CARDS, multiclass_frame, regression_frame
 
 pytestmark = pytest.mark.stack
@@ -94,11 +96,14 @@ def project(
             stack.down(settings)
 
 
-def post(settings: StackSettings, body: Any, query: str = "") -> Any:
+def post(settings: StackSettings, body: Any, query: str = "", request_id: str = "") -> Any:
+    headers = {"Content-Type": "application/json"} | (
+        {"X-Request-Id": request_id} if request_id else {}
+    )
     request = urllib.request.Request(
         settings.url("predict_rows") + "/" + query,
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=headers,
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -152,7 +157,8 @@ def test_the_http_function_answers_as_the_task_says(
     task, folder, settings = project
     week = pd.read_csv(folder / "week.csv").head(5)
     instances = json.loads(week.to_json(orient="records"))
-    answered = post(settings, {"instances": instances})
+    request_id = f"t-{uuid.uuid4().hex}"
+    answered = post(settings, {"instances": instances}, request_id=request_id)
     explained = post(settings, {"instances": instances}, "?explain=true")
     outputs = champion_model(settings).model.predict_outputs(week)
     if task == "regression":
@@ -177,6 +183,31 @@ def test_the_http_function_answers_as_the_task_says(
             softmax = np.exp(margins - margins.max()) / np.exp(margins - margins.max()).sum()
             expected = [prediction["probabilities"][c] for c in CARDS]
             np.testing.assert_allclose(softmax, expected, atol=1e-5)
+    logged = logged_answers(settings, request_id)
+    assert [row["instance_index"] for row in logged] == list(range(5))
+    for row, prediction in zip(logged, answered["predictions"], strict=True):
+        if task == "regression":
+            assert (row["predicted_label"], row["probabilities"]) == (None, None)
+            assert row["score"] == prediction["value"]
+        else:
+            assert row["predicted_label"] == prediction["label"]
+            assert row["score"] == prediction["score"]
+            assert json.loads(row["probabilities"]) == prediction["probabilities"]
+
+
+def logged_answers(settings: StackSettings, request_id: str) -> list[dict[str, Any]]:
+    """The `online_predictions` rows of one request (the local stack logs every request)."""
+    bq = clients.bigquery_client(settings.project, settings.endpoints())
+    table = f"{settings.project}.{settings.dataset}.online_predictions"
+    sql = (
+        f"SELECT instance_index, predicted_label, score, probabilities FROM `{table}` "
+        f"WHERE request_id = '{request_id}' AND NOT shadow ORDER BY instance_index"
+    )
+    return wait_for(
+        lambda: [dict(row) for row in bq.query(sql).result()],
+        timeout_s=60,
+        what=f"the logged answers of request {request_id}",
+    )
 
 
 def test_the_api_document_describes_the_tasks_answers_and_schemathesis_finds_nothing(
