@@ -22,9 +22,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "train",
         help="train, evaluate and register a model version",
         description="Infer the data contract, train every candidate family within the time "
-        "budget, pick the best on validation, choose the decision threshold by business cost, "
-        "evaluate on the held-out test split, refuse a model that does not beat the trivial "
-        "baseline, and register the winner as a new immutable version.",
+        "budget (or training.max_trials trials), pick the best on validation, for a binary "
+        "classifier choose the decision threshold by business cost, evaluate on the held-out "
+        "test split, refuse a model that does not beat the trivial baseline (the training "
+        "positive rate, class shares or mean), and register the winner as a new immutable "
+        "version.",
     )
     train.add_argument("--data", required=True, metavar="SOURCE", help=_DATA_HELP)
     train.add_argument("--config", type=Path, help=CONFIG_HELP)
