@@ -1,21 +1,26 @@
 """Multiclass and regression training end to end on small data: the gate's baseline, the
-metrics (equal to scikit-learn's), the model files, and reproducible training."""
+metrics (equal to scikit-learn's), the model files; and reproducible training (`max_trials`)
+of every task."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
+from shared.contract import infer_contract
 from shared.model_format import CARD_FILE, ModelCard, load_model, model_files
+from shared.project_config import load_project_config
+from shared.registration import training_spec
 from shared.tasks import TASK_DEFINITIONS
 from shared.training import GateRefused, TrainingOutcome, train_model
 from shared.training.labels import class_target
 from shared.training.task_metrics import output_metrics
-from tests.unit.training_data import CARDS, multiclass_frame, regression_frame
+from tests.unit.training_data import CARDS, demo_frame, multiclass_frame, regression_frame
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +165,37 @@ def test_classes_are_ordered_numbers_by_value_then_text() -> None:
     index, classes = class_target(frame, "y")
     assert classes == ("9", "10", "a", "b")
     assert list(index) == [1, 0, 3, 2, 0, 1]
+
+
+def test_a_configuration_with_max_trials_trains_the_same_binary_model_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    """As `cloudscore train` reads it: the file's max_trials, seed and [cost] (a calibration
+    and a threshold are chosen too), and a time budget too small for one trial."""
+    (tmp_path / "cloudscore.toml").write_text(
+        """
+[model]
+name = "loan-default"
+target = "defaulted"
+id_column = "application_id"
+time_column = "application_date"
+
+[training]
+candidates = ["xgboost", "logistic_regression"]
+time_budget_s = 0.001
+max_trials = 2
+seed = 5
+
+[cost]
+false_positive = 1.0
+false_negative = 5.0
+"""
+    )
+    config = load_project_config(tmp_path / "cloudscore.toml")
+    frame = demo_frame(1000, seed=12)
+    spec, _ = training_spec(config, infer_contract(frame, config))
+    first, second = train_model(frame, spec), train_model(frame, spec)
+    assert [c.trials for c in first.candidates] == [2, 2]
+    assert not any(c.stopped_by_time for c in first.candidates)
+    assert model_files(first.model) == model_files(second.model)
+    assert (first.threshold, first.test_metrics) == (second.threshold, second.test_metrics)
