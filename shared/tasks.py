@@ -38,8 +38,10 @@ Output = Literal["probability", "probabilities", "value"]
 class TaskDefinition:
     name: Task
     output: Output
-    # The fields of one prediction in an HTTP answer (explanations add theirs).
+    # The fields of one prediction in an HTTP answer (explanations add theirs), and the API
+    # document's component that describes it (`shared/serving/openapi.json`).
     answer_fields: tuple[str, ...]
+    answer_schema: str
     # The families that can learn it (`shared.model.FAMILIES`), and those used when the
     # configuration names none.
     families: tuple[str, ...]
@@ -79,6 +81,7 @@ TASK_DEFINITIONS: Final[dict[Task, TaskDefinition]] = {
         name="binary_classification",
         output="probability",
         answer_fields=("label", "score"),
+        answer_schema="BinaryPrediction",
         families=_ALL_FAMILIES,
         default_candidates=("xgboost", "logistic_regression"),
         default_metric="roc_auc",
@@ -90,6 +93,7 @@ TASK_DEFINITIONS: Final[dict[Task, TaskDefinition]] = {
         name="multiclass_classification",
         output="probabilities",
         answer_fields=("label", "score", "probabilities"),
+        answer_schema="MulticlassPrediction",
         families=_ALL_FAMILIES,
         default_candidates=("xgboost", "logistic_regression"),
         default_metric="log_loss",
@@ -101,6 +105,7 @@ TASK_DEFINITIONS: Final[dict[Task, TaskDefinition]] = {
         name="regression",
         output="value",
         answer_fields=("value",),
+        answer_schema="RegressionPrediction",
         families=("xgboost", "random_forest", "hist_gradient_boosting"),
         default_candidates=("xgboost", "hist_gradient_boosting"),
         default_metric="rmse",

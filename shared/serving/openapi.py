@@ -21,13 +21,7 @@ from typing import Any
 
 from shared.schema import DataContract
 from shared.serving.answers import to_json
-
-# The component that describes one prediction of each task.
-PREDICTION_SCHEMAS = {
-    "binary_classification": "BinaryPrediction",
-    "multiclass_classification": "MulticlassPrediction",
-    "regression": "RegressionPrediction",
-}
+from shared.tasks import definition
 
 
 @cache
@@ -51,7 +45,7 @@ def openapi_document(
     document = copy.deepcopy(_base())
     schemas = document["components"]["schemas"]
     if task is not None:
-        schemas["Prediction"] = {"$ref": f"#/components/schemas/{PREDICTION_SCHEMAS[task]}"}
+        schemas["Prediction"] = {"$ref": f"#/components/schemas/{definition(task).answer_schema}"}
     if contract is not None:
         instance = contract.instance_schema()
         instance.pop("$schema")

@@ -30,7 +30,8 @@ from shared.serving.request import (
     query_parameters,
 )
 from shared.serving.request_body import Limits
-from shared.serving.service import inputs_text, request_id_from
+from shared.serving.service import Predicted, inputs_text, request_id_from
+from shared.tasks import TASKS, Task, definition
 
 LIMITS = Limits(max_body_bytes=10_000, max_instances=3)
 
@@ -328,6 +329,32 @@ def test_the_document_describes_the_served_versions_instances() -> None:
     assert explain["schema"]["pattern"] == r"^\s*(?:[Ff][Aa][Ll][Ss][Ee]|0)?\s*$"
     # The kept document itself is left as it was.
     assert "required" not in openapi_document()["components"]["schemas"]["Instance"]
+
+
+# One prediction of each task, as the service makes them from a model's outputs.
+PREDICTED = {
+    "binary_classification": (["1"], [0.7], None),
+    "multiclass_classification": (["gold"], [0.7], [{"basic": 0.3, "gold": 0.7}]),
+    "regression": ([None], [8123.5], None),
+}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_a_tasks_answers_hold_its_fields_and_its_document_component_describes_them(
+    task: Task,
+) -> None:
+    defined = definition(task)
+    schemas = openapi_document(task=task)["components"]["schemas"]
+
+    assert schemas["Prediction"] == {"$ref": f"#/components/schemas/{defined.answer_schema}"}
+    component = schemas[defined.answer_schema]
+    assert component["required"] == list(defined.answer_fields)
+    assert component["additionalProperties"] is False
+    answers = Predicted(defined, *PREDICTED[task]).answers()  # type: ignore[arg-type]
+    assert [tuple(answer) for answer in answers] == [defined.answer_fields]
+    # A document of no model in particular allows the prediction of every task.
+    any_task = openapi_document()["components"]["schemas"]["Prediction"]["oneOf"]
+    assert {"$ref": f"#/components/schemas/{defined.answer_schema}"} in any_task
 
 
 @pytest.mark.parametrize(
