@@ -3,6 +3,7 @@ what they hold, and the claim that fixes a file's run and model version."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ def predictions(run_id: str, rows: int) -> pd.DataFrame:
             "scored_at": now,
             # The first row's own time; the others have none (a model without a time column).
             "data_time": [datetime(2018, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)] + [None] * (rows - 1),
+            # A multiclass model's class probabilities (JSON text); a binary model's none.
+            "probabilities": ['{"a": 0.25, "b": 0.75}'] + [None] * (rows - 1),
         }
     )
 
@@ -90,8 +93,8 @@ def test_loaded_rows_keep_their_types(sink: BigQuerySink) -> None:
 
     rows = list(
         sink.client.query(
-            f"SELECT row_number, score, source_generation, scored_at, data_time FROM "
-            f"`{sink.table_id(PREDICTIONS)}` WHERE run_id = '{run_id}' ORDER BY row_number"
+            "SELECT row_number, score, source_generation, scored_at, data_time, probabilities "
+            f"FROM `{sink.table_id(PREDICTIONS)}` WHERE run_id = '{run_id}' ORDER BY row_number"
         ).result()
     )
     assert [r["row_number"] for r in rows] == [1, 2, 3]
@@ -100,6 +103,8 @@ def test_loaded_rows_keep_their_types(sink: BigQuerySink) -> None:
     assert rows[0]["scored_at"].tzinfo is not None
     assert rows[0]["data_time"] == datetime(2018, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
     assert rows[1]["data_time"] is None
+    assert json.loads(rows[0]["probabilities"]) == {"a": 0.25, "b": 0.75}
+    assert rows[1]["probabilities"] is None
 
 
 def test_the_first_claim_fixes_the_version_for_every_later_attempt(
