@@ -9,6 +9,8 @@ report imports it without numpy.
     higher_is_better(name)           which way a metric improves
     is_better(name, value, than)     whether `value` is better than `than`
     worse_by(name, value, reference) how much worse `value` is than `reference` (< 0: better)
+    in_target_units(name)            whether the metric is in the target's units (RMSE, MAE):
+                                     a drop in it is judged as a share of its value
 
 A task, or a metric, is added by adding rows (a name may appear under several tasks, with the
 same direction: log loss measures binary and multiclass models alike).
@@ -32,6 +34,9 @@ class Metric:
     higher_is_better: bool
     primary: bool = True  # may be training.primary_metric
     ranking: bool = False  # unchanged by a monotone recalibration of the scores
+    # In the target's units (a price, a duration): no fixed drop means the same for every
+    # model, so a drop is judged as a share of the value at training.
+    target_units: bool = False
 
 
 METRICS: Final[tuple[Metric, ...]] = (
@@ -49,8 +54,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("macro_f1", "multiclass_classification", higher_is_better=True),
     Metric("weighted_f1", "multiclass_classification", higher_is_better=True),
     Metric("accuracy", "multiclass_classification", higher_is_better=True),
-    Metric("rmse", "regression", higher_is_better=False),
-    Metric("mae", "regression", higher_is_better=False),
+    Metric("rmse", "regression", higher_is_better=False, target_units=True),
+    Metric("mae", "regression", higher_is_better=False, target_units=True),
     Metric("r2", "regression", higher_is_better=True),
 )
 
@@ -84,6 +89,10 @@ def higher_is_better(name: str) -> bool:
 
 def is_ranking(name: str) -> bool:
     return any(m.ranking for m in METRICS if m.name == name)
+
+
+def in_target_units(name: str) -> bool:
+    return any(m.target_units for m in METRICS if m.name == name)
 
 
 def is_better(name: str, value: float, than: float) -> bool:

@@ -126,7 +126,8 @@ class MonitoringPolicy:
     min_labelled_rows: int = 200  # a period with fewer labelled rows: no verdict on its quality
     # The worst acceptable value of the primary metric (a ceiling when lower is better).
     metric_floor: float | None = None
-    # Retrain when the metric is this much worse than it was on the test set at training.
+    # Retrain when the metric is this much worse than it was on the test set at training (for
+    # RMSE and MAE, in the target's units: this share of the test value).
     max_metric_drop: float = 0.03
     # A period's performance estimated from its scores (before its labels arrive) may call for
     # a retrain, judged by the same floor and drop as the realized one, in the periods with

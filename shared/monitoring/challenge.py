@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
@@ -27,8 +28,13 @@ from shared.registration import train_and_register
 from shared.sources import read_source
 from shared.timestamps import utc_moments
 from shared.training import GateRefused
-from shared.training.evaluation import bootstrap_metric_difference, score_metrics
-from shared.training.labels import binary_target
+from shared.training.evaluation import (
+    bootstrap_difference,
+    bootstrap_metric_difference,
+    score_metrics,
+)
+from shared.training.labels import binary_target, label_texts, value_target
+from shared.training.task_metrics import output_metrics
 from shared.values import BLANKS
 
 if TYPE_CHECKING:
@@ -110,6 +116,8 @@ def compare(
     holdout: pd.DataFrame, champion: Any, challenger: Any, config: ProjectConfig
 ) -> Comparison:
     """Both models on the same rows: their metrics and the paired bootstrap of the difference."""
+    if config.task != "binary_classification":
+        return _compare_outputs(holdout, champion, challenger, config)
     y = binary_target(holdout, config.target, config.positive_label)
     cost = config.cost
     champion_scores = champion.predict_scores(holdout)
@@ -135,6 +143,67 @@ def compare(
         high=round(high, 6),
         rows=len(y),
     )
+
+
+def _compare_outputs(
+    holdout: pd.DataFrame, champion: Any, challenger: Any, config: ProjectConfig
+) -> Comparison:
+    """`compare` for multiclass and regression models, on their outputs
+    (`shared.training.task_metrics`)."""
+    metric = config.promotion_metric
+    champion_outputs = champion.predict_outputs(holdout)
+    challenger_outputs = challenger.predict_outputs(holdout)
+    classes: tuple[str, ...] = ()
+    if config.task == "regression":
+        y: npt.NDArray[Any] = value_target(holdout, config.target)
+    else:
+        y, classes = _class_indices(holdout, config.target, champion.classes, challenger.classes)
+        champion_outputs = _aligned(champion_outputs, champion.classes, classes)
+        challenger_outputs = _aligned(challenger_outputs, challenger.classes, classes)
+    mean, low, high = bootstrap_difference(
+        config.task,
+        y,
+        challenger_outputs,
+        champion_outputs,
+        metric,
+        rounds=config.monitoring.bootstrap_rounds,
+        seed=config.seed,
+    )
+    return Comparison(
+        metric=metric,
+        margin=config.monitoring.promotion_margin,
+        champion=_rounded(output_metrics(config.task, y, champion_outputs, classes=classes)),
+        challenger=_rounded(output_metrics(config.task, y, challenger_outputs, classes=classes)),
+        mean=round(mean, 6),
+        low=round(low, 6),
+        high=round(high, 6),
+        rows=len(y),
+    )
+
+
+def _class_indices(
+    frame: pd.DataFrame, target: str, *model_classes: tuple[str, ...]
+) -> tuple[npt.NDArray[np.intp], tuple[str, ...]]:
+    """Each row's class index among every class either model knows or a label names (a class
+    a model does not know gets probability 0 from it), and those classes."""
+    texts = label_texts(frame, target)
+    missing = int((texts == "").sum())
+    if missing:
+        raise DataError(f"target column {target!r} has {missing} missing value(s)")
+    known = [name for classes in model_classes for name in classes]
+    classes = tuple(dict.fromkeys([*known, *(str(v) for v in pd.unique(texts))]))
+    index = pd.Index(classes).get_indexer(pd.Index(texts))
+    return np.asarray(index, dtype=np.intp), classes
+
+
+def _aligned(
+    probabilities: npt.NDArray[np.float64], own: tuple[str, ...], classes: tuple[str, ...]
+) -> npt.NDArray[np.float64]:
+    """A model's probabilities with one column per class of `classes` (0 for a class it does
+    not know)."""
+    aligned = np.zeros((len(probabilities), len(classes)), dtype=np.float64)
+    aligned[:, [classes.index(name) for name in own]] = probabilities
+    return aligned
 
 
 def challenge(

@@ -256,6 +256,7 @@ def _judge(
         threshold=float(champion.model.threshold),
         cost=config.cost,
         seed=config.seed,
+        classes=tuple(champion.model.classes),
     )
     rows = scored_rows(cloud.bigquery, cloud.dataset, champion.version, since)
     drift = window_drift(
@@ -302,6 +303,9 @@ def _judge(
         "recent_periods": policy.recent_periods,
         "alert_periods": policy.alert_periods,
         "drift_min_features": policy.drift_min_features,
+        "task": config.task,
+        # Why no period has an estimate, for the report (None: the task has one).
+        "no_estimate": monitoring.no_estimate,
     }
     summary = drift.pooled().summary(drift_threshold(policy), statistic=policy.drift_statistic)
     window = {

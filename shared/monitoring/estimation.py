@@ -1,5 +1,6 @@
 """Performance estimated before the labels arrive: confidence-based performance estimation
-(CBPE, as nannyml names it) for binary classifiers, and the sampling error of any metric.
+(CBPE, as nannyml names it) for binary and multiclass classifiers, and the sampling error of any
+metric.
 
 CBPE reads a calibrated score p as the chance that the row is positive. A period's rows then
 have an expected confusion matrix at the model's threshold t (a flagged row, p >= t, is a true
@@ -12,9 +13,17 @@ with chance p and a true negative with chance 1 - p), and every metric has an ex
     log_loss, brier   the expected loss of each row: -p log p - (1-p) log(1-p); p (1 - p)
     precision, recall, f1, expected_cost   from the expected confusion matrix
 
+Multiclass, as nannyml estimates it: each class against the rest, the class's probability p_c
+read as the chance that the row is of class c, and "flagged" meaning predicted as c (the most
+probable class). Per class, the expected true positives, false positives and false negatives
+give its precision, recall and F1; macro F1 is their mean over the classes, weighted F1 their
+mean weighted by each class's expected count (the sum of its probabilities); accuracy is the
+mean probability of the predicted class; log loss the mean entropy of the probabilities.
+
 It holds while the scores stay calibrated and the link between the inputs and the label does
-not change (covariate shift only); training calibrates the scores when that helps (see
-`shared.training.calibration`). No label is read.
+not change (covariate shift only); training calibrates binary scores when that helps (see
+`shared.training.calibration`); a multiclass model's probabilities are used as it gives them.
+No label is read.
 
 Uncertainty: the sampling error of a metric on n rows is estimated as nannyml estimates it for
 average precision — from the reference, the model's test split at training (m labelled rows):
@@ -27,7 +36,7 @@ outside the band says the estimate's assumptions broke (or the model did).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -109,14 +118,47 @@ def binary_estimates(scores: FloatArray, threshold: float, cost: Cost | None) ->
     return {name: value for name, value in estimates.items() if math.isfinite(value)}
 
 
+def multiclass_estimates(probabilities: FloatArray, classes: Sequence[str]) -> dict[str, float]:
+    """The expected value of each multiclass metric (named as `shared.training.task_metrics`
+    names them, `recall[<class>]` for each of `classes`) on rows with these probabilities."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
+    rows = len(p)
+    if not rows:
+        return {}
+    predicted = np.argmax(p, axis=1)
+    flagged = predicted[:, None] == np.arange(p.shape[1])[None, :]
+    true_positive = np.where(flagged, p, 0.0).sum(axis=0)
+    false_positive = np.where(flagged, 1 - p, 0.0).sum(axis=0)
+    false_negative = np.where(flagged, 0.0, p).sum(axis=0)
+    support = p.sum(axis=0)
+    f1 = _ratios(2 * true_positive, 2 * true_positive + false_positive + false_negative)
+    recall = _ratios(true_positive, true_positive + false_negative)
+    clipped = np.clip(p, _EPS, 1.0)
+    estimates = {
+        "log_loss": float(np.mean(-(p * np.log(clipped)).sum(axis=1))),
+        "macro_f1": float(f1.mean()),
+        "weighted_f1": float((f1 * support).sum() / support.sum()) if support.sum() else 0.0,
+        "accuracy": float(np.mean(p[np.arange(rows), predicted])),
+    }
+    for position, name in enumerate(classes):
+        estimates[f"recall[{name}]"] = float(recall[position])
+    return {name: value for name, value in estimates.items() if math.isfinite(value)}
+
+
+def _ratios(numerators: FloatArray, denominators: FloatArray) -> FloatArray:
+    return np.divide(
+        numerators, denominators, out=np.zeros_like(numerators), where=denominators > 0
+    )
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else 0.0
 
 
 def sampling_reference(
-    y: npt.NDArray[np.integer],
+    y: npt.NDArray[Any],
     scores: FloatArray,
-    realized: Callable[[npt.NDArray[np.integer], FloatArray], Mapping[str, float]],
+    realized: Callable[[npt.NDArray[Any], FloatArray], Mapping[str, float]],
     *,
     seed: int,
     rounds: int = SAMPLING_ROUNDS,

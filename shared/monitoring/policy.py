@@ -3,7 +3,8 @@
 Each period of the per-period table is judged on its own; a measure alerts in a period when:
 - performance (realized): the primary metric on the period's labelled rows (at least
   `min_labelled_rows`, both classes) is past `metric_floor`, or more than `max_metric_drop`
-  worse than on the test split at training;
+  worse than on the test split at training (for a metric in the target's units, RMSE and MAE,
+  `max_metric_drop` is a share of the test value: 0.03 allows 3% worse);
 - estimated performance: the same rule applied to the metric estimated from the period's scores
   (CBPE), in a period whose labels are too few to judge it realized;
 - drift: at least `drift_min_features` features have drifted in the period (their
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from shared.metric_table import higher_is_better, worse_by
+from shared.metric_table import higher_is_better, in_target_units, worse_by
 from shared.monitoring.period_table import PeriodRow, drift_threshold, recent
 from shared.monitoring.record import Decision
 from shared.project_config import MonitoringPolicy
@@ -45,8 +46,19 @@ class Verdict:
 
 
 def metric_drop(metric: str, value: float, test_value: float) -> float:
-    """How much worse `value` is than `test_value` (negative: better)."""
-    return worse_by(metric, value, test_value)
+    """How much worse `value` is than `test_value` (negative: better): in the metric's units,
+    or, for a metric in the target's units, as a share of the test value."""
+    worse = worse_by(metric, value, test_value)
+    if in_target_units(metric):
+        return worse / abs(test_value) if test_value else (0.0 if worse <= 0 else float("inf"))
+    return worse
+
+
+def _allowed(policy: MonitoringPolicy, metric: str) -> str:
+    """The allowed drop, in words."""
+    if in_target_units(metric):
+        return f"{policy.max_metric_drop:.0%}"
+    return f"{policy.max_metric_drop:g}"
 
 
 def judge_periods(
@@ -83,6 +95,8 @@ def alert_limit(policy: MonitoringPolicy, metric: str, test_value: float | None)
     limits = [] if policy.metric_floor is None else [policy.metric_floor]
     if test_value is not None:
         drop = policy.max_metric_drop
+        if in_target_units(metric):
+            drop *= abs(test_value)
         limits.append(test_value - drop if higher else test_value + drop)
     if not limits:
         return None
@@ -98,9 +112,10 @@ def _quality_problem(
     if test_value is not None:
         drop = metric_drop(metric, value, test_value)
         if drop > policy.max_metric_drop:
+            worse = f"{drop:.1%}" if in_target_units(metric) else f"{drop:.4f}"
             return (
-                f"is {drop:.4f} worse than at training ({test_value:.4f}); at most "
-                f"{policy.max_metric_drop:g} allowed"
+                f"is {worse} worse than at training ({test_value:.4f}); at most "
+                f"{_allowed(policy, metric)} allowed"
             )
     return None
 

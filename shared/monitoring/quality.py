@@ -28,18 +28,19 @@ if TYPE_CHECKING:
 # `made_at`, not `at`: the local BigQuery emulator's SQL dialect reserves AT.
 _SCORED_ROWS = """
 WITH made AS (
-  SELECT record_id, score, predicted_label, COALESCE(data_time, scored_at) AS filed_at,
-    scored_at AS made_at
+  SELECT record_id, score, predicted_label, probabilities,
+    COALESCE(data_time, scored_at) AS filed_at, scored_at AS made_at
   FROM `{predictions}`
   WHERE model_version = @version AND scored_at >= @since AND score IS NOT NULL
   UNION ALL
-  SELECT record_id, score, predicted_label, predicted_at AS filed_at, predicted_at AS made_at
+  SELECT record_id, score, predicted_label, probabilities, predicted_at AS filed_at,
+    predicted_at AS made_at
   FROM `{online}`
   WHERE model_version = @version AND NOT shadow AND predicted_at >= @since AND score IS NOT NULL
 ),
 latest_prediction AS (
-  SELECT record_id, score, predicted_label, filed_at FROM (
-    SELECT record_id, score, predicted_label, filed_at,
+  SELECT record_id, score, predicted_label, probabilities, filed_at FROM (
+    SELECT record_id, score, predicted_label, probabilities, filed_at,
       ROW_NUMBER() OVER (PARTITION BY record_id ORDER BY made_at DESC) AS newest
     FROM made WHERE record_id IS NOT NULL
   ) WHERE newest = 1
@@ -51,21 +52,22 @@ latest_label AS (
     FROM `{labels}`
   ) WHERE newest = 1
 )
-SELECT p.record_id, p.score, p.predicted_label, p.filed_at, l.label
+SELECT p.record_id, p.score, p.predicted_label, p.probabilities, p.filed_at, l.label
 FROM latest_prediction p LEFT JOIN latest_label l ON p.record_id = l.record_id
 UNION ALL
-SELECT record_id, score, predicted_label, filed_at, CAST(NULL AS STRING) AS label
+SELECT record_id, score, predicted_label, probabilities, filed_at, CAST(NULL AS STRING) AS label
 FROM made WHERE record_id IS NULL
 """
 
-COLUMNS = ("record_id", "score", "predicted_label", "filed_at", "label")
+COLUMNS = ("record_id", "score", "predicted_label", "probabilities", "filed_at", "label")
 
 
 def scored_rows(
     client: bigquery.Client, dataset: str, version: str, since: datetime
 ) -> pd.DataFrame:
-    """(record_id, score, predicted_label, filed_at, label) of every prediction of `version`
-    scored since `since`; `label` is null where none has arrived."""
+    """(record_id, score, predicted_label, probabilities, filed_at, label) of every prediction
+    of `version` scored since `since`; `label` is null where none has arrived, `probabilities`
+    where the model is not multiclass."""
     prefix = f"{client.project}.{dataset}"
     sql = _SCORED_ROWS.format(
         predictions=f"{prefix}.{PREDICTIONS.name}",
@@ -81,6 +83,7 @@ def scored_rows(
                 "record_id": pd.Series([], dtype=object),
                 "score": pd.Series([], dtype="float64"),
                 "predicted_label": pd.Series([], dtype=object),
+                "probabilities": pd.Series([], dtype=object),
                 "filed_at": pd.Series([], dtype="datetime64[us, UTC]"),
                 "label": pd.Series([], dtype=object),
             }

@@ -189,20 +189,20 @@ def train_model(
 
 
 def _sampling_reference(
-    prepared: _Prepared, model: ScoringModel, test_scores: FloatArray, spec: TrainingSpec
+    prepared: _Prepared, model: ScoringModel, test_outputs: FloatArray, spec: TrainingSpec
 ) -> dict[str, Any]:
     """How much each metric varies from sample to sample on the test split: what a monitoring
-    check states the uncertainty of a period's estimated performance with."""
-    from shared.monitoring.tasks import TASKS as MONITORED
-    from shared.monitoring.tasks import MetricContext
+    check states the uncertainty of a period's measured and estimated performance with."""
+    from shared.monitoring.tasks import MetricContext, task_monitoring
 
-    monitoring = MONITORED.get(spec.task)
-    if monitoring is None or monitoring.reference is None:  # not monitored (yet)
+    monitoring = task_monitoring(spec.task)
+    if monitoring.reference is None:
         return {}
     y_test = prepared.y[prepared.split.test]
-    rows = pd.DataFrame({"label": np.where(y_test == 1, "1", "0"), "score": test_scores})
-    context = MetricContext("1", model.threshold, spec.cost, spec.seed)
-    return monitoring.reference(rows, context)
+    context = MetricContext(
+        "1", model.threshold, spec.cost, spec.seed, classes=tuple(model.classes)
+    )
+    return monitoring.reference(y_test, test_outputs, context)
 
 
 @dataclass(frozen=True)

@@ -224,12 +224,16 @@ def _periods_section(focus: Check) -> str:
             points, metric, period=period, test_value=focus.test_value,
             limit=number(metrics.get("alert_limit")),
         ))  # fmt: skip
-        parts.append(_note(
-            "Realized where the period's labels arrived; estimated from the scores alone "
-            "(confidence-based performance estimation), with ± 3 sampling errors, before they "
-            "do. A realized value outside the band means the estimate's assumptions (calibrated "
-            "scores, an unchanged link between inputs and label) no longer hold."
-        ))  # fmt: skip
+        no_estimate = metrics.get("no_estimate")
+        if isinstance(no_estimate, str) and no_estimate:
+            parts.append(_note(f"Realized where the period's labels arrived; {no_estimate}."))
+        else:
+            parts.append(_note(
+                "Realized where the period's labels arrived; estimated from the scores alone "
+                "(confidence-based performance estimation), with ± 3 sampling errors, before "
+                "they do. A realized value outside the band means the estimate's assumptions "
+                "(calibrated scores, an unchanged link between inputs and label) no longer hold."
+            ))  # fmt: skip
     else:
         parts.append(_placeholder("No period has a measured or estimated value of the metric."))
     charts, features = drift_charts(points, period=period)
@@ -245,8 +249,39 @@ def _periods_section(focus: Check) -> str:
         "<h3>Rows per period</h3>",
         rows_chart(points, period=period),
         _period_table(points, metric, period),
+        _measures_table(points, period),
     ]
     return _section("periods", "Periods", "\n".join(parts))
+
+
+def _measures_table(points: Sequence[PeriodPoint], period: str | None) -> str:
+    """Every realized metric of every period, one column each (RMSE and MAE; macro and
+    weighted F1, log loss and each class's recall; …), realized and estimated side by side."""
+    names = list(dict.fromkeys(name for point in points for name in point.realized))
+    if not names:
+        return ""
+    head = "".join(f"<th>{esc(name)}</th>" for name in ("period", *names))
+    rows = []
+    for point in points:
+        cells = []
+        for name in names:
+            text = fmt(point.realized.get(name), 4)
+            estimate = point.estimated.get(name)
+            if estimate is not None:
+                text += f" (est. {fmt(estimate[0], 4)})"
+            cells.append(f'<td class="num" data-metric="{esc(name)}">{esc(text)}</td>')
+        rows.append(
+            f'<tr data-period="{point.start.isoformat()}">'
+            f"<td>{esc(period_label(point.start, period))}</td>{''.join(cells)}</tr>"
+        )
+    table = (
+        f'<div class="wide"><table data-table="period-measures"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    return (
+        "<details><summary>Every realized metric per period (estimated in brackets)</summary>"
+        f"{table}</details>"
+    )
 
 
 def _period_table(points: Sequence[PeriodPoint], metric: str, period: str | None) -> str:
