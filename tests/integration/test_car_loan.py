@@ -15,7 +15,7 @@ function's account). Then:
 - its estimated performance per month is within its stated uncertainty of the realized one in at
   least 80% of the months.
 
-nannyml runs in its own environment (`make nannyml`): `tests/nannyml_side/car_loan.py` writes the
+nannyml runs in its own environment (`make nannyml`): `tests/nannyml_side/datasets.py` writes the
 data and its drift results to files that this test reads.
 """
 
@@ -52,7 +52,7 @@ pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
 NANNYML_PYTHON = ROOT / ".cloudscore" / "tools" / "nannyml" / "bin" / "python"
-NANNYML_SIDE = ROOT / "tests" / "nannyml_side" / "car_loan.py"
+NANNYML_SIDE = ROOT / "tests" / "nannyml_side" / "datasets.py"
 MODEL = "car-loan"
 TARGET = "repaid"
 
@@ -65,7 +65,7 @@ def car_loan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("car-loan")
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(out), "NML_DISABLE_USAGE_LOGGING": "1"}
     done = subprocess.run(
-        [str(NANNYML_PYTHON), str(NANNYML_SIDE), str(out), "M"],
+        [str(NANNYML_PYTHON), str(NANNYML_SIDE), "car_loan", str(out), "M"],
         env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
