@@ -138,6 +138,8 @@ def period_lines(periods: Any, metric: str, metrics: Any) -> list[str]:
             f"{(f'{realized:.4f}' if realized is not None else '—'):>9} {estimated:>17} "
             f"{drifted!s:>7}  {', '.join(row.get('alerts', {})) or '—'}"
         )
+    if metrics.get("no_estimate"):
+        lines.append(f"  estimated  none: {metrics['no_estimate']}")
     return lines
 
 

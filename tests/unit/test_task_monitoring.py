@@ -23,6 +23,7 @@ from shared.monitoring.estimation import multiclass_estimates
 from shared.monitoring.period_table import PeriodRow
 from shared.monitoring.policy import alert_limit, judge_periods
 from shared.monitoring.tasks import (
+    NO_REGRESSION_ESTIMATE,
     MetricContext,
     class_probabilities,
     task_monitoring,
@@ -162,3 +163,13 @@ def test_an_rmse_drop_is_judged_as_a_share_of_the_test_value() -> None:
     )
     # A bounded metric keeps its drop in its own units.
     assert alert_limit(policy, "macro_f1", 0.8) == pytest.approx(0.7)
+
+
+def test_retrain_dry_run_prints_a_regression_table_and_says_no_estimate_is_given() -> None:
+    from cloudscore.cli.monitor_cmd import period_lines
+
+    row = period({"rmse": 1055.7, "mae": 846.2}).record()
+    metrics = {"period": "day", "no_estimate": NO_REGRESSION_ESTIMATE}
+    lines = period_lines([row], "rmse", metrics)
+    assert "rmse" in lines[1] and "1055.7000" in lines[2] and "—" in lines[2]
+    assert lines[-1] == f"  estimated  none: {NO_REGRESSION_ESTIMATE}"
