@@ -73,7 +73,7 @@ def config_of(settings: StackSettings) -> ProjectConfig:
                 "time_column": "timestamp",
             },
             "training": {
-                "candidates": ["hist_gradient_boosting"],
+                "candidates": ["xgboost"],
                 "max_trials": 1,
                 "seed": 42,
                 "source": f"bq://{settings.project}.{settings.dataset}.{RECENT_TABLE}",
