@@ -30,7 +30,7 @@ from shared.sources import SourceInfo, fingerprint
 ROOT = Path(__file__).resolve().parents[2]
 NANNYML_PYTHON = ROOT / ".cloudscore" / "tools" / "nannyml" / "bin" / "python"
 NANNYML_SIDE = ROOT / "tests" / "nannyml_side" / "datasets.py"
-TARGET = "y_true"  # nannyml's name for the target of these datasets
+TARGET = "y_true"  # nannyml's name for the target of its datasets (car loan: "repaid")
 
 
 def nannyml_side(dataset: str, out: Path, period: str) -> Path:
@@ -75,7 +75,13 @@ def train_and_promote(settings: StackSettings, frame: pd.DataFrame, config: Proj
 
 
 def score_by_period(
-    settings: StackSettings, frame: pd.DataFrame, folder: Path, *, periods: pd.Series, task: str
+    settings: StackSettings,
+    frame: pd.DataFrame,
+    folder: Path,
+    *,
+    periods: pd.Series,
+    task: str,
+    target: str = TARGET,
 ) -> None:
     """One Parquet file per period (`periods`: each row's), without the target, dropped in
     timestamp order; then the targets loaded as labels (as `cloudscore labels load`)."""
@@ -84,14 +90,14 @@ def score_by_period(
     dropped = []
     for name, rows in ordered.groupby("_period", sort=True):
         path = folder / f"rows-{name}.parquet"
-        rows.drop(columns=[TARGET, "_period"]).to_parquet(path, index=False)
+        rows.drop(columns=[target, "_period"]).to_parquet(path, index=False)
         dropped.append(drop(settings, path))
     runs = wait_for_runs(settings, dropped)
     assert {run["status"] for run in runs} == {"succeeded"}, runs
     labels = folder / "targets.csv"
-    ordered[["id", TARGET]].to_csv(labels, index=False)
+    ordered[["id", target]].to_csv(labels, index=False)
     owner = owner_cloud(settings)
-    loaded = label_frame(labels, id_column="id", label_column=TARGET, task=task)
+    loaded = label_frame(labels, id_column="id", label_column=target, task=task)
     load_labels(
         owner.bigquery, settings.dataset, loaded, fingerprint(loaded), location=settings.region
     )
@@ -140,8 +146,10 @@ def read_drift(folder: Path) -> dict[str, Any]:
 
 def period_starts(timestamps: pd.Series, unit: str) -> np.ndarray:
     """Each row's period start as the check names it (ISO date): "D" days, "W" weeks from
-    Monday."""
+    Monday, "M" calendar months."""
     days = pd.to_datetime(timestamps).dt.normalize()
+    if unit == "M":
+        return days.dt.strftime("%Y-%m-01").to_numpy()
     if unit == "W":
         days = days - pd.to_timedelta(days.dt.day_of_week, unit="D")
     return days.dt.strftime("%Y-%m-%d").to_numpy()

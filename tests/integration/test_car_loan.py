@@ -21,12 +21,9 @@ data and its drift results to files that this test reads.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,42 +31,34 @@ import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from local_emulator import stack
-from local_emulator.inbox import drop, wait_for_runs
 from local_emulator.settings import StackSettings
-from shared import clients
 from shared.contract import validate
 from shared.model_cache import ModelCache
-from shared.monitoring.check import CheckRequest, Cloud, run_check
-from shared.monitoring.labels import label_frame, load_labels
 from shared.monitoring.record import Decision, MonitoringRun
 from shared.monitoring.report import render_report
 from shared.project_config import ProjectConfig, parse_project_config
-from shared.registration import train_and_register
-from shared.sources import SourceInfo, fingerprint
 from tests.conftest import project_file, start_stack
+from tests.integration.nannyml_datasets import (
+    check,
+    drift_agreement,
+    nannyml_side,
+    owner_cloud,
+    period_starts,
+    periods_of,
+    read_drift,
+    score_by_period,
+    train_and_promote,
+)
 
 pytestmark = pytest.mark.stack
 
-ROOT = Path(__file__).resolve().parents[2]
-NANNYML_PYTHON = ROOT / ".cloudscore" / "tools" / "nannyml" / "bin" / "python"
-NANNYML_SIDE = ROOT / "tests" / "nannyml_side" / "datasets.py"
 MODEL = "car-loan"
 TARGET = "repaid"
 
 
 @pytest.fixture(scope="module")
 def car_loan(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """nannyml's data and its drift results, written by nannyml's own environment."""
-    if not os.access(NANNYML_PYTHON, os.X_OK):
-        pytest.fail(f"{NANNYML_PYTHON} is missing: `make nannyml` installs it (`make test` too)")
-    out = tmp_path_factory.mktemp("car-loan")
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(out), "NML_DISABLE_USAGE_LOGGING": "1"}
-    done = subprocess.run(
-        [str(NANNYML_PYTHON), str(NANNYML_SIDE), "car_loan", str(out), "M"],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    return nannyml_side("car_loan", tmp_path_factory.mktemp("car-loan"), "M")
 
 
 def config_of(seed: int) -> ProjectConfig:
@@ -86,11 +75,11 @@ def config_of(seed: int) -> ProjectConfig:
             # scores stay calibrated in the months whose inputs moved beyond the reference's
             # range, which CBPE rests on. XGBoost's, from the same search, do not: its estimate
             # is off by more than its band in 4 of those months, as nannyml's CBPE of the same
-            # scores is. A budget that only the forest's default trial (always run whole) fills:
-            # the same model on every machine, however busy. A longer search's pick depends on
-            # how many trials the time allowed, and deeper forests lose that calibration (the
-            # best of 3 trials: 8 of 11 months within the band).
-            "training": {"candidates": ["random_forest"], "time_budget_s": 1, "seed": seed},
+            # scores is. One trial, the forest's default: the same model on every machine. The
+            # pick of a time-bounded search depends on how many trials the load allowed, and
+            # deeper forests lose that calibration (the best of 3 trials: 8 of 11 months
+            # within the band).
+            "training": {"candidates": ["random_forest"], "max_trials": 1, "seed": seed},
             # Calendar months, as nannyml's chunk_period="M"; every other setting its default.
             "monitoring": {"period": "month"},
         },
@@ -108,61 +97,11 @@ def car_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSetting
         stack.down(settings)
 
 
-def owner_cloud(settings: StackSettings) -> Cloud:
-    """A person's view (`cloudscore train`, `labels load`): the project's owner."""
-    return Cloud.of(
-        settings.function_config(),
-        clients.storage_client(settings.project, settings.endpoints()),
-        clients.bigquery_client(settings.project, settings.endpoints()),
-        "test",
-    )
-
-
-def retrain_cloud(settings: StackSettings) -> Cloud:
-    """What the retrain function works against, as its own account."""
-    return Cloud.of(
-        settings.function_config(),
-        clients.storage_client(settings.project, settings.endpoints("retrain_model")),
-        clients.bigquery_client(settings.project, settings.endpoints("retrain_model")),
-        "test",
-    )
-
-
-def train_and_promote(settings: StackSettings, frame: pd.DataFrame, seed: int) -> str:
-    owner = owner_cloud(settings)
-    source = SourceInfo("memory://car-loan-reference", "file", len(frame), fingerprint(frame))
-    trained = train_and_register(
-        frame, source, config_of(seed), owner.registry, owner.audit, promote=True
-    )
-    return trained.version
-
-
 def score_by_month(settings: StackSettings, frame: pd.DataFrame, folder: Path) -> None:
-    """One Parquet file per calendar month, without the target, dropped in timestamp order;
-    then the targets loaded as labels (as `cloudscore labels load`)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ordered = frame.sort_values("timestamp", kind="stable")
-    months = pd.to_datetime(ordered["timestamp"]).dt.strftime("%Y-%m")
-    dropped = []
-    for month, rows in ordered.groupby(months, sort=True):
-        path = folder / f"car-loans-{month}.parquet"
-        rows.drop(columns=[TARGET]).to_parquet(path, index=False)
-        dropped.append(drop(settings, path))
-    runs = wait_for_runs(settings, dropped)
-    assert {run["status"] for run in runs} == {"succeeded"}, runs
-    labels = folder / "targets.csv"
-    ordered[["id", TARGET]].astype({TARGET: "int64"}).to_csv(labels, index=False)
-    owner = owner_cloud(settings)
-    loaded = label_frame(labels, id_column="id", label_column=TARGET)
-    load_labels(
-        owner.bigquery, settings.dataset, loaded, fingerprint(loaded), location=settings.region
+    months = pd.Series(period_starts(frame["timestamp"], "M"), index=frame.index)
+    score_by_period(
+        settings, frame, folder, periods=months, task="binary_classification", target=TARGET
     )
-
-
-def dry_check(settings: StackSettings) -> MonitoringRun:
-    run = run_check(retrain_cloud(settings), CheckRequest(trigger="test", dry_run=True))
-    assert run is not None
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -170,31 +109,17 @@ def analysis_check(
     car_loan: Path, car_stack: StackSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[MonitoringRun, str]:
     reference = pd.read_parquet(car_loan / "reference.parquet")
-    version = train_and_promote(car_stack, reference, seed=42)
+    version = train_and_promote(car_stack, reference, config_of(seed=42))
     analysis = pd.read_parquet(car_loan / "analysis.parquet")
     score_by_month(car_stack, analysis, tmp_path_factory.mktemp("analysis"))
-    return dry_check(car_stack), version
-
-
-def months_of(run: MonitoringRun) -> dict[str, dict[str, Any]]:
-    return {str(row["start"]): row for row in run.periods}
+    return check(car_stack), version
 
 
 def test_drift_per_month_agrees_with_nannyml_on_nine_cells_of_ten(
     car_loan: Path, analysis_check: tuple[MonitoringRun, str]
 ) -> None:
     run, _ = analysis_check
-    nannyml = json.loads((car_loan / "drift.json").read_text())
-    ours = months_of(run)
-    assert run.periods[0]["drift"]["statistic"] == "jensen_shannon"
-    assert [chunk["start"] for chunk in nannyml["chunks"]] == list(ours)
-    cells = agree = 0
-    for chunk in nannyml["chunks"]:
-        month = ours[chunk["start"]]
-        assert month["drift"]["rows"] == chunk["rows"] == month["rows"]
-        for feature in nannyml["features"]:
-            cells += 1
-            agree += (feature in month["drift"]["drifted"]) == chunk["alerts"][feature]
+    agree, cells = drift_agreement(run, read_drift(car_loan))
     assert cells == 77
     assert agree / cells >= 0.9, f"{agree} of {cells} cells agree"
 
@@ -208,9 +133,9 @@ def test_realized_performance_per_month_is_scikit_learns_on_the_same_rows(
     valid = validate(analysis, loaded.contract).valid
     assert len(valid) == len(analysis)
     scores = loaded.model.predict_scores(valid)
-    months = pd.to_datetime(valid["timestamp"]).dt.strftime("%Y-%m-01").to_numpy()
+    months = period_starts(valid["timestamp"], "M")
     y = (valid[TARGET].to_numpy() == 1).astype(int)
-    ours = months_of(run)
+    ours = periods_of(run)
     for month in np.unique(months):
         rows = months == month
         realized = ours[month]["realized"]
@@ -244,7 +169,7 @@ def test_estimated_performance_is_within_its_uncertainty_of_the_realized_in_most
         estimate, realized = row["estimated"]["roc_auc"], row["realized"]["roc_auc"]
         assert estimate["sampling_error"] > 0
         within.append(abs(estimate["value"] - realized) <= 3 * estimate["sampling_error"])
-    assert sum(within) >= 0.8 * len(within), list(zip(months_of(run), within, strict=True))
+    assert sum(within) >= 0.8 * len(within), list(zip(periods_of(run), within, strict=True))
 
 
 def test_a_replay_of_the_reference_period_alone_is_not_retrained(
@@ -255,11 +180,11 @@ def test_a_replay_of_the_reference_period_alone_is_not_retrained(
 ) -> None:
     reference = pd.read_parquet(car_loan / "reference.parquet")
     # Another version: the check reads what its champion scored, so the window is the replay's.
-    version = train_and_promote(car_stack, reference, seed=43)
+    version = train_and_promote(car_stack, reference, config_of(seed=43))
     assert version != analysis_check[1]
     score_by_month(car_stack, reference, tmp_path_factory.mktemp("replay"))
 
-    run = dry_check(car_stack)
+    run = check(car_stack)
 
     assert run.champion_version == version
     assert run.decision is Decision.HEALTHY, run.reason
