@@ -173,3 +173,71 @@ def test_retrain_dry_run_prints_a_regression_table_and_says_no_estimate_is_given
     lines = period_lines([row], "rmse", metrics)
     assert "rmse" in lines[1] and "1055.7000" in lines[2] and "—" in lines[2]
     assert lines[-1] == f"  estimated  none: {NO_REGRESSION_ESTIMATE}"
+
+
+class Outputs:
+    """A model as `compare` uses it: its outputs on the rows, and its classes."""
+
+    def __init__(self, outputs: np.ndarray, classes: tuple[str, ...] = ()) -> None:
+        self.outputs, self.classes = outputs, classes
+
+    def predict_outputs(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.outputs
+
+
+def test_a_multiclass_challenger_that_knows_another_class_is_compared_on_every_class() -> None:
+    from shared.monitoring.challenge import compare
+    from shared.project_config import parse_project_config
+
+    config = parse_project_config(
+        {
+            "model": {"name": "cards", "task": "multiclass_classification", "target": "card"},
+            "monitoring": {"bootstrap_rounds": 200},
+        },
+        "cards.toml",
+    )
+    rng = np.random.default_rng(10)
+    labels = rng.choice(["gold", "silver", "bronze", "steel"], 400, p=[0.3, 0.3, 0.3, 0.1])
+    champion = Outputs(rng.dirichlet([1, 1, 1], 400), CLASSES)
+    four = ("gold", "silver", "bronze", "steel")
+    challenger = Outputs(rng.dirichlet([1, 1, 1, 1], 400), four)
+
+    compared = compare(pd.DataFrame({"card": labels}), champion, challenger, config)
+
+    y = np.array([four.index(label) for label in labels])
+    champion_four = np.c_[champion.outputs, np.zeros(400)]  # no probability for "steel"
+    predicted = champion_four.argmax(axis=1)
+    assert compared.metric == "log_loss" and compared.rows == 400
+    assert compared.champion["macro_f1"] == pytest.approx(
+        f1_score(y, predicted, average="macro"), abs=1e-6
+    )
+    assert compared.challenger["log_loss"] == pytest.approx(
+        log_loss(y, challenger.outputs), abs=1e-6
+    )
+    assert compared.champion["recall[steel]"] == 0.0
+    assert compared.low <= compared.mean <= compared.high
+
+
+def test_a_regression_challenger_is_compared_on_rmse_of_the_same_rows() -> None:
+    from shared.monitoring.challenge import compare
+    from shared.project_config import parse_project_config
+
+    config = parse_project_config(
+        {
+            "model": {"name": "prices", "task": "regression", "target": "price"},
+            "monitoring": {"bootstrap_rounds": 200},
+        },
+        "prices.toml",
+    )
+    rng = np.random.default_rng(11)
+    y = rng.normal(100, 20, 500)
+    champion, challenger = Outputs(y + rng.normal(0, 10, 500)), Outputs(y + rng.normal(0, 5, 500))
+
+    compared = compare(pd.DataFrame({"price": y}), champion, challenger, config)
+
+    assert compared.metric == "rmse"
+    assert compared.champion["rmse"] == pytest.approx(
+        root_mean_squared_error(y, champion.outputs), abs=1e-6
+    )
+    assert compared.high < 0  # the challenger's error is clearly lower
+    assert compared.challenger_wins
