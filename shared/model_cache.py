@@ -2,7 +2,8 @@
 
 A function instance keeps every version it loaded (models are immutable, so a cached version never
 goes stale) and re-reads an alias's pointer at most once per `refresh_s`: a moved champion is
-picked up within that many seconds, without a Cloud Storage round trip per prediction. Safe under
+picked up within that many seconds, without a Cloud Storage round trip per prediction; while
+Cloud Storage cannot be reached, the pointer read last is kept. Safe under
 concurrent requests: one load per version, however many threads ask for it at once.
 
 A version an alias points at is served only while its manifest is the one the alias recorded
@@ -11,13 +12,16 @@ A version an alias points at is served only while its manifest is the one the al
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.errors import VersionNotFound
+from shared.errors import TransientError, VersionNotFound
 from shared.registry import AliasPointer, ModelRegistry, ModelVersion
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,7 +52,18 @@ class ModelCache:
         cached = self._aliases.get(alias)
         if not fresh and cached is not None and now - cached[1] < self.refresh_s:
             return cached[0].version
-        pointer = self.registry.alias(alias)
+        try:
+            pointer = self.registry.alias(alias)
+        except TransientError as exc:
+            if cached is None:
+                raise
+            # Storage cannot be reached: keep answering with the version read last, rather
+            # than fail every request, and try again in `refresh_s` (not on every request:
+            # each try waits out the registry's retries).
+            _log.warning("%s: kept %s = %s for now", exc, alias, cached[0].version)
+            with self._lock:
+                self._aliases[alias] = (cached[0], now)
+            return cached[0].version
         if pointer is None:
             raise VersionNotFound(
                 f"model {self.registry.model_name!r} has no {alias} yet "

@@ -43,6 +43,7 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any, Final
 
 from google.api_core import exceptions as api_exceptions
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from shared.errors import (
     AliasConflict,
@@ -227,11 +228,25 @@ def manifest_of(model_name: str, version: str, artifacts: Mapping[str, bytes]) -
 class ModelRegistry:
     """The versions and aliases of one model in one bucket."""
 
-    def __init__(self, client: storage.Client, bucket: str, model_name: str) -> None:
+    def __init__(
+        self,
+        client: storage.Client,
+        bucket: str,
+        model_name: str,
+        read_deadline_s: float | None = None,
+    ) -> None:
+        """`read_deadline_s` bounds how long a read retries a failure the client deems
+        transient (by default the client's own policy: up to 120 s), for a caller who must
+        answer sooner than that."""
         self.bucket = client.bucket(bucket)
         self.bucket_name = bucket
         self.model_name = model_name
         self.prefix = f"models/{model_name}"
+        self._read_retry = (
+            DEFAULT_RETRY
+            if read_deadline_s is None
+            else DEFAULT_RETRY.with_timeout(read_deadline_s)
+        )
 
     # --- versions ---------------------------------------------------------------------------
     def _version_path(self, version: str, name: str = "") -> str:
@@ -286,7 +301,9 @@ class ModelRegistry:
     def _holds(self, path: str, data: bytes) -> bool:
         with transient_errors(f"reading gs://{self.bucket_name}/{path}"):
             try:
-                return bool(self.bucket.blob(path).download_as_bytes() == data)
+                return bool(
+                    self.bucket.blob(path).download_as_bytes(retry=self._read_retry) == data
+                )
             except api_exceptions.NotFound:
                 return False
 
@@ -299,7 +316,7 @@ class ModelRegistry:
         try:
             with transient_errors(f"reading gs://{self.bucket_name}/{path}"):
                 blob = self.bucket.blob(path)
-                data = blob.download_as_bytes()
+                data = blob.download_as_bytes(retry=self._read_retry)
         except api_exceptions.NotFound as exc:
             raise VersionNotFound(
                 f"model {self.model_name!r} has no version {version!r} "
@@ -318,7 +335,7 @@ class ModelRegistry:
         path = self._version_path(version, name)
         try:
             with transient_errors(f"reading gs://{self.bucket_name}/{path}"):
-                data: bytes = self.bucket.blob(path).download_as_bytes()
+                data: bytes = self.bucket.blob(path).download_as_bytes(retry=self._read_retry)
         except api_exceptions.NotFound as exc:
             raise ArtifactTampered(f"gs://{self.bucket_name}/{path} is listed but gone") from exc
         found = sha256(data)
@@ -350,7 +367,9 @@ class ModelRegistry:
         with transient_errors(f"listing gs://{self.bucket_name}/{self.prefix}/versions/"):
             manifests = [
                 (b.time_created, b.name)
-                for b in self.bucket.list_blobs(prefix=f"{self.prefix}/versions/")
+                for b in self.bucket.list_blobs(
+                    prefix=f"{self.prefix}/versions/", retry=self._read_retry
+                )
                 if b.name.endswith(suffix)
             ]
         # By the time the manifest was written: version ids made in the same second do not sort
@@ -364,11 +383,15 @@ class ModelRegistry:
     def alias(self, alias: str) -> AliasPointer | None:
         path = self._alias_path(alias)
         with transient_errors(f"reading gs://{self.bucket_name}/{path}"):
-            blob = self.bucket.get_blob(path)
+            blob = self.bucket.get_blob(path, retry=self._read_retry)
             if blob is None:
                 return None
             try:
-                data = json.loads(blob.download_as_bytes(if_generation_match=blob.generation))
+                data = json.loads(
+                    blob.download_as_bytes(
+                        if_generation_match=blob.generation, retry=self._read_retry
+                    )
+                )
             except api_exceptions.PreconditionFailed:
                 # Moved between the metadata read and the download: read the new one.
                 return self.alias(alias)

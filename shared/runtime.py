@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     from shared.scoring.handoff import Handoff
     from shared.serving.service import PredictionService
 
+# How long an HTTP request may wait on Cloud Storage retrying a read of the registry, before it
+# is answered 503 (a client retries that): well within the function's request timeout (60 s by
+# default, infra/variables.tf), where the client's own policy would retry for 120 s and the
+# caller would get the platform's 504 instead. An instance that read the champion once keeps it
+# meanwhile (`ModelCache.resolve`).
+REGISTRY_READ_DEADLINE_S = 5.0
+
 
 @functools.cache
 def instance_config(component: str) -> FunctionConfig:
@@ -86,14 +93,16 @@ def run_event_handler(component: str, handler: Callable[[], None]) -> None:
 
 
 @functools.cache
-def model_cache(config: FunctionConfig, refresh_s: float = 30.0) -> ModelCache:
+def model_cache(
+    config: FunctionConfig, refresh_s: float = 30.0, read_deadline_s: float | None = None
+) -> ModelCache:
     """One cache per instance: models stay loaded across requests and events."""
     from shared.clients import storage_client
     from shared.model_cache import ModelCache
     from shared.registry import ModelRegistry
 
     registry = ModelRegistry(
-        storage_client(config.project), config.models_bucket, config.model_name
+        storage_client(config.project), config.models_bucket, config.model_name, read_deadline_s
     )
     return ModelCache(registry, refresh_s=refresh_s)
 
@@ -110,7 +119,8 @@ def prediction_service() -> PredictionService:
         bigquery_writer(config.project, config.dataset, config.region),
         sample_rate=settings.log_sample_rate,
     )
-    service = PredictionService(model_cache(config, settings.model_refresh_s), settings, log)
+    models = model_cache(config, settings.model_refresh_s, REGISTRY_READ_DEADLINE_S)
+    service = PredictionService(models, settings, log)
     # At exit (the platform stops an instance with SIGTERM, and gunicorn's worker exits):
     # shadow predictions under way are finished and the log is flushed.
     atexit.register(service.close)

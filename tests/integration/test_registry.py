@@ -17,7 +17,13 @@ import requests
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.audit import AuditLog
-from shared.errors import AliasConflict, ArtifactTampered, VersionExists, VersionNotFound
+from shared.errors import (
+    AliasConflict,
+    ArtifactTampered,
+    TransientError,
+    VersionExists,
+    VersionNotFound,
+)
 from shared.model import FeatureSpec, ScoringModel
 from shared.model_cache import ModelCache
 from shared.model_format import BOOSTER_FILE, CARD_FILE, model_files
@@ -25,6 +31,9 @@ from shared.registry import ModelRegistry, NewVersion, new_version_id
 from shared.schema import ColumnContract, DataContract
 
 pytestmark = pytest.mark.stack
+
+# Nothing listens on the discard port: a connection there is refused at once.
+UNREACHABLE = "http://127.0.0.1:9"
 
 
 @pytest.fixture
@@ -178,6 +187,27 @@ def test_the_cache_picks_up_a_moved_champion_after_the_refresh_interval(
 
     assert (loaded.version, loaded.lineage) == (second, {"payload": "second"})
     assert loaded.metrics == {"roc_auc": 0.8}
+
+
+def test_the_cache_keeps_its_champion_while_storage_cannot_be_reached(
+    registry: ModelRegistry, local_stack: StackSettings
+) -> None:
+    version = register(registry)
+    registry.move_alias("champion", version, actor="test", reason="first")
+    now = [0.0]
+    cache = ModelCache(registry, refresh_s=30, clock=lambda: now[0])
+    assert cache.get().version == version
+
+    # Storage stops answering: nothing listens where the registry now reads.
+    gone = clients.storage_client(local_stack.project, clients.Endpoints(storage=UNREACHABLE))
+    cache.registry = ModelRegistry(
+        gone, registry.bucket_name, registry.model_name, read_deadline_s=0.5
+    )
+    now[0] = 31.0
+
+    assert cache.get().version == version, "the pointer read last is kept"
+    with pytest.raises(TransientError):
+        ModelCache(cache.registry).get()  # an instance that never read it has nothing to keep
 
 
 def test_the_cache_says_when_there_is_no_champion(registry: ModelRegistry) -> None:

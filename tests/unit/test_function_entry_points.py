@@ -142,10 +142,20 @@ def test_the_api_document_is_served(predict_client: Any) -> None:
 
     assert response.status_code == 200
     assert response.get_json()["openapi"].startswith("3.")
-    # The kept document, as the encoder writes JSON: compact, non-ASCII escaped; without a
-    # champion, any object is an instance, and the instance limit is the function's.
+    # The kept document, as the encoder writes JSON: compact, non-ASCII escaped. Storage cannot
+    # be reached (given up after the registry's read deadline), so there is no champion to
+    # describe: any object is an instance, and the instance limit is the function's.
     expected = openapi_document(max_instances=PredictConfig().max_instances)
     assert response.get_data(as_text=True) == json.dumps(expected)
+
+
+def test_a_prediction_while_storage_cannot_be_reached_is_a_json_503(predict_client: Any) -> None:
+    response = predict_client.post("/", json={"instances": [{"a": 1}]})
+
+    # Within the registry's read deadline, not the client library's two minutes of retries.
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert "reading gs://acme-models/models/churn/aliases/champion.json" in error["message"]
 
 
 def test_a_gzip_body_is_read_and_another_encoding_is_415(predict_client: Any) -> None:
