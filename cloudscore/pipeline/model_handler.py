@@ -22,7 +22,7 @@ from shared.contract import DataContract
 from shared.drift import DriftCounts
 from shared.errors import ArtifactTampered
 from shared.model import ScoringModel
-from shared.scoring.core import ScoredChunk, score_chunk
+from shared.scoring.core import ScoredChunk, row_days, score_chunk
 from shared.scoring.readers import Chunk
 
 
@@ -102,7 +102,11 @@ class ScoringModelHandler(ModelHandler[ChunkWork, ChunkWork, LoadedModel]):
             scored_at=run.scored_at,
         )
         drift = DriftCounts(model.reference)
-        drift.add(scored.features, scored.predictions["score"].to_numpy(dtype="float64"))
+        drift.add(
+            scored.features,
+            scored.predictions["score"].to_numpy(dtype="float64"),
+            row_days(scored.predictions),  # per day of the data's time, as score_file counts
+        )
         # The chunk's input and features are not needed past here: only its output rows go on.
         kept = ScoredChunk(
             scored.predictions,

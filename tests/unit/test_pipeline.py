@@ -31,6 +31,7 @@ from shared.model import ScoringModel
 from shared.model_format import model_files
 from shared.registry import NewVersion, version_dir_files
 from shared.scoring.claims import run_key
+from shared.scoring.core import row_days
 from shared.scoring.readers import FileFormat, iter_chunks
 from shared.scoring.readers.csv import header_end
 from shared.training import train_model
@@ -48,6 +49,7 @@ PREDICTION_COLUMNS = [
     "model_version",
     "source_generation",
     "row_number",
+    "data_time",
 ]
 REJECTION_COLUMNS = ["row_number", "column_name", "reason_code", "reason", "raw_value"]
 
@@ -176,6 +178,11 @@ def test_the_pipeline_gives_the_rows_the_batch_core_gives_and_a_second_run_adds_
         )
         assert run_row["rows_in"] == run_row["rows_scored"] + run_row["rows_rejected"]
         assert run_row["rows_scored"] == len(expected)
+        # The drift counts are kept per day of the data's time, as the batch function keeps
+        # them for monitoring's periods: every split's days added up.
+        days = json.loads(run_row["drift_summary"])["counts"]["days"]
+        per_day = pd.Series(row_days(expected)).value_counts()
+        assert {int(day): counts["rows"] for day, counts in days.items()} == per_day.to_dict()
         assert mine["run_id"].nunique() == 1
     # The splits the files were scored in: one load per split and table.
     loads = {p.name.split("-p-")[1] for p in (out / "predictions").glob("*.parquet")}
