@@ -4,13 +4,8 @@ archive does not install Beam."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from cloudscore.packaging import runtime_requirements
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.fresh_python import FUNCTION_ENV, fresh_python
 
 
 def test_a_batch_instance_starts_and_decides_on_a_hand_off_without_beam_or_dataflow() -> None:
@@ -31,28 +26,13 @@ def test_a_batch_instance_starts_and_decides_on_a_hand_off_without_beam_or_dataf
         "print(sorted(heavy))\n"
     )
     env = {
-        "PATH": "/usr/bin:/bin",
-        "CLOUDSCORE_PROJECT": "acme-prod",
-        "CLOUDSCORE_INBOX_BUCKET": "acme-inbox",
-        "CLOUDSCORE_MODELS_BUCKET": "acme-models",
-        "CLOUDSCORE_DATASET": "scoring",
-        "CLOUDSCORE_MODEL_NAME": "churn",
+        **FUNCTION_ENV,
         "CLOUDSCORE_PIPELINE_BUCKET": "acme-pipeline",
         "CLOUDSCORE_PIPELINE_SERVICE_ACCOUNT": (
             "cloudscore-dataflow-worker@acme-prod.iam.gserviceaccount.com"
         ),
-        # Nothing listens there; starting reads nothing yet.
-        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
+    result = fresh_python(code, env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["True", "[]"]

@@ -3,13 +3,10 @@ their cold start does not pay for it and their archive does not install it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from cloudscore.packaging import build_archive
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.fresh_python import FUNCTION_ENV, fresh_python
 
 
 def test_no_module_the_functions_deploy_imports_beam() -> None:
@@ -22,23 +19,7 @@ def test_no_module_the_functions_deploy_imports_beam() -> None:
         "        importlib.import_module(module.name)\n"
         "print(len(sys.modules) > 100, 'apache_beam' in sys.modules)\n"
     )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "CLOUDSCORE_PROJECT": "acme-prod",
-        "CLOUDSCORE_INBOX_BUCKET": "acme-inbox",
-        "CLOUDSCORE_MODELS_BUCKET": "acme-models",
-        "CLOUDSCORE_DATASET": "scoring",
-        "CLOUDSCORE_MODEL_NAME": "churn",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        cwd=ROOT,
-    )
+    result = fresh_python(code, FUNCTION_ENV, timeout=180)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "False"]

@@ -3,17 +3,14 @@ XGBoost model (its ONNX graph scores it): a new instance answers sooner."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from shared.model_format import model_files
 from shared.registry import NewVersion, version_dir_files
 from shared.training import train_model
 from shared.training.onnx_export import booster_onnx
+from tests.unit.fresh_python import FUNCTION_ENV, fresh_python
 from tests.unit.training_data import demo_frame, quick_demo_spec
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_an_xgboost_version_is_served_by_its_graph_without_xgboost_sklearn_or_pandas(
@@ -45,14 +42,7 @@ def test_an_xgboost_version_is_served_by_its_graph_without_xgboost_sklearn_or_pa
         "heavy = ('sklearn', 'pandas', 'xgboost', 'pyarrow')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    result = fresh_python(code)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["onnxruntime True", "[]"]
@@ -66,25 +56,7 @@ def test_the_http_function_builds_its_service_without_scikit_learn_or_pandas() -
         "prediction_service()\n"
         "print(sorted(m for m in ('sklearn', 'pandas', 'xgboost') if m in sys.modules))\n"
     )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "CLOUDSCORE_PROJECT": "acme-prod",
-        "CLOUDSCORE_INBOX_BUCKET": "acme-inbox",
-        "CLOUDSCORE_MODELS_BUCKET": "acme-models",
-        "CLOUDSCORE_DATASET": "scoring",
-        "CLOUDSCORE_MODEL_NAME": "churn",
-        # Nothing listens there; building the service reads nothing yet.
-        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
+    result = fresh_python(code, FUNCTION_ENV)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
