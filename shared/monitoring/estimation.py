@@ -22,8 +22,10 @@ mean probability of the predicted class; log loss the mean entropy of the probab
 
 It holds while the scores stay calibrated and the link between the inputs and the label does
 not change (covariate shift only); training calibrates binary scores when that helps (see
-`shared.training.calibration`); a multiclass model's probabilities are used as it gives them.
-No label is read.
+`shared.training.calibration`); a multiclass model's probabilities are used as it gives them:
+recalibrating each class's probability on the test split (isotonic, as nannyml does) moved the
+estimates of nannyml's multiclass data by 0.002-0.006 and held in no more weeks, with a
+logistic regression or with XGBoost. No label is read.
 
 Uncertainty: the sampling error of a metric on n rows is estimated as nannyml estimates it for
 average precision — from the reference, the model's test split at training (m labelled rows):
