@@ -14,14 +14,18 @@ locals {
   #   buckets           bucket, by the CLOUDSCORE_* setting that names it => role
   #   tables            table of the dataset => role
   #   service_accounts  account of this list => role on that account (acting as it)
+  # A role is one of Google's predefined roles ("roles/…") or a key of custom_roles below.
   # score_file claims, reads and moves inbox files, reads models, loads its three tables, and
   # hands a file too large for it to the pipeline: it launches the Flex Template (Dataflow
   # Developer), reading its spec, as the workers' account (Service Account User on it);
   # predict_rows reads models and loads online_predictions; retrain_model registers versions,
   # moves aliases, keeps its lock and reports in the models bucket, reads predictions joined
-  # with labels and writes monitoring_runs and model_events; dataflow_worker runs the pipeline
-  # (its grants, each with the page it rests on, are beside them below). None reads the dataset
-  # itself: the dataset's location, which BigQuery's job calls take, is CLOUDSCORE_REGION.
+  # with labels, reads and writes monitoring_runs (its history of checks) and writes
+  # model_events; dataflow_worker runs the pipeline (its grants, each with the page it rests on,
+  # are beside them below). None reads the dataset itself: the dataset's location, which
+  # BigQuery's job calls take, is CLOUDSCORE_REGION. A table an account only writes rows into is
+  # granted rowWriter, one it also reads rowReaderWriter (custom_roles): never a role that could
+  # delete or alter the table.
   account_roles = {
     score_file = {
       project = ["roles/bigquery.jobUser", "roles/dataflow.developer"]
@@ -31,9 +35,9 @@ locals {
         CLOUDSCORE_PIPELINE_BUCKET = "roles/storage.objectViewer"
       }
       tables = {
-        predictions   = "roles/bigquery.dataEditor"
-        rejected_rows = "roles/bigquery.dataEditor"
-        scoring_runs  = "roles/bigquery.dataEditor"
+        predictions   = "rowWriter"
+        rejected_rows = "rowWriter"
+        scoring_runs  = "rowWriter"
       }
       service_accounts = {
         dataflow_worker = "roles/iam.serviceAccountUser"
@@ -45,7 +49,7 @@ locals {
         CLOUDSCORE_MODELS_BUCKET = "roles/storage.objectViewer"
       }
       tables = {
-        online_predictions = "roles/bigquery.dataEditor"
+        online_predictions = "rowWriter"
       }
     }
     retrain_model = {
@@ -58,8 +62,8 @@ locals {
         online_predictions = "roles/bigquery.dataViewer"
         scoring_runs       = "roles/bigquery.dataViewer"
         labels             = "roles/bigquery.dataViewer"
-        monitoring_runs    = "roles/bigquery.dataEditor"
-        model_events       = "roles/bigquery.dataEditor"
+        monitoring_runs    = "rowReaderWriter"
+        model_events       = "rowWriter"
       }
     }
     # The pipeline's launcher VM and workers (cloudscore.pipeline's docstring lists its calls).
@@ -90,15 +94,40 @@ locals {
         CLOUDSCORE_PIPELINE_BUCKET = "roles/storage.objectUser"
       }
       # tables.updateData (load jobs append) on the three tables, tables.getData on scoring_runs
-      # (the job reads its runs back): BigQuery Data Editor on each table, the predefined role
-      # that holds updateData, as score_file holds it
-      # (https://cloud.google.com/bigquery/docs/access-control#bigquery.dataEditor). A bq://
-      # source is read with Data Viewer on that table (var.pipeline_source_tables).
+      # (the job reads its runs back). A bq:// source is read with Data Viewer on that table
+      # (var.pipeline_source_tables).
       tables = {
-        predictions   = "roles/bigquery.dataEditor"
-        rejected_rows = "roles/bigquery.dataEditor"
-        scoring_runs  = "roles/bigquery.dataEditor"
+        predictions   = "rowWriter"
+        rejected_rows = "rowWriter"
+        scoring_runs  = "rowReaderWriter"
       }
+    }
+  }
+
+  # Project custom roles (https://cloud.google.com/iam/docs/creating-custom-roles), granted on
+  # tables by account_roles under their key. No predefined role lets an account write rows
+  # without also letting it delete or alter the table: the narrowest one holding
+  # bigquery.tables.updateData is BigQuery Data Editor, with tables.delete, tables.update and
+  # tables.create besides (https://cloud.google.com/iam/docs/roles-permissions/bigquery).
+  # The functions and workers write only by load jobs appending to a table that exists, with
+  # createDisposition CREATE_NEVER (shared.scoring.bigquery_sink): bigquery.tables.updateData on
+  # the table and bigquery.jobs.create on the project. Google's load pages list tables.create and
+  # tables.update as well, for loads that create or overwrite a table
+  # (https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-parquet, "Required
+  # permissions"), which these never do. Reading rows, by a query or tabledata.list, takes
+  # bigquery.tables.getData (https://cloud.google.com/bigquery/docs/managing-table-data,
+  # "Browsing table data"). Literal data: the local cloud expands these roles from these very
+  # lists (local_emulator/iam/roles.py), as it enforces account_roles.
+  custom_roles = {
+    rowWriter = {
+      title       = "cloudscore row writer"
+      description = "Appends rows to a table by load jobs; cannot read, alter or delete it."
+      permissions = ["bigquery.tables.updateData"]
+    }
+    rowReaderWriter = {
+      title       = "cloudscore row reader and writer"
+      description = "Reads a table's rows and appends rows to it by load jobs; cannot alter or delete it."
+      permissions = ["bigquery.tables.getData", "bigquery.tables.updateData"]
     }
   }
 
@@ -124,24 +153,28 @@ locals {
   # Each account of account_roles, by name: the functions' and the workers'.
   accounts = merge(google_service_account.function, { dataflow_worker = google_service_account.dataflow_worker })
 
+  # A role of account_roles as IAM names it: a custom role's key becomes its full name
+  # (projects/PROJECT/roles/ROLE_ID); a predefined role stays as it is.
+  custom_role_names = { for key, custom in google_project_iam_custom_role.account : key => custom.name }
+
   project_grants = merge([
     for account, access in local.account_roles : {
-      for role in access.project : "${account}/${role}" => { account = account, role = role }
+      for role in access.project : "${account}/${role}" => { account = account, role = lookup(local.custom_role_names, role, role) }
     }
   ]...)
   bucket_grants = merge([
     for account, access in local.account_roles : {
-      for bucket, role in access.buckets : "${account}/${bucket}" => { account = account, bucket = bucket, role = role }
+      for bucket, role in access.buckets : "${account}/${bucket}" => { account = account, bucket = bucket, role = lookup(local.custom_role_names, role, role) }
     }
   ]...)
   table_grants = merge([
     for account, access in local.account_roles : {
-      for table, role in access.tables : "${account}/${table}" => { account = account, table = table, role = role }
+      for table, role in access.tables : "${account}/${table}" => { account = account, table = table, role = lookup(local.custom_role_names, role, role) }
     }
   ]...)
   service_account_grants = merge([
     for account, access in local.account_roles : {
-      for other, role in lookup(access, "service_accounts", {}) : "${account}/${other}" => { account = account, other = other, role = role }
+      for other, role in lookup(access, "service_accounts", {}) : "${account}/${other}" => { account = account, other = other, role = lookup(local.custom_role_names, role, role) }
     }
   ]...)
 
@@ -186,6 +219,25 @@ resource "google_service_account" "build" {
 }
 
 # --- the accounts' own access -------------------------------------------------------------------
+
+# Each custom role of local.custom_roles, in this project. Its id carries name_prefix so that two
+# deployments in one project keep their own (ids take letters, digits, _ and . only). A destroyed
+# custom role can be undeleted for 7 days
+# (https://cloud.google.com/iam/docs/reference/rest/v1/projects.roles/delete), which an apply
+# within them does; its id stays taken until 37 days after the deletion
+# (https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/google_project_iam_custom_role):
+# an apply in between needs another name_prefix.
+resource "google_project_iam_custom_role" "account" {
+  for_each = local.custom_roles
+
+  project     = local.project
+  role_id     = "${replace(var.name_prefix, "-", "_")}_${each.key}"
+  title       = each.value.title
+  description = each.value.description
+  permissions = each.value.permissions
+
+  depends_on = [time_sleep.apis]
+}
 
 resource "google_storage_bucket_iam_member" "account" {
   for_each = local.bucket_grants

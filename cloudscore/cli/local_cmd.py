@@ -236,12 +236,13 @@ def _env(args: argparse.Namespace) -> int:
 def _permissions(args: argparse.Namespace) -> int:
     from local_emulator.iam.grants import account_email
     from local_emulator.iam.layer import stack_grants
-    from local_emulator.iam.roles import role
+    from local_emulator.iam.roles import known_roles
     from local_emulator.iam.usage import Usage, summary, usage_file
     from local_emulator.settings import StackSettings
 
     settings = StackSettings.load(args.state_dir)
     grants = stack_grants(settings)
+    roles = known_roles(settings.infra())
     accounts = summary(grants, Usage.read(usage_file(settings.state_dir)))
     for function, account in accounts.items():
         print(f"{function}  ({account_email(function, settings.project, settings.infra())})")
@@ -254,7 +255,7 @@ def _permissions(args: argparse.Namespace) -> int:
                 print(f"    {permission:<32} {', '.join(resources)}")
         print("  grants (infra/iam.tf):")
         for grant, used in account["grants"]:
-            total = len(role(grant.role).permissions)
+            total = len(roles[grant.role].permissions)
             note = f"used {', '.join(sorted(used))}" if used else "NOTHING USED so far"
             print(f"    {grant.role} on {grant.resource}: {note} (of {total} permissions)")
         print()

@@ -19,8 +19,13 @@ Cloud Storage, per JSON API method (https://cloud.google.com/storage/docs/access
 
 BigQuery (https://cloud.google.com/bigquery/docs/access-control and each method's reference page):
     jobs.insert, jobs.query         bigquery.jobs.create on the project, then per job:
-                                    load  — tables.updateData on the destination (tables.create
-                                            on the dataset when it does not exist yet)
+                                    load  — tables.updateData on the destination, and
+                                            tables.create on the dataset unless the job says
+                                            createDisposition CREATE_NEVER, even when the table
+                                            exists: a job appending to an existing table
+                                            with the default CREATE_IF_NEEDED is refused
+                                            without it (github.com/googleapis/
+                                            python-bigquery-pandas/issues/538)
                                     query — tables.getData on every table the SQL reads; DML
                                             targets updateData, DDL create / delete / update;
                                             a destination table as for a load
@@ -86,8 +91,6 @@ class Upstream(Protocol):
     """What a check must know of the emulators' state (asked as the project's owner)."""
 
     def object_exists(self, bucket: str, name: str) -> bool: ...
-
-    def table_exists(self, ref: TableRef) -> bool: ...
 
     def job_exists(self, project: str, job_id: str) -> bool: ...
 
@@ -262,7 +265,7 @@ def _jobs_needs(
             return []  # a resumable load's data: checked when it was started
         if method == "POST":
             job = _json_part(request)
-            return [Need("bigquery.jobs.create", project), *job_needs(job, project_id, upstream)]
+            return [Need("bigquery.jobs.create", project), *job_needs(job, project_id)]
         if method == "GET":
             return []  # jobs.list: each caller sees the jobs it created
     elif len(rest) == 1 and method == "GET":
@@ -281,7 +284,7 @@ def _queries_needs(
         body = _json_part(request)
         query = {"query": body.get("query", ""), "defaultDataset": body.get("defaultDataset")}
         create = Need("bigquery.jobs.create", names.project(project_id))
-        return [create, *_query_needs(query, project_id, upstream)]
+        return [create, *_query_needs(query, project_id)]
     if len(rest) == 1 and request.method == "GET":
         return _job_read(project_id, rest[0], principal, upstream, "bigquery.jobs.get")
     raise Unmapped(f"{request.method} {request.path} is not a query call the layer knows")
@@ -307,28 +310,28 @@ def _job_read(
     return [Need(permission, names.project(project_id))]
 
 
-def job_needs(job: Mapping[str, Any], project_id: str, upstream: Upstream) -> list[Need]:
+def job_needs(job: Mapping[str, Any], project_id: str) -> list[Need]:
     """What a job's configuration needs beyond bigquery.jobs.create."""
     configuration = job.get("configuration") or {}
     if "load" in configuration:
         load = configuration["load"]
-        return _destination(load.get("destinationTable"), load, project_id, upstream)
+        return _destination(load.get("destinationTable"), load, project_id)
     if "query" in configuration:
-        return _query_needs(configuration["query"], project_id, upstream)
+        return _query_needs(configuration["query"], project_id)
     if "copy" in configuration:
         copy = configuration["copy"]
         sources = copy.get("sourceTables") or [copy.get("sourceTable")]
         reads = [
             Need("bigquery.tables.getData", _table_name(_ref(s, project_id))) for s in sources if s
         ]
-        return [*reads, *_destination(copy.get("destinationTable"), copy, project_id, upstream)]
+        return [*reads, *_destination(copy.get("destinationTable"), copy, project_id)]
     if "extract" in configuration:
         source = _table_name(_ref(configuration["extract"].get("sourceTable"), project_id))
         return [Need("bigquery.tables.export", source), Need("bigquery.tables.getData", source)]
     raise Unmapped(f"a job of an unknown kind: {sorted(configuration)}")
 
 
-def _query_needs(query: Mapping[str, Any], project_id: str, upstream: Upstream) -> list[Need]:
+def _query_needs(query: Mapping[str, Any], project_id: str) -> list[Need]:
     default = query.get("defaultDataset") or {}
     found: Effects = effects(
         str(query.get("query", "")),
@@ -346,22 +349,22 @@ def _query_needs(query: Mapping[str, Any], project_id: str, upstream: Upstream) 
     needs += [Need("bigquery.tables.update", _table_name(t)) for t in sorted(found.alters)]
     needs += [Need("bigquery.tables.list", names.dataset(*d)) for d in sorted(found.metadata)]
     if query.get("destinationTable"):
-        needs += _destination(query["destinationTable"], query, project_id, upstream)
+        needs += _destination(query["destinationTable"], query, project_id)
     return needs
 
 
 def _destination(
-    reference: Mapping[str, Any] | None,
-    config: Mapping[str, Any],
-    project_id: str,
-    upstream: Upstream,
+    reference: Mapping[str, Any] | None, config: Mapping[str, Any], project_id: str
 ) -> list[Need]:
     if not reference:
         raise Unmapped("a job that writes to no destination table")
     ref = _ref(reference, project_id)
     target = _table_name(ref)
     needs = [Need("bigquery.tables.updateData", target)]
-    if not upstream.table_exists(ref) and config.get("createDisposition") != "CREATE_NEVER":
+    # A job allowed to create its table (CREATE_IF_NEEDED, the default) is checked for
+    # tables.create on the dataset whether or not the table exists: an account that may only
+    # write an existing table sends CREATE_NEVER.
+    if config.get("createDisposition", "CREATE_IF_NEEDED") != "CREATE_NEVER":
         needs.append(Need("bigquery.tables.create", names.dataset(ref.project, ref.dataset)))
     if config.get("writeDisposition") == "WRITE_TRUNCATE" or config.get("schemaUpdateOptions"):
         needs.append(Need("bigquery.tables.update", target))

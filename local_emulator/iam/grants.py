@@ -3,8 +3,9 @@ the check Google makes of them: a permission is held on a resource when a role g
 resource, or on one above it (project > bucket > object, project > dataset > table), includes it.
 
 The grants are read from the literal `account_roles` and `training_source_roles` locals of
-infra/iam.tf: the very data Terraform grants from. An account is a function's, or the one the
-pipeline's Dataflow workers run as (`dataflow_worker`).
+infra/iam.tf: the very data Terraform grants from; a role is Google's predefined one or one of
+the module's `custom_roles` (`roles`). An account is a function's, or the one the pipeline's
+Dataflow workers run as (`dataflow_worker`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from local_emulator.iam import hcl
 from local_emulator.iam.reads import SourceReads
-from local_emulator.iam.roles import role
+from local_emulator.iam.roles import Role, known_roles, role
 from shared.errors import LocalStackError
 
 
@@ -111,16 +112,18 @@ def account_grants(deployment: Deployment, module: Mapping[str, Any] | None = No
         grants.append(Grant("retrain_model", source_roles["table"], resource, where))
     for name in deployment.training_reads.buckets:
         grants.append(Grant("retrain_model", source_roles["bucket"], bucket(p, name), where))
+    roles = known_roles(module)
     for grant in grants:
-        role(grant.role)  # every role granted must be known, before anything is checked
+        role(grant.role, roles)  # every role granted must be known, before anything is checked
     return grants
 
 
 class Policy:
-    """Who holds which permission where, from the grants."""
+    """Who holds which permission where, from the grants and the roles they name."""
 
-    def __init__(self, grants: Iterable[Grant]) -> None:
+    def __init__(self, grants: Iterable[Grant], roles: Mapping[str, Role]) -> None:
         self.grants: tuple[Grant, ...] = tuple(grants)
+        self.roles = roles
         self._by_principal: dict[str, list[Grant]] = {}
         for grant in self.grants:
             self._by_principal.setdefault(grant.principal, []).append(grant)
@@ -137,7 +140,8 @@ class Policy:
         return [
             grant
             for grant in self.of(principal)
-            if covers(grant.resource, resource) and permission in role(grant.role).permissions
+            if covers(grant.resource, resource)
+            and permission in role(grant.role, self.roles).permissions
         ]
 
 

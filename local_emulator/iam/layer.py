@@ -14,6 +14,7 @@ from pathlib import Path
 from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, account_grants
 from local_emulator.iam.proxy import AccountProxy, EmulatorState, JobBook, Upstreams, serve
 from local_emulator.iam.reads import source_reads
+from local_emulator.iam.roles import known_roles
 from local_emulator.iam.usage import UsageRecorder, usage_file
 from local_emulator.settings import ACCOUNTS, HOST, StackSettings
 from local_emulator.worker import WorkerStatus, run_until_signalled
@@ -41,7 +42,7 @@ def stack_grants(settings: StackSettings) -> list[Grant]:
 def start(settings: StackSettings) -> list[AccountProxy]:
     """Serve each account's proxy (in threads of this process)."""
     module = settings.infra()
-    policy = Policy(stack_grants(settings))
+    policy = Policy(stack_grants(settings), known_roles(module))
     upstreams = Upstreams(
         storage=settings.url("gcs"),
         bigquery=settings.url("bigquery"),

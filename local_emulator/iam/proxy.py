@@ -37,7 +37,7 @@ from local_emulator.iam.calls import (
     storage_needs,
 )
 from local_emulator.iam.grants import Policy
-from local_emulator.iam.sql import TableRef, UnreadableSql
+from local_emulator.iam.sql import UnreadableSql
 from local_emulator.iam.usage import UsageRecorder
 
 _log = logging.getLogger("local_emulator.iam")
@@ -111,10 +111,6 @@ class EmulatorState:
         path = f"/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
         status, _, body = _call(self.upstreams.storage, "GET", path, {}, b"")
         return int(json.loads(body)["generation"]) if status == 200 else None
-
-    def table_exists(self, ref: TableRef) -> bool:
-        path = f"/bigquery/v2/projects/{ref.project}/datasets/{ref.dataset}/tables/{ref.table}"
-        return self._found(self.upstreams.bigquery, path)
 
     def job_exists(self, project: str, job_id: str) -> bool:
         return self._found(

@@ -173,9 +173,15 @@ class BigQuerySink:
         """Run the load as job `candidate`; False when a job with that id exists already."""
         from google.cloud import bigquery
 
+        # CREATE_NEVER: the tables exist (infra/ and the local stack make them), and a job that
+        # may create its table is checked for bigquery.tables.create on the dataset even when the
+        # table exists, which no account that only writes rows holds
+        # (https://github.com/googleapis/python-bigquery-pandas/issues/538). A missing table
+        # fails the load as a SinkError, naming it.
         config = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
         )
         what = f"loading {rows} rows into {table.name} (job {candidate})"
         with transient_errors(what):

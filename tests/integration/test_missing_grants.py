@@ -47,8 +47,9 @@ HANDOFF_BYTES = 100_000
 def without_grant(iam: str, function: str, table: str) -> str:
     """infra/iam.tf's text without `function`'s grant on `table` in `account_roles`."""
     start = iam.index(f"    {function} = {{")
-    line = re.compile(rf"^\s+{table}\s+= \"roles/[^\"]+\"\n", re.MULTILINE)
-    found = line.search(iam, start)
+    line = re.compile(rf"^\s+{table}\s+= \"[^\"]+\"\n", re.MULTILINE)
+    end = iam.index("\n    }\n", start)  # the end of that account's entry
+    found = line.search(iam, start, end)
     assert found is not None, (function, table)
     return iam[: found.start()] + iam[found.end() :]
 

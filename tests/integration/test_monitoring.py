@@ -430,8 +430,10 @@ def test_drift_and_labels_then_a_tick_retrain_and_promote_and_later_files_use_th
     assert compared["challenger"]["roc_auc"] > compared["champion"]["roc_auc"]
     loaded = ModelCache(cloud.registry).get_version(new)
     assert loaded.lineage["parent_version"] == champion
+    # Read as the project's owner: the retrain function only appends to model_events.
+    owner = clients.bigquery_client(own_stack.project, own_stack.endpoints())
     events = list(
-        cloud.bigquery.query(
+        owner.query(
             f"SELECT alias, from_version, to_version, actor FROM "
             f"`{cloud.audit.table}` WHERE to_version = '{new}'"
         ).result()

@@ -4,6 +4,7 @@ library raises `Forbidden` naming the permission and the resource, exactly as in
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import pandas as pd
@@ -107,6 +108,38 @@ def test_a_job_is_read_by_the_account_that_made_it_and_not_by_another(
         other.get_job(load, location=local_stack.region)
     with pytest.raises(exceptions.NotFound):  # no such job: 404, whoever asks
         other.get_job(f"{load}-nope", location=local_stack.region)
+
+
+def test_a_function_writes_rows_into_its_table_and_can_neither_read_alter_nor_delete_it(
+    local_stack: StackSettings,
+) -> None:
+    from google.cloud import bigquery
+
+    table_id = f"{local_stack.project}.{local_stack.dataset}.predictions"
+    bq = bigquery_as(local_stack, "score_file")
+    name = f"{local_stack.project}:{local_stack.dataset}.predictions"
+    owner = clients.bigquery_client(local_stack.project, local_stack.endpoints())
+    before = owner.get_table(table_id)
+
+    with pytest.raises(exceptions.Forbidden) as refused:
+        bq.delete_table(table_id)
+    assert f"Permission bigquery.tables.delete denied on table {name}" in refused.value.message
+
+    altered = bigquery.Table(table_id, schema=[*before.schema, bigquery.SchemaField("x", "STRING")])
+    with pytest.raises(exceptions.Forbidden, match=r"bigquery\.tables\.update denied"):
+        bq.update_table(altered, ["schema"])
+    with pytest.raises(exceptions.Forbidden, match=r"bigquery\.tables\.getData denied"):
+        bq.query(f"SELECT COUNT(*) FROM `{table_id}`").result()
+    # A load that may create its table is checked for tables.create on the dataset, which a
+    # grant on a table never gives: the functions' loads say CREATE_NEVER.
+    config = bigquery.LoadJobConfig(source_format="CSV", write_disposition="WRITE_APPEND")
+    with pytest.raises(exceptions.Forbidden, match=r"bigquery\.tables\.create denied"):
+        bq.load_table_from_file(
+            io.BytesIO(b"r\n"), table_id, job_config=config, location=local_stack.region
+        ).result()
+
+    after = owner.get_table(table_id)
+    assert [f.name for f in after.schema] == [f.name for f in before.schema]
 
 
 def test_people_using_the_cli_act_as_the_projects_owner(local_stack: StackSettings) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from google.cloud import bigquery
 
 from local_emulator.settings import StackSettings
 from shared import clients
@@ -44,8 +45,8 @@ def predictions(run_id: str, rows: int) -> pd.DataFrame:
     )
 
 
-def count(sink: BigQuerySink, run_id: str) -> int:
-    rows = sink.client.query(
+def count(owner: bigquery.Client, sink: BigQuerySink, run_id: str) -> int:
+    rows = owner.query(
         f"SELECT COUNT(*) AS n FROM `{sink.table_id(PREDICTIONS)}` WHERE run_id = '{run_id}'"
     ).result()
     return int(next(iter(rows))["n"])
@@ -58,7 +59,16 @@ def sink(local_stack: StackSettings) -> BigQuerySink:
     return BigQuerySink(client, local_stack.dataset, location=local_stack.region)
 
 
-def test_a_chunk_loaded_twice_under_its_job_id_lands_once(sink: BigQuerySink) -> None:
+@pytest.fixture
+def owner(local_stack: StackSettings) -> bigquery.Client:
+    """What landed is read as the project's owner: the batch function only writes rows into its
+    tables, and may not read them back."""
+    return clients.bigquery_client(local_stack.project, local_stack.endpoints())
+
+
+def test_a_chunk_loaded_twice_under_its_job_id_lands_once(
+    sink: BigQuerySink, owner: bigquery.Client
+) -> None:
     run_id = str(uuid.uuid4())
     frame = predictions(run_id, 50)
     load = job_id("test", run_id, "chunk", 0)
@@ -66,10 +76,12 @@ def test_a_chunk_loaded_twice_under_its_job_id_lands_once(sink: BigQuerySink) ->
     assert sink.load_once(PREDICTIONS, frame, load) is True
     assert sink.load_once(PREDICTIONS, frame, load) is False
 
-    assert count(sink, run_id) == 50
+    assert count(owner, sink, run_id) == 50
 
 
-def test_concurrent_loads_of_one_chunk_land_once(sink: BigQuerySink) -> None:
+def test_concurrent_loads_of_one_chunk_land_once(
+    sink: BigQuerySink, owner: bigquery.Client
+) -> None:
     run_id = str(uuid.uuid4())
     frame = predictions(run_id, 20)
     load = job_id("test", run_id, "chunk", 0)
@@ -84,15 +96,15 @@ def test_concurrent_loads_of_one_chunk_land_once(sink: BigQuerySink) -> None:
         thread.join()
 
     assert sorted(results) == [False, False, True]
-    assert count(sink, run_id) == 20
+    assert count(owner, sink, run_id) == 20
 
 
-def test_loaded_rows_keep_their_types(sink: BigQuerySink) -> None:
+def test_loaded_rows_keep_their_types(sink: BigQuerySink, owner: bigquery.Client) -> None:
     run_id = str(uuid.uuid4())
     sink.load_once(PREDICTIONS, predictions(run_id, 3), job_id("types", run_id))
 
     rows = list(
-        sink.client.query(
+        owner.query(
             "SELECT row_number, score, source_generation, scored_at, data_time, probabilities "
             f"FROM `{sink.table_id(PREDICTIONS)}` WHERE run_id = '{run_id}' ORDER BY row_number"
         ).result()
@@ -148,13 +160,11 @@ def test_of_concurrent_claims_exactly_one_creates(local_stack: StackSettings) ->
 def test_a_failed_load_is_retried_under_the_next_id_and_lands_once(
     local_stack: StackSettings,
 ) -> None:
-    from google.cloud import bigquery
-
     from shared.errors import SinkError
     from shared.tables import Table
 
     # As the project's owner: a table that does not exist yet is one only the owner may make
-    # (to the function's own account a load into it is refused for want of tables.create).
+    # (to the function's own account a load into it is refused: no grant names that table).
     client = clients.bigquery_client(local_stack.project, local_stack.endpoints())
     sink = BigQuerySink(client, local_stack.dataset, location=local_stack.region)
     run_id = str(uuid.uuid4())

@@ -11,7 +11,9 @@ import pytest
 from local_emulator.iam import grants as names
 from local_emulator.iam.calls import Need, Request, Unmapped, bigquery_needs, storage_needs
 from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, account_grants
+from local_emulator.iam.hcl import read_module
 from local_emulator.iam.reads import SourceReads, source_reads
+from local_emulator.iam.roles import known_roles
 from local_emulator.iam.sql import TableRef, UnreadableSql, effects
 from shared.errors import LocalStackError, UsageError
 
@@ -22,16 +24,12 @@ class FakeEmulators:
     def __init__(
         self,
         objects: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
-        tables: set[TableRef] = frozenset(),  # type: ignore[assignment]
         jobs: dict[str, str | None] | None = None,
     ) -> None:
-        self.objects, self.tables, self.jobs = objects, tables, jobs or {}
+        self.objects, self.jobs = objects, jobs or {}
 
     def object_exists(self, bucket: str, name: str) -> bool:
         return (bucket, name) in self.objects
-
-    def table_exists(self, ref: TableRef) -> bool:
-        return ref in self.tables
 
     def job_exists(self, project: str, job_id: str) -> bool:
         return job_id in self.jobs
@@ -160,17 +158,27 @@ def load_job(table: str = "predictions", **config: object) -> dict[str, object]:
 
 
 def test_a_load_needs_jobs_create_and_update_data_on_its_table() -> None:
-    existing = FakeEmulators(tables={TableRef(P, "ds", "predictions")})
-    insert = call("POST", f"/bigquery/v2/projects/{P}/jobs", body=load_job())
+    insert = call(
+        "POST", f"/bigquery/v2/projects/{P}/jobs", body=load_job(createDisposition="CREATE_NEVER")
+    )
 
-    assert bigquery_needs(insert, "f", existing) == [
+    assert bigquery_needs(insert, "f", FakeEmulators()) == [
         Need("bigquery.jobs.create", names.project(P)),
         Need("bigquery.tables.updateData", PREDICTIONS),
     ]
-    # Into a table that does not exist yet: creating it is the dataset's.
-    assert Need("bigquery.tables.create", names.dataset(P, "ds")) in bigquery_needs(
-        insert, "f", FakeEmulators()
-    )
+
+
+@pytest.mark.parametrize("disposition", [{}, {"createDisposition": "CREATE_IF_NEEDED"}])
+def test_a_job_that_may_create_its_table_needs_tables_create_even_when_it_exists(
+    disposition: dict[str, str],
+) -> None:
+    insert = call("POST", f"/bigquery/v2/projects/{P}/jobs", body=load_job(**disposition))
+
+    assert bigquery_needs(insert, "f", FakeEmulators()) == [
+        Need("bigquery.jobs.create", names.project(P)),
+        Need("bigquery.tables.updateData", PREDICTIONS),
+        Need("bigquery.tables.create", names.dataset(P, "ds")),
+    ]
 
 
 def test_a_load_sent_with_its_data_is_judged_by_the_job_in_its_first_part() -> None:
@@ -186,9 +194,9 @@ def test_a_load_sent_with_its_data_is_judged_by_the_job_in_its_first_part() -> N
         body,
         "multipart/related; boundary=b",
     )
-    existing = FakeEmulators(tables={TableRef(P, "ds", "predictions")})
+    needs = bigquery_needs(upload, "f", FakeEmulators())
 
-    assert Need("bigquery.tables.updateData", PREDICTIONS) in bigquery_needs(upload, "f", existing)
+    assert Need("bigquery.tables.updateData", PREDICTIONS) in needs
 
 
 def test_a_query_needs_get_data_on_every_table_it_reads_and_none_on_its_ctes() -> None:
@@ -319,7 +327,7 @@ def test_the_grants_enforced_are_infras_in_the_stacks_names() -> None:
 
 
 def test_a_grant_covers_its_resource_and_what_is_inside_it_only() -> None:
-    policy = Policy(account_grants(DEPLOYMENT))
+    policy = Policy(account_grants(DEPLOYMENT), known_roles(read_module()))
     inbox_object = names.obj(P, "inbox", "incoming/a.csv")
 
     assert policy.covering("score_file", "storage.objects.delete", inbox_object)
@@ -339,9 +347,44 @@ def test_a_grant_covers_its_resource_and_what_is_inside_it_only() -> None:
     assert not policy.covering("score_file", "storage.objects.get", names.obj(P, "inbox2", "x"))
 
 
-def test_a_role_the_table_does_not_list_fails_the_start_naming_it(tmp_path: Path) -> None:
-    from local_emulator.iam.hcl import read_module
+def test_a_table_an_account_only_writes_rows_into_is_one_it_cannot_read_alter_or_delete() -> None:
+    module = read_module()
+    policy = Policy(account_grants(DEPLOYMENT, module), known_roles(module))
+    predictions = names.table(P, "ds", "predictions")
+    monitoring_runs = names.table(P, "ds", "monitoring_runs")
 
+    assert policy.covering("score_file", "bigquery.tables.updateData", predictions)
+    for permission in ("getData", "delete", "update", "get", "setIamPolicy"):
+        assert not policy.covering("score_file", f"bigquery.tables.{permission}", predictions)
+    # The retrain function reads its history of checks, and still cannot drop or reshape it.
+    assert policy.covering("retrain_model", "bigquery.tables.getData", monitoring_runs)
+    assert policy.covering("retrain_model", "bigquery.tables.updateData", monitoring_runs)
+    assert not policy.covering("retrain_model", "bigquery.tables.delete", monitoring_runs)
+    assert not policy.covering("retrain_model", "bigquery.tables.update", monitoring_runs)
+
+
+def test_a_custom_roles_permissions_are_the_list_infra_creates_it_with() -> None:
+    module = read_module()
+    custom = module["locals"]["custom_roles"]
+    granted = module["locals"]["account_roles"]["score_file"]["tables"]["predictions"]
+    predictions = names.table(P, "ds", "predictions")
+    assert granted in custom
+
+    custom[granted]["permissions"] = [*custom[granted]["permissions"], "bigquery.tables.delete"]
+    policy = Policy(account_grants(DEPLOYMENT, module), known_roles(module))
+
+    assert policy.covering("score_file", "bigquery.tables.delete", predictions)
+
+
+def test_a_custom_role_with_a_permission_no_role_includes_fails_the_start_naming_it() -> None:
+    module = read_module()
+    module["locals"]["custom_roles"]["rowWriter"]["permissions"] = ["bigquery.tables.updatedata"]
+
+    with pytest.raises(LocalStackError, match=r"custom_roles\.rowWriter .*updatedata"):
+        account_grants(DEPLOYMENT, module)
+
+
+def test_a_role_the_table_does_not_list_fails_the_start_naming_it(tmp_path: Path) -> None:
     module = read_module()
     module["locals"]["account_roles"]["score_file"]["project"] = ["roles/made.up"]
 

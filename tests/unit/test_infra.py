@@ -401,11 +401,12 @@ def test_functions_reach_only_their_buckets_and_tables(root: dict[str, Any]) -> 
         assert set(spec) <= {"project", "buckets", "tables", "service_accounts"}
         assert set(spec["tables"]) <= tables
         assert set(spec["tables"].values()) <= {
-            "roles/bigquery.dataEditor",
+            "rowWriter",
+            "rowReaderWriter",
             "roles/bigquery.dataViewer",
         }
     writes = {
-        f: {t for t, r in spec["tables"].items() if r.endswith("dataEditor")}
+        f: {t for t, r in spec["tables"].items() if r.startswith("row")}
         for f, spec in access.items()
     }
     assert writes["score_file"] == {"predictions", "rejected_rows", "scoring_runs"}
@@ -477,7 +478,7 @@ def test_every_grant_to_an_account_comes_from_the_one_list(root: dict[str, Any])
 def test_every_role_infra_grants_a_function_is_one_the_local_cloud_can_expand(
     root: dict[str, Any],
 ) -> None:
-    from local_emulator.iam.roles import all_roles
+    from local_emulator.iam.roles import all_roles, custom_roles, known_roles
 
     access = root["locals"]["account_roles"]
     roles = {r for spec in access.values() for r in spec["project"]}
@@ -486,10 +487,44 @@ def test_every_role_infra_grants_a_function_is_one_the_local_cloud_can_expand(
     roles |= {r for spec in access.values() for r in spec.get("service_accounts", {}).values()}
     roles |= set(root["locals"]["training_source_roles"].values())
 
-    assert roles <= set(all_roles())
+    assert roles <= set(known_roles(root))
     for role in all_roles().values():
         assert role.reference.startswith("https://cloud.google.com/iam/docs/roles-permissions/")
         assert role.permissions
+    for role in custom_roles(root).values():
+        assert role.permissions
+        assert role.name in roles, f"custom role {role.name} is granted to no account"
+
+
+def test_custom_roles_are_made_from_the_literal_list_and_granted_by_their_full_name(
+    root: dict[str, Any],
+) -> None:
+    custom = root["resource"][("google_project_iam_custom_role", "account")]
+    grants = root["locals"]
+
+    # Terraform creates each from the same data the local cloud expands it from.
+    assert custom["for_each"] == "${local.custom_roles}"
+    assert custom["permissions"] == "${each.value.permissions}"
+    # A custom role's id: letters, digits and _ (name_prefix's - replaced), a key of custom_roles.
+    assert custom["role_id"] == '${replace(var.name_prefix, "-", "_")}_${each.key}'
+    for key in grants["custom_roles"]:
+        assert re.fullmatch(r"[a-zA-Z0-9_.]{3,50}", key), key
+    # Each grant names a custom role by its full name, projects/PROJECT/roles/ID.
+    assert "google_project_iam_custom_role.account" in grants["custom_role_names"]
+    for kind in ("project_grants", "bucket_grants", "table_grants", "service_account_grants"):
+        assert "role = lookup(local.custom_role_names, role, role)" in grants[kind], kind
+
+
+def test_no_account_may_delete_or_alter_a_table_it_writes(root: dict[str, Any]) -> None:
+    from local_emulator.iam.roles import known_roles
+
+    roles = known_roles(root)
+    for account, spec in root["locals"]["account_roles"].items():
+        for table, name in spec["tables"].items():
+            held = roles[name].permissions
+            assert not held & {"bigquery.tables.delete", "bigquery.tables.update"}, (
+                f"{account} on {table}: {name}"
+            )
 
 
 # --- the settings module, run by Terraform -----------------------------------------------------

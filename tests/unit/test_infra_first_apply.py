@@ -48,6 +48,7 @@ API_OF: dict[str, set[str]] = {
     "google_monitoring_alert_policy": {"monitoring.googleapis.com"},
     "google_monitoring_notification_channel": {"monitoring.googleapis.com"},
     "google_project_iam_audit_config": {"cloudresourcemanager.googleapis.com"},
+    "google_project_iam_custom_role": {"iam.googleapis.com"},
     "google_project_iam_member": {"cloudresourcemanager.googleapis.com"},
     "google_project_service": {"serviceusage.googleapis.com"},
     "google_project_service_identity": {"serviceusage.googleapis.com"},
