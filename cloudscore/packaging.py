@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+from cloudscore.pipeline.plans import PLANS_PREFIX
 from shared.clients import CLIENT_LIBRARY_ENVIRONMENT
 from shared.config import BATCH_VARIABLES, PREDICT_VARIABLES, VARIABLES, variables_of
 from shared.errors import ConfigError
@@ -262,6 +263,9 @@ def infra_facts(root: Path = ROOT) -> dict[str, Any]:
         # Only objects under this prefix of the inbox are files to score: the inbox's
         # notification is filtered to it.
         "incoming_prefix": INCOMING_PREFIX,
+        # Where the pipeline records each file's split plan in the inbox: the inbox's lifecycle
+        # deletes them there.
+        "plans_prefix": PLANS_PREFIX,
         "library_environment": CLIENT_LIBRARY_ENVIRONMENT,
     }
 

@@ -20,6 +20,24 @@ resource "google_storage_bucket" "inbox" {
     }
   }
 
+  # The pipeline's split plans (cloudscore.pipeline.plans): a relaunch over the same file
+  # generation and model version must cut the file where the first launch did, so that its
+  # splits load under the same job ids, which BigQuery then refuses to run twice. That holds
+  # only while BigQuery still knows those jobs: job information is kept six months after a
+  # job's creation (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/get), so a
+  # plan serves for six months (184 days at most) after the last load of its file, begun a few
+  # days at most after the plan was written: 190 days covers that, counted, as a rule's age is,
+  # from the plan object's creation (https://cloud.google.com/storage/docs/lifecycle).
+  lifecycle_rule {
+    condition {
+      age            = 190
+      matches_prefix = [module.config.plans_prefix]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
   depends_on = [time_sleep.apis]
 }
 

@@ -337,6 +337,26 @@ def test_buckets_are_private_and_kept_as_the_issue_asks(root: dict[str, Any]) ->
     assert buckets["models"]["name"] == '${local.settings["CLOUDSCORE_MODELS_BUCKET"]}'
 
 
+def test_split_plans_are_deleted_once_the_load_jobs_they_keep_apart_are_forgotten(
+    root: dict[str, Any], facts: dict[str, Any]
+) -> None:
+    from cloudscore.pipeline.plans import PLANS_PREFIX
+
+    rules = root["resource"][("google_storage_bucket", "inbox")]["lifecycle_rule"]
+    plans = [r for r in rules if r["condition"][0]["matches_prefix"] != ["processed/"]]
+
+    (rule,) = plans
+    (condition,) = rule["condition"]
+    assert condition["matches_prefix"] == ["${module.config.plans_prefix}"]
+    assert facts["plans_prefix"] == PLANS_PREFIX
+    assert rule["action"] == [{"type": "Delete"}]
+    # BigQuery keeps a job six months (184 days at most) after its creation: a plan lives longer.
+    assert isinstance(condition["age"], int)
+    assert condition["age"] > 184
+    # The plans are not files to score, nor among the scored ones kept for processed_retention_days.
+    assert not PLANS_PREFIX.startswith((INCOMING_PREFIX, "processed/"))
+
+
 # --- access ------------------------------------------------------------------------------------
 
 
@@ -617,6 +637,7 @@ def test_unset_settings_take_the_codes_defaults(config_module: Path) -> None:
     assert outputs["values"]["CLOUDSCORE_REGION"] == "us-central1"
     assert outputs["values"]["CLOUDSCORE_BATCH_TIME_BUDGET_S"] == "480"
     assert outputs["values"]["CLOUDSCORE_RETRAIN_SCHEDULE"] == "0 3 * * *"
+    assert outputs["plans_prefix"] == "_plans/"
 
 
 def test_a_time_budget_not_below_the_timeout_is_refused(config_module: Path) -> None:

@@ -23,6 +23,11 @@ output "incoming_prefix" {
   value       = local.code.incoming_prefix
 }
 
+output "plans_prefix" {
+  description = "The prefix of the inbox under which the pipeline records each file's split plan (cloudscore.pipeline.plans.PLANS_PREFIX)."
+  value       = local.code.plans_prefix
+}
+
 output "library_environment" {
   description = "Variables the client libraries read, set on every function (shared.clients.CLIENT_LIBRARY_ENVIRONMENT)."
   value       = local.library_environment
