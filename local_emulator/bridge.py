@@ -25,7 +25,6 @@ settings. Run as `python -m local_emulator.bridge --state-dir DIR` (the stack st
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import json
@@ -38,17 +37,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from local_emulator import pubsub
 from local_emulator.components import worker_status_file
 from local_emulator.deployment import Capacity, DeliveryPolicy
 from local_emulator.settings import StackSettings, Trigger
-from local_emulator.worker import WorkerStatus, run_until_signalled
+from local_emulator.worker import WorkerStatus, component_main
 from shared.errors import LocalStackError
 from shared.events import PUBSUB_PUBLISHED
-from shared.structured_log import configure_logging, log_labels
+from shared.structured_log import log_labels
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1.subscriber.message import Message
@@ -298,7 +296,8 @@ def _lease_s(policy: DeliveryPolicy) -> float:
     return waits + policy.max_attempts * policy.request_timeout_s
 
 
-def run(settings: StackSettings, stop: threading.Event, status: WorkerStatus) -> None:
+def run(settings: StackSettings, stop: threading.Event) -> None:
+    status = WorkerStatus(worker_status_file(settings, "bridge"))
     failures: list[BaseException] = []
 
     def failed(error: BaseException) -> None:
@@ -317,17 +316,7 @@ def run(settings: StackSettings, stop: threading.Event, status: WorkerStatus) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--state-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    configure_logging("bridge")
-    settings = StackSettings.load(args.state_dir)
-    status = WorkerStatus(worker_status_file(settings, "bridge"))
-    try:
-        run_until_signalled(lambda stop: run(settings, stop, status))
-    except LocalStackError as exc:
-        _log.error("%s", exc)
-        raise SystemExit(1) from exc
+    component_main("bridge", __doc__.split("\n", 1)[0], run, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Run as `python -m local_emulator.scheduler --state-dir DIR` (the stack starts it
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import threading
@@ -22,9 +21,8 @@ from croniter import croniter
 from local_emulator import pubsub
 from local_emulator.components import worker_status_file
 from local_emulator.settings import StackSettings
-from local_emulator.worker import WorkerStatus, run_until_signalled
+from local_emulator.worker import WorkerStatus, component_main
 from shared.errors import ConfigError
-from shared.structured_log import configure_logging
 
 _log = logging.getLogger("local_emulator.scheduler")
 
@@ -72,12 +70,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--state-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    configure_logging("scheduler")
-    settings = StackSettings.load(args.state_dir)
-    run_until_signalled(lambda stop: run(settings, stop))
+    component_main("scheduler", __doc__.split("\n", 1)[0], run, argv)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""What the stack's own background workers share: a status file and a clean stop on SIGTERM."""
+"""What the stack's own processes share: one `main()`, a status file and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import signal
 import threading
@@ -10,6 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from local_emulator.settings import StackSettings
+from shared.errors import CloudscoreError
+from shared.structured_log import configure_logging
 
 
 class WorkerStatus:
@@ -59,3 +65,24 @@ def run_until_signalled(body: Callable[[threading.Event], None]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     body(stop)
+
+
+def component_main(
+    name: str,
+    description: str,
+    run: Callable[[StackSettings, threading.Event], None],
+    argv: list[str] | None = None,
+) -> None:
+    """The `main()` of each of the stack's own processes (`python -m local_emulator.NAME
+    --state-dir DIR`): logs as `name`, runs `run(settings, stop)` until SIGTERM or SIGINT, and
+    ends with status 1 and the error logged, not a traceback, on a CloudscoreError."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    configure_logging(name)
+    settings = StackSettings.load(args.state_dir)
+    try:
+        run_until_signalled(lambda stop: run(settings, stop))
+    except CloudscoreError as exc:
+        logging.getLogger(f"local_emulator.{name}").error("%s", exc)
+        raise SystemExit(1) from exc

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import quote
 
 from local_emulator.dataflow.jobs import JobStore
 from local_emulator.dataflow.server import LocalDataflow
 from local_emulator.iam.hcl import INFRA
 from local_emulator.settings import HOST, WORKER_ACCOUNT, StackSettings
-from local_emulator.worker import run_until_signalled
+from local_emulator.worker import component_main
 from shared.clients import CLIENT_LIBRARY_ENVIRONMENT
-from shared.errors import CloudscoreError
-from shared.structured_log import configure_logging
 
 _log = logging.getLogger("local_emulator.dataflow")
 
@@ -83,16 +79,7 @@ def run(settings: StackSettings, stop: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The local cloud's Dataflow.")
-    parser.add_argument("--state-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    configure_logging("dataflow")
-    settings = StackSettings.load(args.state_dir)
-    try:
-        run_until_signalled(lambda stop: run(settings, stop))
-    except CloudscoreError as exc:
-        _log.error("%s", exc)
-        raise SystemExit(1) from exc
+    component_main("dataflow", "The local cloud's Dataflow.", run, argv)
 
 
 if __name__ == "__main__":

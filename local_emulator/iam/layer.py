@@ -6,10 +6,7 @@ Run as `python -m local_emulator.iam --state-dir DIR` (the stack starts it).
 
 from __future__ import annotations
 
-import argparse
-import logging
 import threading
-from pathlib import Path
 
 from local_emulator.iam.grants import Deployment, Grant, Policy, account_email, account_grants
 from local_emulator.iam.proxy import AccountProxy, EmulatorState, JobBook, Upstreams, serve
@@ -17,11 +14,7 @@ from local_emulator.iam.reads import source_reads
 from local_emulator.iam.roles import known_roles
 from local_emulator.iam.usage import UsageRecorder, usage_file
 from local_emulator.settings import ACCOUNTS, HOST, StackSettings
-from local_emulator.worker import WorkerStatus, run_until_signalled
-from shared.errors import CloudscoreError
-from shared.structured_log import configure_logging
-
-_log = logging.getLogger("local_emulator.iam")
+from local_emulator.worker import WorkerStatus, component_main
 
 
 def stack_grants(settings: StackSettings) -> list[Grant]:
@@ -79,13 +72,4 @@ def run(settings: StackSettings, stop: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The local cloud's permission layer.")
-    parser.add_argument("--state-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    configure_logging("iam")
-    settings = StackSettings.load(args.state_dir)
-    try:
-        run_until_signalled(lambda stop: run(settings, stop))
-    except CloudscoreError as exc:
-        _log.error("%s", exc)
-        raise SystemExit(1) from exc
+    component_main("iam", "The local cloud's permission layer.", run, argv)
