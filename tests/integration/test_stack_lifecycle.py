@@ -4,9 +4,13 @@ failures. Slower than the other stack tests (it starts and stops a stack twice).
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,7 @@ from local_emulator.components import Component
 from local_emulator.settings import HOST, StackSettings
 from shared import clients
 from shared.errors import LocalStackError
-from tests.conftest import free_port_base, start_stack
+from tests.conftest import RETRY_TIME_SCALE, free_port_base, start_stack
 
 pytestmark = pytest.mark.stack
 
@@ -72,6 +76,13 @@ def test_up_twice_down_and_up_again_keeps_the_data(tmp_path: Path) -> None:
         stack.down(settings)
 
 
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
 def _all_pids() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -82,6 +93,70 @@ def _all_pids() -> list[int]:
                 continue
             pids.append(int(entry.name))
     return pids
+
+
+# A program that starts a stack of its own, as a test run or a script would, and then waits.
+_STARTER = """
+import sys, time
+from pathlib import Path
+from local_emulator import stack
+from local_emulator.settings import StackSettings
+settings = StackSettings.resolve(Path(sys.argv[1]), int(sys.argv[2]), retry_time_scale=0.01)
+stack.up(settings)
+print("up", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_stack_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    state = tmp_path / "stack"
+    base = free_port_base()
+    starter = subprocess.Popen(
+        [sys.executable, "-c", _STARTER, str(state), str(base)], stdout=subprocess.PIPE
+    )
+    try:
+        assert starter.stdout is not None
+        assert starter.stdout.readline() == b"up\n", "the stack did not start"
+        settings = StackSettings.load(state)
+        groups = {r.pid for r in stack.read_records(settings)}
+        assert {s.name for s in stack.status(settings) if s.healthy} >= {"pubsub", "bridge"}
+
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+
+        left = _wait_until_stopped(groups, settings.ports.values(), timeout_s=60)
+        assert not left, f"still running 60 s after their starter was killed: {left}"
+    finally:
+        starter.kill()
+        stack.stop_recorded(state)
+
+
+def _wait_until_stopped(groups: set[int], ports: Iterable[int], timeout_s: float) -> list[str]:
+    """What is left of the processes of `groups` and of the listeners on `ports`, once none is
+    left or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = [f"pid {pid}" for pid in _all_pids() if _group(pid) in groups]
+        left += [f"port {p}" for p in ports if not processes.port_is_free(HOST, p)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def test_a_stack_started_by_local_up_outlives_the_command(tmp_path: Path) -> None:
+    state = tmp_path / "stack"
+    command = [
+        *("local", "up", "--state-dir", str(state), "--port-base", str(free_port_base())),
+        *("--retry-time-scale", str(RETRY_TIME_SCALE)),
+    ]
+    cli = f"from cloudscore.cli import main; raise SystemExit(main({command!r}))"
+    try:
+        subprocess.run([sys.executable, "-c", cli], check=True, capture_output=True)
+        settings = StackSettings.load(state)
+        statuses = stack.status(settings)
+        assert [s.name for s in statuses if not s.healthy] == [], "`local up` keeps it running"
+    finally:
+        stack.stop_recorded(state)
 
 
 def test_up_with_other_settings_on_a_running_stack_is_refused(tmp_path: Path) -> None:
