@@ -65,6 +65,11 @@ class Component:
     is_healthy: Callable[[], bool]
     more_ports: tuple[int, ...] = ()  # listened on too; checked free before a start
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port it listens on."""
+        return (self.port, *self.more_ports) if self.port is not None else self.more_ports
+
 
 def http_ok(url: str, accept_any_status: bool = False) -> bool:
     try:

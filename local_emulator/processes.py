@@ -46,7 +46,13 @@ def _start_time(pid: int) -> int | None:
 
 
 def spawn(
-    component: str, argv: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path
+    component: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log: Path,
+    cwd: Path,
+    *,
+    pass_fds: Sequence[int] = (),
 ) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -58,6 +64,7 @@ def spawn(
             env=dict(env),
             cwd=cwd,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     _STARTED[proc.pid] = proc
     started = _start_time(proc.pid)

@@ -3,7 +3,9 @@
 `up` starts the parts in dependency order — Pub/Sub first (fake-gcs-server publishes to a topic
 that must already exist), then storage, BigQuery and the functions together, then the workers that
 connect them — and records every process the moment it starts, so that `down` (or a failed `up`)
-stops exactly what was started, even after a crash half-way.
+stops exactly what was started, even after a crash half-way. Unless detached (`cloudscore local
+up`), what `up` starts stops when the process that called it ends, even killed
+(`local_emulator.lifeline`).
 """
 
 from __future__ import annotations
@@ -11,21 +13,27 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
-from local_emulator import components, processes, provision
+from local_emulator import components, lifeline, processes, provision
 from local_emulator.components import Component
 from local_emulator.processes import ProcessRecord
-from local_emulator.settings import HOST, StackSettings
+from local_emulator.settings import DEFAULT_PORTS, HOST, PORT_BASE_VARIABLE, StackSettings
 from shared.errors import LocalStackError
 
 STARTUP_TIMEOUT_S = 120.0
+
+# What every runtime prints when a port cannot be bound, EADDRINUSE's text (Java's BindException,
+# Go's net package, Python's OSError, gunicorn as it retries). The Pub/Sub emulator's JVM prints
+# it and stays up without its port: its exit never comes to tell.
+_PORT_IN_USE = "address already in use"
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,8 @@ def read_records(settings: StackSettings) -> list[ProcessRecord]:
     return [ProcessRecord(**r) for r in raw]
 
 
-def _write_records(settings: StackSettings, records: Sequence[ProcessRecord]) -> None:
-    path = _records_file(settings)
+def _write_records(state_dir: Path, records: Sequence[ProcessRecord]) -> None:
+    path = state_dir / "run" / "processes.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps([asdict(r) for r in records], indent=2))
@@ -75,18 +83,26 @@ class _Starter:
         self.kept = list(kept)
         self.records: list[ProcessRecord] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.log_starts: dict[str, int] = {}  # where each one's log began for this start
+
+    def tie(self) -> None:
+        """What this starter starts from now on stops when this process ends."""
+        record, _ = lifeline.tie(self.settings.state_dir, self.settings.logs_dir, self.kept)
+        self.records.append(record)
+        _write_records(self.settings.state_dir, [*self.kept, *self.records])
 
     def start(self, batch: Sequence[Component], deadline: float) -> None:
         for component in batch:
             # A status file left by an earlier worker must not pass for this one's readiness.
             components.worker_status_file(self.settings, component.name).unlink(missing_ok=True)
             log = self.settings.logs_dir / f"{component.name}.log"
+            self.log_starts[component.name] = log.stat().st_size if log.exists() else 0
             record, proc = processes.spawn(
                 component.name, component.argv, component.env, log, self.settings.state_dir
             )
             self.records.append(record)
             self.procs[component.name] = proc
-            _write_records(self.settings, [*self.kept, *self.records])
+            _write_records(self.settings.state_dir, [*self.kept, *self.records])
         self._wait(batch, deadline)
 
     def _wait(self, batch: Sequence[Component], deadline: float) -> None:
@@ -94,11 +110,8 @@ class _Starter:
         while waiting:
             for name, component in list(waiting.items()):
                 code = self.procs[name].poll()
-                if code is not None:
-                    tail = processes.log_tail(self.settings.logs_dir / f"{name}.log")
-                    raise LocalStackError(
-                        name, f"exited with status {code} while starting:\n{tail}"
-                    )
+                if code is not None or self._cannot_listen(name):
+                    raise self._failure(component, code)
                 if component.is_healthy():
                     del waiting[name]
             if waiting and time.monotonic() > deadline:
@@ -109,11 +122,30 @@ class _Starter:
                 )
             time.sleep(0.1)
 
+    def _cannot_listen(self, name: str) -> bool:
+        """Whether the component said, since it started, that a port it needs is taken."""
+        with (self.settings.logs_dir / f"{name}.log").open("rb") as log:
+            log.seek(self.log_starts[name])
+            return _PORT_IN_USE in log.read().decode(errors="replace").lower()
+
+    def _failure(self, component: Component, code: int | None) -> LocalStackError:
+        """Why the component failed to start, once it is stopped: a port of its that is still
+        taken is held by another process, and that is the error."""
+        processes.stop(next(r for r in self.records if r.component == component.name))
+        for port in component.ports:
+            if not processes.port_is_free(HOST, port):
+                return _port_taken(component.name, port)
+        tail = processes.log_tail(self.settings.logs_dir / f"{component.name}.log")
+        if code is None:
+            return LocalStackError(component.name, f"could not listen while starting:\n{tail}")
+        return LocalStackError(component.name, f"exited with status {code} while starting:\n{tail}")
+
     def stop_started(self) -> None:
         for record in reversed(self.records):
             processes.stop(record)
             components.worker_status_file(self.settings, record.component).unlink(missing_ok=True)
-        _write_records(self.settings, self.kept)
+        lifeline.cut(self.records)
+        _write_records(self.settings.state_dir, self.kept)
 
 
 # The order of start: Pub/Sub first (fake-gcs-server publishes to a topic that must exist), the
@@ -125,12 +157,15 @@ _STAGES: Final = (
 )
 
 
-def up(settings: StackSettings, reset: bool = False) -> list[ComponentStatus]:
+def up(
+    settings: StackSettings, reset: bool = False, *, detach: bool = False
+) -> list[ComponentStatus]:
     """Start whatever part of the stack is not running; a healthy stack is left as it is.
 
     Parts still running are kept (restarting Pub/Sub would drop the events it holds), resources
     are provisioned again (idempotent), and a running stack is never silently given other
-    settings.
+    settings. What it starts stops when the calling process ends, unless `detach` (or until
+    `detach` is called): then it runs until `down`.
     """
     with _exclusive(settings.state_dir):
         alive = [r for r in read_records(settings) if r.is_alive()]
@@ -142,13 +177,18 @@ def up(settings: StackSettings, reset: bool = False) -> list[ComponentStatus]:
         if reset:
             _wipe(settings)
         catalogue = all_components(settings)  # finds every program first: fails before any start
-        kept = {r.component: r for r in alive}
-        _check_ports([c for c in catalogue if c.name not in kept])
+        kept = {r.component for r in alive}
+        to_start = [c for c in catalogue if c.name not in kept]
+        _check_ports(to_start)
         settings.save()
         by_name = {c.name: c for c in catalogue}
-        starter = _Starter(settings, list(kept.values()))
+        starter = _Starter(settings, alive)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         try:
+            if detach:
+                lifeline.release(settings.state_dir)
+            elif to_start and not lifeline.held(settings.state_dir):
+                starter.tie()
             for stage, names in enumerate(_STAGES):
                 starter.start([by_name[n] for n in names if n not in kept], deadline)
                 if stage == 0:
@@ -181,6 +221,19 @@ def _same_settings(requested: StackSettings) -> StackSettings:
     return running
 
 
+def detach(settings: StackSettings) -> None:
+    """Let the stack this process started outlive it: it runs until `down`."""
+    lifeline.release(settings.state_dir)
+
+
+def tie(settings: StackSettings) -> None:
+    """Stop the running stack when this process ends, whoever started it."""
+    with _exclusive(settings.state_dir):
+        records = read_records(settings)
+        record, _ = lifeline.tie(settings.state_dir, settings.logs_dir, spare=[])
+        _write_records(settings.state_dir, [*records, record])
+
+
 def down(settings: StackSettings) -> list[str]:
     """Stop every process this stack started; returns the names of those that were running."""
     with _exclusive(settings.state_dir):
@@ -193,17 +246,31 @@ def stop_recorded(state_dir: Path) -> list[str]:
         return _stop_records(state_dir)
 
 
-def _stop_records(state_dir: Path) -> list[str]:
+def stop_abandoned(state_dir: Path, spare: Collection[tuple[int, int]]) -> list[str]:
+    """`down` for a lifeline whose starter has ended: every process of the stack but those whose
+    (pid, start time) is in `spare`, and but the lifeline itself."""
+    with _exclusive(state_dir):
+        return _stop_records(state_dir, spare)
+
+
+def _stop_records(state_dir: Path, spare: Collection[tuple[int, int]] = ()) -> list[str]:
     path = state_dir / "run" / "processes.json"
     try:
         records = [ProcessRecord(**r) for r in json.loads(path.read_text())]
     except (OSError, ValueError, TypeError):
         records = []
-    stopped = [r.component for r in reversed(records) if processes.stop(r)]
-    path.unlink(missing_ok=True)
-    for record in records:
+    ours = [r for r in records if (r.pid, r.started) not in spare and r.pid != os.getpid()]
+    stopped = [r for r in reversed(ours) if processes.stop(r)]
+    lifeline.cut(stopped)
+    left = [r for r in records if r not in ours and r.pid != os.getpid() and r.is_alive()]
+    if left:
+        _write_records(state_dir, left)
+    else:
+        path.unlink(missing_ok=True)
+    for record in ours:
         (state_dir / "run" / f"{record.component}.json").unlink(missing_ok=True)
-    return stopped
+    # The lifelines are the stack's own business, not parts of the cloud to report.
+    return [r.component for r in stopped if r.component != lifeline.NAME]
 
 
 @contextlib.contextmanager
@@ -268,14 +335,19 @@ def dead_letters(settings: StackSettings) -> list[dict[str, object]]:
 
 
 def _check_ports(to_start: Sequence[Component]) -> None:
-    ports = [(c.name, port) for c in to_start for port in (c.port, *c.more_ports) if port]
-    for name, port in ports:
-        if not processes.port_is_free(HOST, port):
-            raise LocalStackError(
-                name,
-                f"port {port} on {HOST} is taken by another process; stop it or start the "
-                "stack on other ports with `cloudscore local up --port-base N`",
-            )
+    for component in to_start:
+        for port in component.ports:
+            if not processes.port_is_free(HOST, port):
+                raise _port_taken(component.name, port)
+
+
+def _port_taken(component: str, port: int) -> LocalStackError:
+    return LocalStackError(
+        component,
+        f"port {port} on {HOST} is taken by another process; stop that process, or start the "
+        f"stack on other ports with `cloudscore local up --port-base N` (or {PORT_BASE_VARIABLE}"
+        f"=N): it uses the {len(DEFAULT_PORTS)} ports from N",
+    )
 
 
 def _wipe(settings: StackSettings) -> None:

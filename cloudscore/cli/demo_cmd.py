@@ -9,7 +9,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local_emulator.settings import StackSettings
 
 _DEMO_DIR = Path(".cloudscore/demo")
 # The table that the demo's training.source (cloudscore.toml) reads: recent labelled applications.
@@ -22,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="start the local cloud and run the product on built-in demo data",
         description="Start the local cloud (if it is not running), make a demo data set, drop "
         "files in the inbox and follow them through, then print what happened and where to "
-        "look. The stack is left running; stop it with `cloudscore local down`.",
+        "look. The stack is left running once the demo has run, even if it failed (a demo "
+        "interrupted or killed stops the stack it started); stop it with `cloudscore local down`.",
     )
     demo.add_argument(
         "--rows", type=int, default=2000, help="rows per dropped file (default: 2000)"
@@ -49,7 +53,16 @@ def _run(args: argparse.Namespace) -> int:
     _say("1/8 starting the local cloud …")
     stack.up(StackSettings.resolve(args.state_dir))
     settings = StackSettings.load(args.state_dir)
+    try:
+        _tour(args, settings, started)
+    except Exception:
+        stack.detach(settings)  # a demo that failed leaves its stack to be looked into
+        raise
+    stack.detach(settings)
+    return 0
 
+
+def _tour(args: argparse.Namespace, settings: StackSettings, started: float) -> None:
     _say("2/8 making demo data (loan applications) …")
     data = _make_data(args.rows)
 
@@ -107,7 +120,6 @@ cloudscore demo — done in {time.monotonic() - started:.0f} s, on the local clo
 Look around:
 {_next_steps(state)}"""
     )
-    return 0
 
 
 def _runs_table(runs: list[dict[str, Any]]) -> str:

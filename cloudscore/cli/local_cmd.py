@@ -144,7 +144,8 @@ def _up(args: argparse.Namespace) -> int:
         f"({settings.project_file or 'CLOUDSCORE_MODEL_NAME'}) …",
         file=sys.stderr,
     )
-    statuses = stack.up(settings, reset=args.reset)
+    # In the background until `down`, as documented: it outlives this command.
+    statuses = stack.up(settings, reset=args.reset, detach=True)
     _print_status(StackSettings.load(settings.state_dir), statuses)
     if not all(s.healthy for s in statuses):
         print("some components are not healthy: see `cloudscore local logs`", file=sys.stderr)

@@ -77,6 +77,7 @@ def car_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         up = ["local", "up", "--port-base", str(free_port_base())]
         assert main([*up, "--retry-time-scale", str(RETRY_TIME_SCALE)]) == 0
         settings = StackSettings.load(state)
+        stack.tie(settings)  # `local up` detached it: a killed test run still stops it
         try:
             yield folder, settings
         finally:

@@ -171,13 +171,43 @@ def test_up_with_other_settings_on_a_running_stack_is_refused(tmp_path: Path) ->
 
 def test_a_taken_port_is_named_and_nothing_is_started(tmp_path: Path) -> None:
     settings = StackSettings.resolve(tmp_path / "stack", free_port_base())
+    port = settings.ports["bigquery"]
     with socket.socket() as blocker:
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        blocker.bind((HOST, settings.ports["bigquery"]))
+        blocker.bind((HOST, port))
         blocker.listen()
-        with pytest.raises(LocalStackError, match=f"port {settings.ports['bigquery']}"):
+        with pytest.raises(LocalStackError) as raised:
             stack.up(settings)
+    assert raised.value.component == "bigquery"
+    assert f"port {port} on {HOST} is taken by another process" in raised.value.problem
+    assert "--port-base N" in raised.value.problem
     assert stack.read_records(settings) == []
+
+
+@pytest.mark.parametrize("name", ["pubsub", "dataflow"])
+def test_a_port_taken_after_the_check_fails_the_start_naming_it(tmp_path: Path, name: str) -> None:
+    """`up` checks the ports first, but one can be taken before the component binds it (another
+    stack starting, a connection's ephemeral port): the start fails then too, naming the port,
+    and leaves nothing running — even the Pub/Sub emulator, which stays up without its port."""
+    settings = StackSettings.resolve(tmp_path / "stack", free_port_base())
+    settings.save()
+    port = settings.ports[name]
+    component = next(c for c in stack.all_components(settings) if c.name == name)
+    starter = stack._Starter(settings, [])
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind((HOST, port))
+        blocker.listen()
+        try:
+            with pytest.raises(LocalStackError) as raised:
+                starter.start([component], deadline=time.monotonic() + 30)
+            left = [r.component for r in starter.records if r.is_alive()]
+        finally:
+            starter.stop_started()
+    assert raised.value.component == name
+    assert f"port {port} on {HOST} is taken by another process" in raised.value.problem
+    assert "--port-base N" in raised.value.problem
+    assert left == [], "the component that could not listen must be stopped"
 
 
 def test_a_component_that_dies_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:

@@ -85,6 +85,7 @@ def project(
         up = ["local", "up", "--port-base", str(free_port_base())]
         assert main([*up, "--retry-time-scale", str(RETRY_TIME_SCALE)]) == 0
         settings = StackSettings.load(state)
+        stack.tie(settings)  # `local up` detached it: a killed test run still stops it
         try:
             target = "card" if task == "multiclass" else "price"
             project_data(task, 2500, seed=1, first_id=0).to_csv(folder / "train.csv", index=False)
