@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from cloudscore.pipeline.options import JobSettings
-from cloudscore.pipeline.work import FileStart, SplitResult, add_drift
+from cloudscore.pipeline.work import FileStart, SplitResult
 from shared.drift import DriftCounts
 from shared.events import INCOMING_PREFIX, StorageObject
 from shared.scoring.batch import (
@@ -48,9 +48,9 @@ def finish_file(
     rows_in = sum(r.rows_in for r in ordered)
     rows_scored = sum(r.rows_scored for r in ordered)
     rows_rejected = sum(r.rows_rejected for r in ordered)
-    drift: dict[str, Any] = {}
+    drift = DriftCounts(reference)
     for result in ordered:
-        drift = add_drift(drift, result.drift)
+        drift.absorb(result.drift)
     status, reason = _status(start, ordered, rows_scored, rows_rejected, rows_in)
     moved = _move(file_job.file, job, quarantine=status == "failed" or start.ending is not None)
     row = {
@@ -66,7 +66,7 @@ def finish_file(
         "bytes_in": item.size,
         "started_at": run.scored_at,
         "ended_at": datetime.now(UTC),
-        "drift_summary": _drift_summary(reference, drift),
+        "drift_summary": _drift_summary(drift),
     }
     output.load_once(SCORING_RUNS, pd.DataFrame([row]), job_id(file_job.key, "run"))
     if moved is not None:
@@ -103,11 +103,10 @@ def _status(
     return status, reason
 
 
-def _drift_summary(reference: dict[str, Any], state: dict[str, Any]) -> str | None:
+def _drift_summary(drift: DriftCounts) -> str | None:
     """As `score_file` writes it: PSIs and the bin counts behind them (which add up)."""
-    if not state or not state.get("rows"):
+    if not drift.rows:
         return None
-    drift = DriftCounts.from_state(reference, state)
     return json.dumps({**drift.summary(), "counts": drift.state()})
 
 

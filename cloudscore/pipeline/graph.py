@@ -55,8 +55,9 @@ from cloudscore.pipeline.splits import (
     with_header,
 )
 from cloudscore.pipeline.table_source import estimated_size, table_chunks, table_header
-from cloudscore.pipeline.work import FileJob, FileStart, SplitResult, Task, add_drift
+from cloudscore.pipeline.work import FileJob, FileStart, SplitResult, Task
 from shared.contract import DataContract
+from shared.drift import DriftCounts
 from shared.errors import DataError, VersionNotFound
 from shared.scoring.bigquery_sink import arrow_schema, job_id
 from shared.scoring.claims import run_key
@@ -147,7 +148,7 @@ def build(pipeline: beam.Pipeline, jobs: list[FileJob], job: JobSettings, ref: M
         | "SpreadSplits" >> beam.Reshuffle()
         | "Read" >> beam.ParDo(ReadSplit(job))
         | "Score" >> RunInference(handler)
-        | "Write" >> beam.ParDo(WriteSplits(job))
+        | "Write" >> beam.ParDo(WriteSplits(job, ref.reference))
     )
     starts = (planned.start, numbered.start) | "Starts" >> beam.Flatten()
     (
@@ -378,8 +379,9 @@ class WriteSplits(beam.DoFn):
     """Each split's scored rows into one Parquet file per table (spooled to disk past
     `_SPOOL_BYTES`), loaded once when the split ends, by job ids of the split."""
 
-    def __init__(self, job: JobSettings) -> None:
+    def __init__(self, job: JobSettings, reference: dict[str, Any]) -> None:
         self.job = job
+        self.reference = reference
 
     def setup(self) -> None:
         self.output = output_for(self.job)
@@ -392,7 +394,7 @@ class WriteSplits(beam.DoFn):
         key = work.task.split_key
         out = self.open.get(key)
         if out is None:
-            out = self.open[key] = _SplitOutput()
+            out = self.open[key] = _SplitOutput(self.reference)
         if work.scored is not None:
             out.add(work)
         if not work.last:
@@ -406,10 +408,10 @@ class WriteSplits(beam.DoFn):
 
 
 class _SplitOutput:
-    def __init__(self) -> None:
+    def __init__(self, reference: dict[str, Any]) -> None:
         self.files = {t.name: _ParquetSpool(t) for t in (PREDICTIONS, REJECTED_ROWS)}
         self.rows_in = self.rows_scored = self.rows_rejected = 0
-        self.drift: dict[str, Any] = {}
+        self.drift = DriftCounts(reference)
 
     def add(self, work: ChunkWork) -> None:
         scored = work.scored
@@ -419,7 +421,7 @@ class _SplitOutput:
         self.rows_in += scored.rows_in
         self.rows_scored += scored.rows_scored
         self.rows_rejected += scored.rows_rejected
-        self.drift = add_drift(self.drift, work.drift)
+        self.drift.absorb(work.drift)
 
     def load(self, output: Any, work: ChunkWork) -> SplitResult:
         task = work.task
@@ -437,7 +439,7 @@ class _SplitOutput:
             self.rows_in,
             self.rows_scored,
             self.rows_rejected,
-            self.drift,
+            self.drift.state(),
             work.error,
         )
 

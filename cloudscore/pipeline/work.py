@@ -53,30 +53,3 @@ class SplitResult:
     rows_rejected: int
     drift: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # the split could not be read to its end (its rows before, loaded)
-
-
-def add_drift(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    """Two `DriftCounts.state()`s of the same reference, added up, their days too."""
-    if not total:
-        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in more.items()}
-    if not more:
-        return total
-    counts = dict(total["counts"])
-    for name, values in more["counts"].items():
-        have = counts.get(name)
-        counts[name] = (
-            values if have is None else [a + b for a, b in zip(have, values, strict=True)]
-        )
-    added = {
-        "rows": total["rows"] + more["rows"],
-        "counts": counts,
-        "score_counts": [
-            a + b for a, b in zip(total["score_counts"], more["score_counts"], strict=True)
-        ],
-    }
-    days = dict(total.get("days", {}))
-    for day, state in more.get("days", {}).items():
-        days[day] = add_drift(days.get(day, {}), state)
-    if days:
-        added["days"] = {day: days[day] for day in sorted(days, key=int)}
-    return added
