@@ -1,10 +1,9 @@
 """Beam is the pipeline's optional extra: the functions' cold start never imports it, nor the
-Dataflow client, which only an instance that hands a file off imports; and the functions'
-archive does not install Beam."""
+Dataflow client, which only an instance that hands a file off imports. (What the functions'
+archive installs: tests/unit/test_beam_stays_optional.py.)"""
 
 from __future__ import annotations
 
-from cloudscore.packaging import runtime_requirements
 from tests.unit.fresh_python import FUNCTION_ENV, fresh_python
 
 
@@ -36,10 +35,3 @@ def test_a_batch_instance_starts_and_decides_on_a_hand_off_without_beam_or_dataf
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["True", "[]"]
-
-
-def test_the_functions_archive_does_not_install_beam() -> None:
-    names = [pin.split("==")[0].split("[")[0].lower() for pin in runtime_requirements()]
-
-    assert "google-cloud-dataflow-client" in names
-    assert "apache-beam" not in names
