@@ -45,20 +45,20 @@ class ComponentStatus:
     healthy: bool
 
 
-def _records_file(settings: StackSettings) -> Path:
-    return settings.state_dir / "run" / "processes.json"
+def _records_file(state_dir: Path) -> Path:
+    return state_dir / "run" / "processes.json"
 
 
 def read_records(settings: StackSettings) -> list[ProcessRecord]:
     try:
-        raw = json.loads(_records_file(settings).read_text())
+        raw = json.loads(_records_file(settings.state_dir).read_text())
     except (OSError, ValueError):
         return []
     return [ProcessRecord(**r) for r in raw]
 
 
 def _write_records(state_dir: Path, records: Sequence[ProcessRecord]) -> None:
-    path = state_dir / "run" / "processes.json"
+    path = _records_file(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps([asdict(r) for r in records], indent=2))
@@ -254,17 +254,18 @@ def stop_abandoned(state_dir: Path, spare: Collection[tuple[int, int]]) -> list[
 
 
 def _stop_records(state_dir: Path, spare: Collection[tuple[int, int]] = ()) -> list[str]:
-    path = state_dir / "run" / "processes.json"
+    path = _records_file(state_dir)
     try:
         records = [ProcessRecord(**r) for r in json.loads(path.read_text())]
     except (OSError, ValueError, TypeError):
         records = []
-    ours = [r for r in records if (r.pid, r.started) not in spare and r.pid != os.getpid()]
+    me = os.getpid()  # a lifeline stopping the stack leaves itself out
+    ours = [r for r in records if (r.pid, r.started) not in spare and r.pid != me]
+    spared = [r for r in records if (r.pid, r.started) in spare and r.is_alive()]
     stopped = [r for r in reversed(ours) if processes.stop(r)]
     lifeline.cut(stopped)
-    left = [r for r in records if r not in ours and r.pid != os.getpid() and r.is_alive()]
-    if left:
-        _write_records(state_dir, left)
+    if spared:
+        _write_records(state_dir, spared)
     else:
         path.unlink(missing_ok=True)
     for record in ours:

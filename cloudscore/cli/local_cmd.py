@@ -30,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     actions = local.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    up = actions.add_parser("up", help="start the stack (a running healthy stack is left as is)")
+    up = actions.add_parser(
+        "up",
+        help="start the stack in the background, until `down` (a running healthy stack is left "
+        "as is)",
+    )
     up.add_argument("--state-dir", type=Path, help=_STATE_HELP)
     up.add_argument(
         "--port-base",
