@@ -192,9 +192,8 @@ class PipelineLauncher:
             raise LaunchRefused(f"{self.where.template} names no image")
         return image
 
-    def find(self, name: str) -> PipelineJob | None:
-        """The job named `name` a launch should adopt: an active one, else the latest that
-        succeeded; None when there is none (never launched, or only failed or cancelled)."""
+    def named(self, name: str) -> list[PipelineJob]:
+        """Every job named `name`, whatever its state, newest first."""
         from google.cloud import dataflow_v1beta3
 
         request = dataflow_v1beta3.ListJobsRequest(
@@ -205,7 +204,12 @@ class PipelineLauncher:
         )
         with transient_errors(f"listing the Dataflow jobs named {name}"):
             found = [_job(job) for job in self.jobs.list_jobs(request=request)]
-        named = [job for job in found if job.name == name]
+        return [job for job in found if job.name == name]
+
+    def find(self, name: str) -> PipelineJob | None:
+        """The job named `name` a launch should adopt: an active one, else the latest that
+        succeeded; None when there is none (never launched, or only failed or cancelled)."""
+        named = self.named(name)
         return next((j for j in named if j.active), None) or next(
             (j for j in named if j.succeeded), None
         )

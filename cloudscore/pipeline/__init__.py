@@ -13,7 +13,9 @@ function attempt and for backfills of many files or a BigQuery table.
 `--model_version`: default the champion, resolved once at launch (with the manifest its alias
 recorded, which every worker checks the version against) and written in every row.
 `--handoff_run_id`: the `scoring_runs` run that `score_file` recorded as `handed_off` for the one
-file of `--sources`; the pipeline scores under that run id and writes the run's final row.
+file of `--sources`; the pipeline scores under that run id and writes the run's final row. Its
+generation gone before the job starts (deleted, overwritten) is that row too, `failed`, saying
+so, where a source that matches no file otherwise stops the launch.
 Without it a file's run id derives from (file, generation, model version), so a second launch
 scores under the same id.
 `--split_bytes`: the split size of a file no launch planned before; one that did keeps the

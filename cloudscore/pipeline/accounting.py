@@ -63,7 +63,7 @@ def finish_file(
         "rows_in": rows_in,
         "rows_scored": rows_scored,
         "rows_rejected": rows_rejected,
-        "bytes_in": item.size,
+        "bytes_in": None if item.gone else item.size,
         "started_at": run.scored_at,
         "ended_at": datetime.now(UTC),
         "drift_summary": _drift_summary(drift),

@@ -62,6 +62,7 @@ from shared.errors import DataError, VersionNotFound
 from shared.scoring.bigquery_sink import arrow_schema, job_id
 from shared.scoring.claims import run_key
 from shared.scoring.core import HEAD_BYTES, RunInfo, check_header
+from shared.scoring.gone import NO_ROW_LOADED, gone_reason
 from shared.scoring.readers import Chunk, FileFormat, detect_format, iter_chunks
 from shared.scoring.readers.csv import header_end
 from shared.tables import PREDICTIONS, REJECTED_ROWS
@@ -109,7 +110,8 @@ def run(argv: Sequence[str]) -> PipelineResult:
     job = launch.job
     ref = _model_ref(launch)
     started_at = datetime.now(UTC)
-    files = expand(launch.sources, job)
+    # A hand-off's file gone before this job started is still its run to record.
+    files = expand(launch.sources, job, keep_gone=launch.handoff_run_id is not None)
     jobs = [_file_job(f, ref, launch, started_at, job) for f in files]
     options = PipelineOptions(list(launch.beam_args))
     pipeline = beam.Pipeline(runner=runner_for(options), options=options)
@@ -234,6 +236,9 @@ class PlanFile(beam.DoFn):
             )
             return
         item = file_job.file
+        if item.gone:
+            yield self._gone(file_job)
+            return
         try:
             if item.kind == "bigquery":
                 yield from self._plan_table(file_job)
@@ -244,9 +249,12 @@ class PlanFile(beam.DoFn):
             ending = ("rejected", str(exc))
             yield beam.pvalue.TaggedOutput("start", (key, FileStart(file_job, 0, ending)))
         except api_exceptions.NotFound:
-            what = "" if item.kind == "bigquery" else f" generation {item.generation}"
-            ending = ("failed", f"{item.uri}{what} was deleted or replaced before it was read")
-            yield beam.pvalue.TaggedOutput("start", (key, FileStart(file_job, 0, ending)))
+            yield self._gone(file_job)
+
+    def _gone(self, file_job: FileJob) -> Any:
+        """The file's run, failed: its generation is gone before this job read any of it."""
+        ending = ("failed", f"{_gone_reason(file_job.file)}; {NO_ROW_LOADED}")
+        return beam.pvalue.TaggedOutput("start", (file_job.key, FileStart(file_job, 0, ending)))
 
     def _plan_table(self, file_job: FileJob) -> Iterator[Any]:
         item, key = file_job.file, file_job.key
@@ -370,8 +378,7 @@ class ReadSplit(beam.DoFn):
         except DataError as exc:
             error = str(exc)
         except api_exceptions.NotFound:
-            what = "" if item.kind == "bigquery" else f" generation {item.generation}"
-            error = f"{item.uri}{what} was deleted or replaced before it was read in full"
+            error = _gone_reason(item)
         yield ChunkWork(task, None, last=True, error=error)
 
 
@@ -493,6 +500,13 @@ class FinishFile(beam.DoFn):
             raise RuntimeError(f"file {key}: expected one plan, found {len(starts)}")
         output = output_for(self.job)
         yield finish_file(starts[0], results, self.job, output, self.ref.reference)
+
+
+def _gone_reason(item: InputFile) -> str:
+    """Why `item` could not be read in full: Cloud Storage or BigQuery answered 404."""
+    if item.kind == "gcs":
+        return gone_reason(item.uri, item.generation)
+    return f"{item.uri} was deleted before it could be read in full"
 
 
 def _outcome(row: dict[str, Any]) -> FileOutcome:

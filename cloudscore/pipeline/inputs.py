@@ -7,7 +7,9 @@ table it names, and how a worker opens them.
     Range(stream, start, end, prefix)            bytes start…end of a stream, after `prefix`
 
 A file is read at the generation listed at launch: an overwrite while the job runs is a new file,
-scored by its own event, and the old generation's reads fail as deleted (the run says so).
+scored by its own event, and the old generation's reads fail as deleted (the run says so). The
+generation a hand-off names may be gone before the job starts: with `keep_gone`, it is listed
+all the same (`InputFile.gone`), for the job to record the run that cannot be scored.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class InputFile:
     size: int  # bytes
     content_type: str | None = None
     rows: int = 0  # a table's rows at launch
+    gone: bool = False  # a generation named by a hand-off, found gone at launch (size unknown)
 
     @property
     def name(self) -> str:
@@ -57,12 +60,15 @@ class InputFile:
         return self.uri.removeprefix("gs://").partition("/")[0] if self.kind == "gcs" else ""
 
 
-def expand(sources: tuple[str, ...], job: JobSettings) -> list[InputFile]:
-    """Every file (or table) the sources name, each once, in a stable order."""
+def expand(
+    sources: tuple[str, ...], job: JobSettings, *, keep_gone: bool = False
+) -> list[InputFile]:
+    """Every file (or table) the sources name, each once, in a stable order. With `keep_gone`,
+    a gs://…#generation that no longer exists is listed `gone`, where it would match no file."""
     found: dict[str, InputFile] = {}
     for source in sources:
         if source.startswith("gs://"):
-            files = _gcs(source, job)
+            files = _gcs(source, job, keep_gone=keep_gone)
         elif source.startswith("bq://"):
             files = [_table(source, job)]
         else:
@@ -74,7 +80,7 @@ def expand(sources: tuple[str, ...], job: JobSettings) -> list[InputFile]:
     return sorted(found.values(), key=lambda f: f.uri)
 
 
-def _gcs(source: str, job: JobSettings) -> list[InputFile]:
+def _gcs(source: str, job: JobSettings, *, keep_gone: bool) -> list[InputFile]:
     from shared.clients import storage_client
 
     bucket_name, _, pattern = source.removeprefix("gs://").partition("/")
@@ -93,6 +99,9 @@ def _gcs(source: str, job: JobSettings) -> list[InputFile]:
     with transient_errors(f"listing {source}"):
         if generation is not None:
             blob = bucket.get_blob(pattern, generation=int(generation.group(1)))
+            if blob is None and keep_gone:
+                uri = f"gs://{bucket_name}/{pattern}"
+                return [InputFile(uri, "gcs", int(generation.group(1)), 0, gone=True)]
             blobs = [] if blob is None else [blob]
         elif wildcard is None:
             blob = bucket.get_blob(pattern)

@@ -50,6 +50,7 @@ from shared.retryable import transient_errors
 from shared.scoring.bigquery_sink import BigQuerySink, job_id
 from shared.scoring.claims import Claim, Progress, claim_file, read_progress, save_progress
 from shared.scoring.core import HEAD_BYTES, RunInfo, row_days, score_stream
+from shared.scoring.gone import NO_ROW_LOADED, gone_reason
 from shared.scoring.handoff import HANDED_OFF, Handoff
 from shared.scoring.readers import detect_format
 from shared.tables import PREDICTIONS, REJECTED_ROWS, SCORING_RUNS
@@ -105,19 +106,24 @@ def score_object(
         # Not the file's fault: it waits, retried by the platform, until a model is promoted.
         raise TransientError(f"{obj.key} cannot be scored yet: {exc}") from exc
     claim, _ = claim_file(storage, obj, models.registry.model_name, champion, settings.chunk_rows)
+    run = _FileRun(obj, storage, sink, claim)
+    # A file the function began stays the function's: the pipeline would cut it otherwise.
+    if handoff is not None and handoff.wanted(obj) and run.progress.chunks_done == 0:
+        # Whether the pipeline recorded the run is read from its job (running, or done: then
+        # it has), never from the load of the run's row, a job of the workers' account that
+        # this function's may not read (a 403, retried until the event is given up on).
+        handed = handoff.hand_off(obj, claim, sink, storage)
+        if handed is not None:
+            return RunOutcome(
+                claim.run_id, claim.model_version, HANDED_OFF, f"Dataflow job {handed.job_id}",
+                0, 0, 0, "",
+            )  # fmt: skip
+        # Gone before a job was launched on it: ended below as any file gone before it is read.
     if sink.is_done(job_id(claim.key, "run")):
         # Scored already (a redelivery, or a crash before the move): only the move may be left.
         _log.info("%s was already scored by run %s", obj.key, claim.run_id)
         delete_original(storage, obj)
         return RunOutcome(claim.run_id, claim.model_version, "already_scored", None, 0, 0, 0, "")
-    run = _FileRun(obj, storage, sink, claim)
-    # A file the function began stays the function's: the pipeline would cut it otherwise.
-    if handoff is not None and handoff.wanted(obj) and run.progress.chunks_done == 0:
-        handed = handoff.hand_off(obj, claim, sink)
-        return RunOutcome(
-            claim.run_id, claim.model_version, HANDED_OFF, f"Dataflow job {handed.job_id}",
-            0, 0, 0, "",
-        )  # fmt: skip
     try:
         loaded = models.get_version(claim.model_version)
     except RegistryError as exc:
@@ -212,11 +218,8 @@ class _FileRun:
     def ending_of(self, exc: Exception) -> _Ending:
         obj, done = self.obj, self.progress
         if isinstance(exc, api_exceptions.NotFound):
-            return _Ending(
-                "failed",
-                f"{obj.uri} generation {obj.generation} was deleted or replaced before it was "
-                f"read in full; {_loaded_rows(done)}",
-            )
+            gone = gone_reason(obj.uri, obj.generation)
+            return _Ending("failed", f"{gone}; {_loaded_rows(done)}")
         if isinstance(exc, SinkError) or done.chunks_done > 0:
             return _Ending("failed", f"{exc}; {_loaded_rows(done)}")
         # Unusable as a whole (not a format we read, no required column, garbled from the
@@ -287,7 +290,7 @@ class _FileRun:
 
 def _loaded_rows(done: Progress) -> str:
     if done.rows_in == 0:
-        return "no row was loaded"
+        return NO_ROW_LOADED
     return (
         f"data rows 1-{done.rows_in} were loaded ({done.rows_scored} scored, "
         f"{done.rows_rejected} rejected) and the rest was not"

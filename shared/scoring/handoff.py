@@ -10,6 +10,10 @@ Idempotent: the job is named after the claim's key (file, generation, model vers
 redelivered event, or two deliveries at once, find the job launched first instead of starting
 another (`PipelineLauncher.launch_once`), and the `handed_off` row is one load job keyed by the
 claim. A job that failed or was cancelled is launched again by the next delivery of the event.
+
+A generation gone before any job was launched on it (deleted or overwritten between its event
+and the hand-off) launches none: the function records the run `failed`, as it records any file
+gone before it is read. One gone after the launch is the job's to record (`cloudscore.pipeline`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
@@ -26,7 +30,11 @@ from shared.dataflow import PipelineLauncher, file_job_name, pipeline_parameters
 from shared.events import StorageObject
 from shared.scoring.bigquery_sink import BigQuerySink, job_id
 from shared.scoring.claims import Claim
+from shared.scoring.gone import generation_exists
 from shared.tables import SCORING_RUNS
+
+if TYPE_CHECKING:
+    from google.cloud import storage
 
 HANDED_OFF: Final = "handed_off"
 
@@ -52,15 +60,25 @@ class Handoff:
     def wanted(self, obj: StorageObject) -> bool:
         return obj.size > self.above_bytes
 
-    def hand_off(self, obj: StorageObject, claim: Claim, sink: BigQuerySink) -> HandedOff:
+    def hand_off(
+        self, obj: StorageObject, claim: Claim, sink: BigQuerySink, storage: storage.Client
+    ) -> HandedOff | None:
+        """The file's job, launched now or found launched; None when its generation is gone
+        and no job was ever launched on it: nothing of it was read, and no job would find
+        anything to read (the caller records the run as it records any file gone unread)."""
         name = file_job_name(claim.key)
+        bucket = storage.bucket(obj.bucket)
+        launcher = self.launcher()
+        if not generation_exists(bucket, obj.name, obj.generation) and not launcher.named(name):
+            _log.info("%s is gone: no Dataflow job launched on it", obj.key)
+            return None
         parameters = pipeline_parameters(
             [exact_source(obj)],
             self.worker_settings,
             model_version=claim.model_version,
             handoff_run_id=claim.run_id,
         )
-        job, launched = self.launcher().launch_once(name, parameters)
+        job, launched = launcher.launch_once(name, parameters)
         now = datetime.now(UTC)
         row = {
             "run_id": claim.run_id,

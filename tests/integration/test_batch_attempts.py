@@ -189,7 +189,11 @@ def test_a_generation_deleted_before_it_is_read_ends_the_run_as_failed(
     assert (outcome.status, outcome.moved_to) == ("failed", "")
     run = run_row(local_stack, obj.uri)
     assert run is not None and run["status"] == "failed"
-    assert "was deleted or replaced before it was read in full" in run["reason"]
+    assert run["reason"] == (
+        f"{obj.uri} generation {obj.generation} was deleted or overwritten before it could be "
+        "read in full (a newer generation is a file of its own, scored by its own event); no row "
+        "was loaded"
+    )
     assert counts(local_stack, obj.uri) == (0, 0, 0)
     # The deployment's failed-run alert counts this run's line, once.
     (line,) = counted("failed_scoring_runs", caplog.records, "score_file")

@@ -5,6 +5,7 @@ function gives for the same files, and a second backfill adds nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -135,6 +136,108 @@ def test_a_file_above_the_handoff_size_is_scored_by_the_pipeline_once_despite_th
     name = uri.split("/", 3)[3]
     assert inbox.get_blob(name) is None
     assert inbox.get_blob(f"processed/{generation}/{name.removeprefix('incoming/')}") is not None
+    # Delivered once more after the pipeline recorded the run: acknowledged, nothing launched.
+    assert _acknowledged(_redeliver(settings, uri, generation, size))
+    assert len(_runs_of(settings, uri)) == 2
+    again = _jobs_named(settings, file_job_name(claim.key), until_finished_s=0)
+    assert [j["id"] for j in again] == [job_id]
+
+
+def _job_of(settings: StackSettings, source: str, within_s: float) -> dict[str, Any]:
+    """The local Dataflow's record of the first job launched on `source`, as soon as there is
+    one (its file is written before the job's process starts)."""
+    jobs_dir = settings.state_dir / "data" / "dataflow" / "jobs"
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        for path in sorted(jobs_dir.glob("*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                record = json.loads(path.read_text())
+                if record["options"].get("sources") == source:
+                    return dict(record)
+        time.sleep(0.02)
+    raise AssertionError(f"no Dataflow job was launched on {source} within {within_s} s")
+
+
+def _acknowledged(code: int | None) -> bool:
+    """Whether the function answered a delivery as done (Eventarc does not deliver it again)."""
+    return code is not None and 200 <= code < 300
+
+
+def _runs_of(settings: StackSettings, uri: str) -> list[dict[str, Any]]:
+    return _query(settings, f"SELECT * FROM `DS.scoring_runs` WHERE source_uri = '{uri}'")
+
+
+@pytest.mark.parametrize("how", ["deleted", "overwritten"])
+def test_a_handed_off_file_gone_before_its_job_reads_it_is_a_failed_run_and_redelivery_ends(
+    pipeline_stack: StackSettings, tmp_path: Path, how: str
+) -> None:
+    settings = pipeline_stack
+    data = write_demo_data(tmp_path / f"{how}.csv", rows=1500, seed=6)
+    size = data.out.stat().st_size
+    assert size > HANDOFF_BYTES
+    uri, generation = drop(settings, data.out, name=f"{uuid.uuid4().hex[:6]}-{how}.csv")
+    name = uri.split("/", 3)[3]
+    inbox = clients.storage_client(settings.project, settings.endpoints()).bucket(
+        settings.inbox_bucket
+    )
+    # Gone as soon as its job is launched: long before the job (a process that imports Beam
+    # first) reads it.
+    job = _job_of(settings, f"{uri}#{generation}", within_s=120)
+    if how == "deleted":
+        inbox.delete_blob(name, if_generation_match=generation)
+        newer = None
+    else:
+        small = write_demo_data(tmp_path / "newer.csv", rows=40, seed=7)
+        newer = drop(settings, small.out, name=name.removeprefix("incoming/"))
+
+    (run,) = wait_for_runs(settings, [(uri, generation)], timeout_s=300)
+
+    assert run["status"] == "failed"
+    assert (run["rows_in"], run["rows_scored"], run["rows_rejected"]) == (0, 0, 0)
+    reason = str(run["reason"])
+    assert reason == (
+        f"{uri} generation {generation} was deleted or overwritten before it could be read in "
+        "full (a newer generation is a file of its own, scored by its own event); no row was "
+        "loaded"
+    )
+    if newer is not None:
+        (newer_run,) = wait_for_runs(settings, [newer], timeout_s=120)
+        assert (newer_run["status"], newer_run["rows_in"]) == ("succeeded", 40)
+    assert _query(
+        settings,
+        f"SELECT COUNT(*) AS n FROM `DS.predictions` WHERE source_uri = '{uri}' "
+        f"AND source_generation = {generation}",
+    ) == [{"n": 0}]
+    # The job did its work: it recorded the run.
+    (ended,) = _jobs_named(settings, job["name"], until_finished_s=120)
+    assert (ended["id"], ended["state"]) == (job["id"], "JOB_STATE_DONE")
+    # The event delivered again is acknowledged: no job launched again, no row added.
+    assert _acknowledged(_redeliver(settings, uri, generation, size))
+    own = [r for r in _runs_of(settings, uri) if int(r["source_generation"]) == generation]
+    assert sorted(r["status"] for r in own) == ["failed", "handed_off"]
+    assert [j["id"] for j in _jobs_named(settings, job["name"], until_finished_s=0)] == [job["id"]]
+
+
+def test_a_handed_off_file_gone_before_the_function_launches_its_job_launches_none(
+    pipeline_stack: StackSettings,
+) -> None:
+    settings = pipeline_stack
+    # The event of a generation deleted before its delivery is handled.
+    uri = f"gs://{settings.inbox_bucket}/incoming/{uuid.uuid4().hex[:6]}-gone-early.csv"
+    generation, size = 1_700_000_000_000_001, HANDOFF_BYTES * 2
+
+    assert _acknowledged(_redeliver(settings, uri, generation, size))
+
+    (run,) = _runs_of(settings, uri)
+    assert (run["status"], run["rows_in"]) == ("failed", 0)
+    reason = str(run["reason"])
+    assert reason.startswith(f"{uri} generation {generation} was deleted or overwritten "), reason
+    assert reason.endswith("; no row was loaded"), reason
+    jobs_dir = settings.state_dir / "data" / "dataflow" / "jobs"
+    sources = [json.loads(p.read_text())["options"]["sources"] for p in jobs_dir.glob("*.json")]
+    assert not [s for s in sources if s.startswith(uri)]
+    assert _acknowledged(_redeliver(settings, uri, generation, size))
+    assert len(_runs_of(settings, uri)) == 1
 
 
 # --- backfill ------------------------------------------------------------------------------------
