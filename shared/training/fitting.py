@@ -8,7 +8,9 @@ deadline, which the search uses for each family's first, default trial.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,3 +62,18 @@ class Trainer(Protocol):
 
 def past(deadline: float) -> bool:
     return time.monotonic() >= deadline
+
+
+@contextlib.contextmanager
+def fitter_threads(n_jobs: int) -> Iterator[None]:
+    """Training's thread count, `n_jobs`, for the libraries that take none as a parameter:
+    scikit-learn's histogram boosting (OpenMP, in its fits and in every prediction training
+    makes with it) and the linear algebra (BLAS). XGBoost (`nthread`) and forests (`n_jobs`)
+    are given the same count as a parameter. The process's own settings come back after."""
+    # Loaded first: threadpoolctl sets the thread pools of the libraries loaded when it is
+    # called, and scikit-learn brings its own OpenMP runtime.
+    import sklearn  # noqa: F401
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    with threadpool_limits(limits=n_jobs):
+        yield

@@ -37,7 +37,7 @@ from shared.model import FloatArray, Label, ScoringModel, scores_of, select_feat
 from shared.tasks import definition
 from shared.training.calibration import CalibrationChoice, choose_calibration
 from shared.training.candidates import Params
-from shared.training.fitting import SplitData, Target
+from shared.training.fitting import SplitData, Target, fitter_threads
 from shared.training.gate import GateVerdict, baseline_outputs, judge
 from shared.training.labels import binary_target, class_target, negative_label, value_target
 from shared.training.reference import reference_statistics
@@ -138,6 +138,13 @@ def train_model(
     frame: pd.DataFrame, spec: TrainingSpec, progress: Progress | None = None
 ) -> TrainingOutcome:
     """Train, evaluate and gate a model; raises GateRefused when it does not beat the baseline."""
+    # Every fit and prediction of the training on its thread count, spec.n_jobs, histogram
+    # boosting's too (it reads OpenMP's setting, not a parameter).
+    with fitter_threads(spec.n_jobs):
+        return _train(frame, spec, progress)
+
+
+def _train(frame: pd.DataFrame, spec: TrainingSpec, progress: Progress | None) -> TrainingOutcome:
     started = time.monotonic()
     report = _Reporter(progress)
     report("checking and splitting the data", 0.0)

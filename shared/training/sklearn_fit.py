@@ -83,11 +83,8 @@ class SklearnTrainer:
             "random_forest": self._fit_random_forest,
             "hist_gradient_boosting": self._fit_hist_gradient_boosting,
         }[self.family]
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
-        # Gradient boosting (OpenMP) and the linear algebra (BLAS) otherwise take every core.
-        with threadpool_limits(limits=self._data.n_jobs):
-            estimator, fitted, stopped = fit(params, deadline)
+        # Histogram boosting's and the linear algebra's threads are training's (fitter_threads).
+        estimator, fitted, stopped = fit(params, deadline)
         validation = self._prepared.validation
         if self._data.task == "regression":
             scores = np.asarray(estimator.predict(validation), dtype=np.float64)

@@ -39,7 +39,8 @@ class TrainingSpec:
     small data does not spend the whole budget overfitting the validation split. With
     `time_bounded` false the time budget cuts nothing: each family runs `max_trials` trials,
     each to its end, so the same data, spec and seed give the same model, byte for byte.
-    `n_jobs` is the thread count of the fitters.
+    `n_jobs` is the thread count of the fitters, and of every prediction training makes:
+    XGBoost's and the forests' parameter, histogram boosting's and BLAS's thread pools.
     """
 
     target: str

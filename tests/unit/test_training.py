@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -229,3 +231,37 @@ def test_time_split_trains_on_the_oldest_rows() -> None:
     assert dates[split.validation].max() <= dates[split.test].min()
     newest = np.sort(dates)[-len(split.test) :]
     assert np.array_equal(np.sort(dates[split.test]), newest)
+
+
+def _openmp_threads() -> set[int]:
+    """The thread count OpenMP gives a parallel region now: what histogram boosting takes."""
+    from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+
+    return {int(pool["num_threads"]) for pool in threadpool_info() if pool["user_api"] == "openmp"}
+
+
+def test_histogram_boosting_fits_and_predicts_on_the_thread_count_training_is_given() -> None:
+    frame, spec = mixed_frame(3000, seed=7)
+    # Not what OpenMP takes by itself (a thread per core), so the count seen is the one given.
+    n_jobs = (os.cpu_count() or 1) + 1
+    spec = dataclasses.replace(
+        spec, candidates=("hist_gradient_boosting",), n_jobs=n_jobs, max_trials=2
+    )
+    import sklearn  # noqa: F401  (its OpenMP runtime loaded: the process's setting is known)
+
+    before = _openmp_threads()
+    seen: list[tuple[str, set[int]]] = []
+
+    def probe(step: str, done: float) -> None:
+        seen.append((step, _openmp_threads()))
+
+    outcome = train_model(frame, spec, probe)
+
+    assert outcome.model.family == "hist_gradient_boosting"
+    # From the search's trials to the calibration and the test split's predictions.
+    steps = [step for step, _ in seen]
+    assert any("hist_gradient_boosting" in step for step in steps), steps
+    assert "evaluating on the test split" in steps, steps
+    assert all(threads == {n_jobs} for _, threads in seen), seen
+    assert before and n_jobs not in before
+    assert _openmp_threads() == before
