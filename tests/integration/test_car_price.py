@@ -18,125 +18,46 @@ function's account). Then:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
-from local_emulator import stack
-from local_emulator.settings import LOCAL_PROJECT, StackSettings
-from shared.contract import validate
-from shared.model_cache import ModelCache
-from shared.monitoring.record import Decision, MonitoringRun
-from shared.monitoring.report import render_report
+from shared.monitoring.record import Decision
 from shared.monitoring.tasks import NO_REGRESSION_ESTIMATE
-from shared.project_config import ProjectConfig, parse_project_config
-from tests.conftest import project_file, start_stack
-from tests.integration.nannyml_datasets import (
-    TARGET,
-    check,
-    drift_agreement,
-    fill_table,
-    nannyml_side,
-    owner_cloud,
-    period_starts,
-    periods_of,
-    read_drift,
-    retrain_cloud,
-    score_by_period,
-    train_and_promote,
-)
+from tests.integration.nannyml_datasets import Monitored, NannymlDataset, monitor
 
 pytestmark = pytest.mark.stack
 
-MODEL = "car-price"
-RECENT_TABLE = "recent_car_prices"
+CAR_PRICE = NannymlDataset(
+    name="car_price",
+    model="car-price",
+    task="regression",
+    # Days, as nannyml's chunk_period="D".
+    period="day",
+    training={"candidates": ["xgboost"], "max_trials": 1, "seed": 42},
+    recent_table="recent_car_prices",
+)
 
 
 @pytest.fixture(scope="module")
-def car_price(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return nannyml_side("car_price", tmp_path_factory.mktemp("car-price"), "D")
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
+    yield from monitor(CAR_PRICE, tmp_path_factory)
 
 
-def config_of(settings: StackSettings) -> ProjectConfig:
-    return parse_project_config(
-        {
-            "model": {
-                "name": MODEL,
-                "task": "regression",
-                "target": TARGET,
-                "id_column": "id",
-                "time_column": "timestamp",
-            },
-            "training": {
-                "candidates": ["xgboost"],
-                "max_trials": 1,
-                "seed": 42,
-                "source": f"bq://{settings.project}.{settings.dataset}.{RECENT_TABLE}",
-            },
-            # Days, as nannyml's chunk_period="D"; every other setting its default.
-            "monitoring": {"period": "day"},
-        },
-        "car-price.toml",
-    )
-
-
-@pytest.fixture(scope="module")
-def price_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
-    folder = tmp_path_factory.mktemp("car-price-stack")
-    # The retrain account may read the training source the project names, as deployed.
-    source = f"bq://{LOCAL_PROJECT}.cloudscore.{RECENT_TABLE}"
-    settings = start_stack(folder, project_file=project_file(folder, MODEL, source))
-    try:
-        yield settings
-    finally:
-        stack.down(settings)
-
-
-@pytest.fixture(scope="module")
-def analysis_check(
-    car_price: Path, price_stack: StackSettings, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[MonitoringRun, str]:
-    reference = pd.read_parquet(car_price / "reference.parquet")
-    version = train_and_promote(price_stack, reference, config_of(price_stack))
-    analysis = pd.read_parquet(car_price / "analysis.parquet")
-    days = pd.Series(period_starts(analysis["timestamp"], "D"), index=analysis.index)
-    score_by_period(
-        price_stack, analysis, tmp_path_factory.mktemp("analysis"), periods=days, task="regression"
-    )
-    return check(price_stack), version
-
-
-def test_drift_per_day_agrees_with_nannyml_on_nine_cells_of_ten(
-    car_price: Path, analysis_check: tuple[MonitoringRun, str]
-) -> None:
-    run, _ = analysis_check
-    agree, cells = drift_agreement(run, read_drift(car_price))
+def test_drift_per_day_agrees_with_nannyml_on_nine_cells_of_ten(monitored: Monitored) -> None:
+    agree, cells = monitored.drift_agreement()
     assert cells == 24 * 7
     assert agree / cells >= 0.9, f"{agree} of {cells} cells agree"
 
 
-def test_realized_error_per_day_is_scikit_learns_on_the_same_rows(
-    car_price: Path, price_stack: StackSettings, analysis_check: tuple[MonitoringRun, str]
-) -> None:
-    run, version = analysis_check
-    loaded = ModelCache(owner_cloud(price_stack).registry).get_version(version)
-    analysis = pd.read_parquet(car_price / "analysis.parquet")
-    valid = validate(analysis, loaded.contract).valid
-    assert len(valid) == len(analysis)
-    predicted = loaded.model.predict_outputs(valid)
-    days = period_starts(valid["timestamp"], "D")
-    y = valid[TARGET].to_numpy(dtype=np.float64)
-    ours = periods_of(run)
-    assert sorted(ours) == sorted(set(days))
-    for day in np.unique(days):
-        rows = days == day
-        realized = ours[day]["realized"]
-        assert ours[day]["labelled_rows"] == rows.sum()
+def test_realized_error_per_day_is_scikit_learns_on_the_same_rows(monitored: Monitored) -> None:
+    model, analysis = monitored.champion_on_analysis()
+    predicted = model.predict_outputs(analysis)
+    y = analysis[CAR_PRICE.target].to_numpy(dtype=np.float64)
+    for period, rows in monitored.labelled_periods(analysis):
+        realized = period["realized"]
         assert realized["rmse"] == pytest.approx(
             root_mean_squared_error(y[rows], predicted[rows]), abs=1e-6
         )
@@ -145,31 +66,24 @@ def test_realized_error_per_day_is_scikit_learns_on_the_same_rows(
         )
         assert realized["r2"] == pytest.approx(r2_score(y[rows], predicted[rows]), abs=1e-6)
         # The uncertainty of the realized value, from the test split's bootstrap.
-        assert ours[day]["realized_error"] > 0
+        assert period["realized_error"] > 0
 
 
-def test_no_estimate_is_claimed_and_the_record_and_report_say_why(
-    analysis_check: tuple[MonitoringRun, str],
-) -> None:
-    run, _ = analysis_check
+def test_no_estimate_is_claimed_and_the_record_and_report_say_why(monitored: Monitored) -> None:
+    run = monitored.run
     assert all(row["estimated"] == {} for row in run.periods)
     assert run.metrics["task"] == "regression"
     assert run.metrics["no_estimate"] == NO_REGRESSION_ESTIMATE
-    html = render_report(MODEL, [run], generated_at=run.started_at)
+    html = monitored.report(copy_to="CLOUDSCORE_REPORT_OUT_REGRESSION")
     assert "no estimate before the labels arrive for regression" in html
     assert html.count('data-mark="realized"') == 24
     assert html.count('data-mark="estimated"') == 0
     assert html.count('data-table="period-measures"') == 1
-    out = os.environ.get("CLOUDSCORE_REPORT_OUT_REGRESSION")
-    if out:
-        Path(out).write_text(html, encoding="utf-8")
 
 
-def test_the_check_decides_to_retrain_on_the_drifted_days(
-    analysis_check: tuple[MonitoringRun, str],
-) -> None:
-    run, version = analysis_check
-    assert run.champion_version == version
+def test_the_check_decides_to_retrain_on_the_drifted_days(monitored: Monitored) -> None:
+    run = monitored.run
+    assert run.champion_version == monitored.version
     assert run.metrics["primary_metric"] == "rmse"
     assert run.decision is Decision.WOULD_RETRAIN, run.reason
     assert "drift" in run.reason
@@ -179,28 +93,14 @@ def test_the_check_decides_to_retrain_on_the_drifted_days(
 
 
 def test_a_forced_check_retrains_and_compares_on_rmse_on_the_same_rows(
-    car_price: Path, price_stack: StackSettings, analysis_check: tuple[MonitoringRun, str]
+    monitored: Monitored,
 ) -> None:
-    _, version = analysis_check
-    analysis = pd.read_parquet(car_price / "analysis.parquet")
-    fill_table(price_stack, RECENT_TABLE, analysis[analysis["timestamp"] >= "2017-03-04"])
+    analysis = monitored.analysis()
+    run = monitored.forced_retrain(analysis[analysis["timestamp"] >= "2017-03-04"])
 
-    run = check(price_stack, dry_run=False, force=True)
-
-    assert run.decision in (Decision.PROMOTED, Decision.KEPT_CHAMPION), run.reason
-    compared = run.challenger_metrics
-    assert compared["primary_metric"] == "rmse"
-    assert compared["version"] == run.challenger_version != version
-    for side in ("champion", "challenger"):
-        assert {"rmse", "mae", "r2"} <= set(compared[side])
-    difference = compared["difference"]
-    assert difference["low"] <= difference["mean"] <= difference["high"]
+    compared = monitored.assert_challenger_compared(run, "rmse", {"rmse", "mae", "r2"})
     # The difference is the challenger's RMSE less the champion's, on the same rows.
-    assert difference["mean"] == pytest.approx(
+    assert compared["difference"]["mean"] == pytest.approx(
         compared["challenger"]["rmse"] - compared["champion"]["rmse"],
         abs=0.05 * abs(compared["champion"]["rmse"]),
     )
-    champion = retrain_cloud(price_stack).registry.alias("champion")
-    assert champion is not None
-    expected = run.challenger_version if run.promoted else version
-    assert champion.version == expected
