@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from local_emulator.settings import StackSettings
+    from shared.contract import DataContract
 
 _DEMO_DIR = Path(".cloudscore/demo")
 # The table that the demo's training.source (cloudscore.toml) reads: recent labelled applications.
@@ -73,8 +74,12 @@ def _tour(args: argparse.Namespace, settings: StackSettings, started: float) -> 
     runs = _drop(settings, [b.out for b in data.batches])
 
     _say("5/8 calling the HTTP function …")
-    instance = _first_instance(data.batches[0].out)
+    instance = first_instance(data.batches[0].out, trained.contract)
     answer = _predict(settings.url("predict_rows"), instance)
+    if "error" in answer:
+        from shared.errors import LocalStackError
+
+        raise LocalStackError("predict_rows", f"refused the demo's request: {answer['error']}")
 
     _say("6/8 the outcomes arrive: loading the labels (as `cloudscore labels load`) and the "
          "lender's recent labelled applications …")  # fmt: skip
@@ -139,15 +144,24 @@ def _runs_table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _first_instance(path: Path) -> dict[str, Any]:
-    """The first valid-looking application of a demo file, as a client would send it."""
+def first_instance(path: Path, contract: DataContract) -> dict[str, Any]:
+    """The first valid application of a demo CSV file, as a client would send it: each value
+    read by the contract (as the batch path reads the file's text) and sent as the JSON type of
+    its column — a number as a number, never as the text "45", which the function refuses."""
     import pandas as pd
 
     from cloudscore.demo_data import LABEL_COLUMN
+    from shared.contract import validate
+    from shared.errors import DataError
 
-    frame = pd.read_csv(path, nrows=50, dtype=str, keep_default_na=False)
-    row = frame.drop(columns=[LABEL_COLUMN], errors="ignore").iloc[0]
-    return {str(name): (value if value != "" else None) for name, value in row.items()}
+    text = pd.read_csv(path, nrows=50, dtype=str, keep_default_na=False, na_values=[""])
+    valid = validate(text.drop(columns=[LABEL_COLUMN], errors="ignore"), contract).valid
+    if valid.empty:
+        raise DataError(f"{path}: none of its first 50 rows is valid for the model")
+    instance: dict[str, Any] = json.loads(
+        valid.iloc[[0]].to_json(orient="records", date_format="iso")
+    )[0]
+    return instance
 
 
 def _predict(url: str, instance: dict[str, Any]) -> dict[str, Any]:

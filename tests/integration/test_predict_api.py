@@ -11,16 +11,18 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import functions_framework
 import pytest
 
-from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames
+from cloudscore.cli import demo_cmd
+from cloudscore.demo_data import LABEL_COLUMN, iter_demo_frames, write_demo_data
 from local_emulator.settings import StackSettings
 from shared import clients
 from shared.model_cache import ModelCache
-from shared.registry import ModelRegistry, new_version_id
+from shared.registry import ModelRegistry, ModelVersion, new_version_id
 from shared.scoring.core import RunInfo, score_chunk
 from shared.scoring.readers import Chunk
 from tests.integration.waiting import wait_for
@@ -58,6 +60,12 @@ def instances() -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
+def loaded_champion(local_stack: StackSettings, champion: str) -> ModelVersion:
+    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
+    registry = ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
+    return ModelCache(registry).get_version(champion)
+
+
 def test_get_reports_the_champion(local_stack: StackSettings, champion: str) -> None:
     status, body = call(local_stack, method="GET")
 
@@ -79,10 +87,7 @@ def test_predictions_are_the_batch_paths_for_the_same_rows_and_version(
         "alias": "champion",
     }
     assert len(body["predictions"]) == len(instances)
-    storage = clients.storage_client(local_stack.project, local_stack.endpoints())
-    loaded = ModelCache(
-        ModelRegistry(storage, local_stack.models_bucket, local_stack.model_name)
-    ).get_version(champion)
+    loaded = loaded_champion(local_stack, champion)
     contract = loaded.contract
     import pandas as pd
 
@@ -106,6 +111,22 @@ def test_predictions_are_the_batch_paths_for_the_same_rows_and_version(
     ):
         assert prediction["score"] == pytest.approx(score, abs=1e-6)
         assert str(prediction["label"]) == label
+
+
+def test_the_demos_request_is_answered(
+    local_stack: StackSettings, champion: str, tmp_path: Path
+) -> None:
+    """`make demo` calls the function with the first application of its first file (CSV, so
+    every value text), sent as a client would send it: each value of the JSON type its column
+    has in the model's contract."""
+    path = write_demo_data(tmp_path / "week.csv", rows=50, seed=2, bad_rows=0.02).out
+
+    instance = demo_cmd.first_instance(path, loaded_champion(local_stack, champion).contract)
+    status, body = call(local_stack, {"instances": [instance]}, query="?explain=true")
+
+    assert status == 200, body
+    assert {"score", "label", "contributions"} <= set(body["predictions"][0])
+    assert isinstance(instance["credit_score"], int | float)
 
 
 def test_invalid_instances_are_400_with_every_problem(
