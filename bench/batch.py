@@ -328,22 +328,12 @@ def run_end_to_end(path: Path, rows: int, workdir: Path) -> dict[str, Any]:
 
 def _start_stack(state_dir: Path, attempts: int = 3) -> tuple[Any, float]:
     """A stack on free ports; another range is tried when one is taken while starting (the
-    machine is shared, and ports found free may be bound by someone else a moment later)."""
+    machine is shared: another program may bind a port found free a moment later)."""
     from local_emulator import processes, stack
     from local_emulator.settings import DEFAULT_PORTS, HOST, StackSettings
 
-    span, step = 60000 - 30000, -(-len(DEFAULT_PORTS) // 10) * 10
-    first = (os.getpid() * 97) % (span // step) * step
-    candidates = (30000 + (first + offset) % span for offset in range(0, span, step))
-    free = (
-        base
-        for base in candidates
-        if all(processes.port_is_free(HOST, base + i) for i in range(len(DEFAULT_PORTS)))
-    )
     for attempt in range(1, attempts + 1):
-        base = next(free, None)
-        if base is None:
-            raise SystemExit("no free range of ports for the local stack")
+        base = processes.free_port_base(len(DEFAULT_PORTS), HOST)
         settings = StackSettings.resolve(state_dir, base, retry_time_scale=0.01)
         started = time.perf_counter()
         try:

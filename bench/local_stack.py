@@ -23,19 +23,13 @@ from local_emulator.worker import read_status
 from shared import clients
 
 
-def free_base() -> int:
-    for base in range(41000, 60000, 10):
-        if all(processes.port_is_free(HOST, base + i) for i in range(len(DEFAULT_PORTS))):
-            return base
-    raise SystemExit("no free ports")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--files", type=int, default=30, help="files to drop one by one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = StackSettings.resolve(Path(tmp), free_base())
+        base = processes.free_port_base(len(DEFAULT_PORTS), HOST)
+        settings = StackSettings.resolve(Path(tmp), base)
         t0 = time.perf_counter()
         stack.up(settings)
         up_s = time.perf_counter() - t0

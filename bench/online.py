@@ -238,10 +238,7 @@ def free_port() -> int:
 
 
 def free_port_base() -> int:
-    for base in range(43000, 60000, 10):
-        if all(processes.port_is_free(HOST, base + i) for i in range(len(DEFAULT_PORTS))):
-            return base
-    raise SystemExit("no free range of ports for the local stack")
+    return processes.free_port_base(len(DEFAULT_PORTS), HOST)
 
 
 # --- the served function ----------------------------------------------------------------------

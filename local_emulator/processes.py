@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 # Popen objects of the processes this interpreter started: kept so they are not collected while
 # running (which warns) and so that `stop` can reap them.
@@ -116,6 +117,39 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+# Where a stack on ports chosen at run time (tests, benchmarks) looks for a block of free ones.
+_FREE_BLOCKS_FROM: Final = 10000
+# Linux's default first port for the local end of outgoing connections, where the kernel's
+# setting cannot be read.
+_EPHEMERAL_FROM: Final = 32768
+
+
+def free_port_base(ports: int, host: str) -> int:
+    """A base from which `ports` consecutive ports are free on `host`: below the range the kernel
+    hands out for the local end of outgoing connections (Linux's ip_local_port_range), where a
+    port free when checked may be any connection's a moment later and its server then fails to
+    bind; spread by PID, so that runs side by side look in different places."""
+    step = -(-ports // 10) * 10
+    span = _ephemeral_from() - _FREE_BLOCKS_FROM - step
+    first = (os.getpid() * 97) % (span // step) * step
+    for offset in range(0, span, step):
+        base = _FREE_BLOCKS_FROM + (first + offset) % span
+        if all(port_is_free(host, base + i) for i in range(ports)):
+            return base
+    raise OSError(
+        f"no {ports} consecutive free ports on {host} from {_FREE_BLOCKS_FROM} to "
+        f"{_ephemeral_from() - 1}"
+    )
+
+
+def _ephemeral_from() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return max(int(text.split()[0]), _FREE_BLOCKS_FROM + 1000)
+    except (OSError, ValueError, IndexError):
+        return _EPHEMERAL_FROM
 
 
 def log_tail(path: Path | str, lines: int = 15) -> str:

@@ -3,7 +3,6 @@ starts it once per session on free ports in a temporary folder and stops it afte
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,16 +16,9 @@ from local_emulator.settings import DEFAULT_PORTS, HOST, StackSettings
 _PORTS_PER_STACK = len(DEFAULT_PORTS)
 
 
-def free_port_base(start: int = 30000, stop: int = 60000) -> int:
-    """A base from which a whole stack's ports are free, spread by PID so parallel runs differ."""
-    span = stop - start
-    step = -(-_PORTS_PER_STACK // 10) * 10
-    first = start + (os.getpid() * 97) % (span // step) * step
-    for offset in range(0, span, step):
-        base = start + (first - start + offset) % span
-        if all(processes.port_is_free(HOST, base + i) for i in range(_PORTS_PER_STACK)):
-            return base
-    raise RuntimeError("no free range of ports found for the local stack")
+def free_port_base() -> int:
+    """A base from which a whole stack's ports are free (see processes.free_port_base)."""
+    return processes.free_port_base(_PORTS_PER_STACK, HOST)
 
 
 def free_port() -> int:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from pathlib import Path
@@ -72,3 +73,17 @@ def test_log_tail_gives_the_last_lines(tmp_path: Path) -> None:
 
     assert processes.log_tail(log, 3) == "97\n98\n99"
     assert processes.log_tail(tmp_path / "missing.log") == ""
+
+
+def test_a_free_block_of_ports_lies_below_the_range_of_outgoing_connections() -> None:
+    # A port in that range may become a connection's local end between the check and the bind.
+    text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+    ephemeral_from = int(text.split()[0])
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))  # the kernel picks one in that range
+    with taken:
+        base = processes.free_port_base(12, "127.0.0.1")
+
+        assert base + 12 <= ephemeral_from
+        assert taken.getsockname()[1] >= ephemeral_from
+        assert all(processes.port_is_free("127.0.0.1", base + i) for i in range(12))
