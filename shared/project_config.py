@@ -143,7 +143,9 @@ class MonitoringPolicy:
     # What a challenger is compared on (paired bootstrap on the same holdout); none: the
     # primary metric. "expected_cost" compares the business cost per row ([cost] needed).
     promotion_metric: str | None = None
-    promotion_margin: float = 0.0  # a challenger must beat the champion by more than this
+    # A challenger must beat the champion by more than this, in the promotion metric's own units
+    # (0.005 of ROC AUC; for RMSE, the target's units), better in the metric's own direction.
+    promotion_margin: float = 0.0
 
     @property
     def periods(self) -> Period:
