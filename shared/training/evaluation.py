@@ -90,19 +90,10 @@ def bootstrap_metric_difference(
     y = as_zero_one(y)
     scores_a = np.asarray(scores_a, dtype=np.float64)
     scores_b = np.asarray(scores_b, dtype=np.float64)
-    if not len(y) == len(scores_a) == len(scores_b):
-        raise UsageError(
-            f"y, scores_a and scores_b must have equal lengths, got "
-            f"{len(y)}, {len(scores_a)}, {len(scores_b)}"
-        )
-    if rounds < 1:
-        raise UsageError(f"rounds must be at least 1, got {rounds}")
+    _check_paired("y, scores_a and scores_b", len(y), len(scores_a), len(scores_b), rounds)
     require_both_classes(y, "the bootstrap sample")
     difference = _paired_difference(y, scores_a, scores_b, metric, cost=cost, thresholds=thresholds)
-    rng = np.random.default_rng(seed)
-    differences = np.empty(rounds)
-    for round_ in range(rounds):
-        differences[round_] = difference(rng.integers(0, len(y), len(y)))
+    differences = _resampled(difference, len(y), rounds, seed)
     # A resample may miss a class entirely, leaving a ranking metric undefined for that round.
     kept = differences[~np.isnan(differences)]
     if not len(kept):
@@ -125,24 +116,31 @@ def bootstrap_difference(
     of metric(a) - metric(b) over rounds of the same rows drawn with replacement."""
     from shared.training.task_metrics import row_scorer
 
-    if not len(y) == len(outputs_a) == len(outputs_b):
-        raise UsageError(
-            f"y and both outputs must have equal lengths, got "
-            f"{len(y)}, {len(outputs_a)}, {len(outputs_b)}"
-        )
-    if rounds < 1:
-        raise UsageError(f"rounds must be at least 1, got {rounds}")
+    _check_paired("y and both outputs", len(y), len(outputs_a), len(outputs_b), rounds)
     if not len(y):
         raise DataError("the bootstrap sample has no row")
     score_a = row_scorer(task, metric, y, np.asarray(outputs_a, dtype=np.float64))
     score_b = row_scorer(task, metric, y, np.asarray(outputs_b, dtype=np.float64))
+    differences = _resampled(lambda rows: score_a(rows) - score_b(rows), len(y), rounds, seed)
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return float(differences.mean()), float(low), float(high)
+
+
+def _check_paired(names: str, rows: int, rows_a: int, rows_b: int, rounds: int) -> None:
+    if not rows == rows_a == rows_b:
+        raise UsageError(f"{names} must have equal lengths, got {rows}, {rows_a}, {rows_b}")
+    if rounds < 1:
+        raise UsageError(f"rounds must be at least 1, got {rounds}")
+
+
+def _resampled(difference: _Difference, rows: int, rounds: int, seed: int) -> FloatArray:
+    """`difference` of `rounds` resamples of the `rows` rows, each drawn with replacement (the
+    same rows for both models)."""
     rng = np.random.default_rng(seed)
     differences = np.empty(rounds)
     for round_ in range(rounds):
-        rows = rng.integers(0, len(y), len(y))
-        differences[round_] = score_a(rows) - score_b(rows)
-    low, high = np.percentile(differences, [2.5, 97.5])
-    return float(differences.mean()), float(low), float(high)
+        differences[round_] = difference(rng.integers(0, rows, rows))
+    return differences
 
 
 def _paired_difference(

@@ -15,10 +15,9 @@ import pandas as pd
 import pytest
 
 from cloudscore.cli import main
-from local_emulator import stack
 from local_emulator.settings import STATE_DIR_VARIABLE, StackSettings
 from shared import clients
-from tests.conftest import RETRY_TIME_SCALE, free_port_base
+from tests.integration.conftest import cli_project
 from tests.integration.waiting import wait_for
 
 pytestmark = pytest.mark.stack
@@ -69,19 +68,8 @@ def car_loans(rows: int, seed: int, first_id: int = 0) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def car_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, StackSettings]]:
     folder = tmp_path_factory.mktemp("car-project")
-    (folder / "cloudscore.toml").write_text(PROJECT)
-    state = folder / ".cloudscore" / "local"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setenv(STATE_DIR_VARIABLE, str(state))
-        up = ["local", "up", "--port-base", str(free_port_base())]
-        assert main([*up, "--retry-time-scale", str(RETRY_TIME_SCALE)]) == 0
-        settings = StackSettings.load(state)
-        stack.tie(settings)  # `local up` detached it: a killed test run still stops it
-        try:
-            yield folder, settings
-        finally:
-            stack.down(settings)
+    with cli_project(folder, PROJECT) as settings:
+        yield folder, settings
 
 
 def test_the_stack_serves_the_projects_model(car_project: tuple[Path, StackSettings]) -> None:

@@ -7,9 +7,6 @@ the same rows."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -21,17 +18,15 @@ import pandas as pd
 import pytest
 
 from cloudscore.cli import main
-from local_emulator import stack
 from local_emulator.settings import STATE_DIR_VARIABLE, StackSettings
 from shared import clients
 from shared.registry import ModelRegistry
-from tests.conftest import RETRY_TIME_SCALE, free_port_base
+from tests.integration.conftest import cli_project, schemathesis
 from tests.integration.waiting import wait_for
 from tests.unit.training_data import CARDS, multiclass_frame, regression_frame
 
 pytestmark = pytest.mark.stack
 
-SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 PROJECTS = {
     "multiclass": """\
 [model]
@@ -77,24 +72,13 @@ def project(
 ) -> Iterator[tuple[str, Path, StackSettings]]:
     task = request.param
     folder = tmp_path_factory.mktemp(f"{task}-project")
-    (folder / "cloudscore.toml").write_text(PROJECTS[task])
-    state = folder / ".cloudscore" / "local"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setenv(STATE_DIR_VARIABLE, str(state))
-        up = ["local", "up", "--port-base", str(free_port_base())]
-        assert main([*up, "--retry-time-scale", str(RETRY_TIME_SCALE)]) == 0
-        settings = StackSettings.load(state)
-        stack.tie(settings)  # `local up` detached it: a killed test run still stops it
-        try:
-            target = "card" if task == "multiclass" else "price"
-            project_data(task, 2500, seed=1, first_id=0).to_csv(folder / "train.csv", index=False)
-            week = project_data(task, 300, seed=2, first_id=10_000)
-            week.drop(columns=[target]).to_csv(folder / "week.csv", index=False)
-            assert main(["train", "--data", str(folder / "train.csv"), "--promote"]) == 0
-            yield task, folder, settings
-        finally:
-            stack.down(settings)
+    with cli_project(folder, PROJECTS[task]) as settings:
+        target = "card" if task == "multiclass" else "price"
+        project_data(task, 2500, seed=1, first_id=0).to_csv(folder / "train.csv", index=False)
+        week = project_data(task, 300, seed=2, first_id=10_000)
+        week.drop(columns=[target]).to_csv(folder / "week.csv", index=False)
+        assert main(["train", "--data", str(folder / "train.csv"), "--promote"]) == 0
+        yield task, folder, settings
 
 
 def post(settings: StackSettings, body: Any, query: str = "", request_id: str = "") -> Any:
@@ -222,17 +206,5 @@ def test_the_api_document_describes_the_tasks_answers_and_schemathesis_finds_not
     assert document["components"]["schemas"]["Prediction"] == {
         "$ref": f"#/components/schemas/{schema}"
     }
-    command = [
-        str(SCHEMATHESIS), "run", f"{url}/openapi.json", "--checks", "all",
-        "--max-examples", "40", "--seed", "23",
-    ]  # fmt: skip
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-        env={**os.environ, "NO_COLOR": "1"},
-        check=False,
-    )
+    result = schemathesis(url, tmp_path, max_examples=40, seed=23)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
